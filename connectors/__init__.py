@@ -1,0 +1,18 @@
+"""One adapter per platform behind `connectors.base.Connector`."""
+
+from __future__ import annotations
+
+from sqlalchemy.orm import Session
+
+from connectors.base import BadgePush, CatalogPage, Connector, ConnectorError
+from plugin.models import Platform, Shop
+
+__all__ = ["BadgePush", "CatalogPage", "Connector", "ConnectorError", "connector_for"]
+
+
+def connector_for(shop: Shop, session: Session) -> Connector:
+    if shop.platform == Platform.SANDBOX:
+        from connectors.sandbox import SandboxConnector
+
+        return SandboxConnector(shop, session)
+    raise ConnectorError(f"no connector for platform {shop.platform!r} yet")

@@ -1,0 +1,79 @@
+"""Backorder Badges: the Flask app. `create_app()` only wires things together."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from pathlib import Path
+
+from flask import Flask
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def create_app(env: Mapping[str, str] | None = None) -> Flask:
+    """Build the app from environment variables (or `env`, which tests pass instead)."""
+    app = Flask(
+        __name__,
+        template_folder=str(ROOT / "templates"),
+        static_folder=str(ROOT / "static"),
+        instance_path=str(ROOT / "instance"),
+    )
+    register_settings(app, env)
+    register_extensions(app)
+    register_blueprints(app)
+    register_commands(app)
+    register_error_handlers(app)
+    return app
+
+
+def register_settings(app: Flask, env: Mapping[str, str] | None) -> None:
+    from plugin.services.tokens import TokenVault
+    from plugin.settings import Settings
+
+    settings = Settings.from_env(env, instance_path=app.instance_path)
+    if settings.database_url.startswith("sqlite:///") and ":memory:" not in settings.database_url:
+        Path(settings.database_url.removeprefix("sqlite:///")).parent.mkdir(
+            parents=True, exist_ok=True
+        )
+    app.extensions["settings"] = settings
+    app.extensions["token_vault"] = TokenVault(settings.token_encryption_keys)
+    app.config.update(
+        SECRET_KEY=settings.secret_key,
+        TESTING=settings.app_env == "test",
+        MAX_CONTENT_LENGTH=5 * 1024 * 1024,
+        SESSION_COOKIE_SECURE=settings.is_production,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+    )
+    if not settings.is_production:
+        logging.getLogger("plugin").setLevel(logging.INFO)
+
+
+def register_extensions(app: Flask) -> None:
+    from plugin.extensions import db, redis_connection
+
+    db.init_app(app)
+    redis_connection.init_app(app)
+
+
+def register_blueprints(app: Flask) -> None:
+    from plugin.blueprints import health, sandbox, storefront
+    from webhooks import routes as webhook_routes
+
+    app.register_blueprint(health.bp)
+    app.register_blueprint(storefront.bp)
+    app.register_blueprint(webhook_routes.bp)
+    app.register_blueprint(sandbox.bp)
+
+
+def register_commands(app: Flask) -> None:
+    from plugin.commands import register
+
+    register(app)
+
+
+def register_error_handlers(app: Flask) -> None:
+    from plugin.blueprints.health import json_errors
+
+    json_errors(app)

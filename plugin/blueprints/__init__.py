@@ -1,0 +1,1 @@
+"""HTTP blueprints. Handlers stay thin: parse, call a service, commit once, render."""

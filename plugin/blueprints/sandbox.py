@@ -1,0 +1,188 @@
+"""Dev pages of the local sandbox store: catalogue, checkout, settings and a product page.
+
+Off in production unless SANDBOX_ENABLED=1. Each store action commits the store's own change,
+then sends the store's signed webhooks to the app, like a real platform would.
+"""
+
+from __future__ import annotations
+
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+
+from plugin.extensions import db
+from plugin.services import sandbox_store, settings_form
+from plugin.services.badging import refresh_shop_badges
+from plugin.services.sandbox_store import SandboxError
+from plugin.services.shop_time import shop_today
+
+bp = Blueprint("sandbox", __name__, url_prefix="/sandbox")
+POLL_SECONDS = 3
+
+
+@bp.before_request
+def _only_when_enabled():
+    if not current_app.extensions["settings"].sandbox_enabled:
+        abort(404)
+
+
+def _shop():
+    shop = sandbox_store.ensure_shop(db.session)
+    db.session.commit()
+    return shop
+
+
+def _send(shop, hooks) -> None:
+    statuses = sandbox_store.deliver(shop, hooks)
+    refused = [s for s in statuses if s != 200]
+    if refused:
+        flash(f"The app refused {len(refused)} webhook(s) (HTTP {refused[0]}).", "error")
+
+
+@bp.get("/")
+def admin():
+    shop = _shop()
+    return render_template(
+        "sandbox/admin.html", shop=shop, products=sandbox_store.list_products(db.session, shop)
+    )
+
+
+def _parse_variant_lines(text: str) -> list[tuple[str, str, int, str]]:
+    variants = []
+    for number, raw in enumerate(text.splitlines(), start=1):
+        if not raw.strip():
+            continue
+        parts = [p.strip() for p in raw.split(",")]
+        if len(parts) != 4:
+            raise SandboxError(f"Line {number}: expected 'title, sku, stock, deny|continue'.")
+        title, sku, stock, policy = parts
+        try:
+            inventory = int(stock)
+        except ValueError:
+            raise SandboxError(f"Line {number}: stock must be a whole number.") from None
+        variants.append((title, sku, inventory, policy))
+    return variants
+
+
+@bp.post("/products")
+def create_product():
+    shop = _shop()
+    try:
+        variants = _parse_variant_lines(request.form.get("variants", ""))
+        product, hooks = sandbox_store.create_product(
+            db.session, shop, request.form.get("title", ""), variants
+        )
+    except SandboxError as exc:
+        db.session.rollback()
+        flash(str(exc), "error")
+        return redirect(url_for(".admin"))
+    db.session.commit()
+    _send(shop, hooks)
+    flash(f"Added {product.title}.", "ok")
+    return redirect(url_for(".admin"))
+
+
+@bp.post("/variants/<int:variant_id>/inventory")
+def set_inventory(variant_id: int):
+    shop = _shop()
+    try:
+        inventory = int(request.form.get("inventory", ""))
+    except ValueError:
+        flash("Stock must be a whole number; nothing changed.", "error")
+        return redirect(url_for(".admin"))
+    try:
+        hooks = sandbox_store.set_inventory(
+            db.session, shop, variant_id, inventory, request.form.get("policy") or None
+        )
+    except SandboxError as exc:
+        db.session.rollback()
+        flash(str(exc), "error")
+        return redirect(url_for(".admin"))
+    db.session.commit()
+    _send(shop, hooks)
+    flash("Saved.", "ok")
+    return redirect(url_for(".admin") + f"#variant-{variant_id}")
+
+
+@bp.post("/orders")
+def place_order():
+    shop = _shop()
+    next_url = request.form.get("next") or url_for(".admin")
+    if not next_url.startswith("/sandbox/"):
+        next_url = url_for(".admin")
+    try:
+        variant_id = int(request.form.get("variant_id", ""))
+        quantity = int(request.form.get("quantity", "1"))
+    except ValueError:
+        flash("Choose a variant and a whole-number quantity.", "error")
+        return redirect(next_url)
+    try:
+        order, hooks = sandbox_store.place_order(
+            db.session, shop, variant_id, quantity, (request.form.get("email") or "").strip()
+        )
+    except SandboxError as exc:
+        db.session.rollback()
+        flash(str(exc), "error")
+        return redirect(next_url)
+    db.session.commit()
+    _send(shop, hooks)
+    flash(f"Order #{1000 + order.id} placed.", "ok")
+    return redirect(next_url)
+
+
+@bp.route("/settings", methods=["GET", "POST"])
+def settings():
+    shop = _shop()
+    session = db.session
+    variants = settings_form.shop_variants(session, shop)
+    if request.method == "GET":
+        values, errors = settings_form.form_values(shop, variants), {}
+    else:
+        submission = settings_form.parse(
+            request.form, [v.id for v in variants], shop_today(shop.timezone)
+        )
+        if submission.ok:
+            settings_form.apply(session, shop, submission)
+            session.flush()
+            changed = refresh_shop_badges(session, shop, cause="settings")
+            session.commit()
+            if changed:
+                from plugin.jobs import schedule_push
+
+                schedule_push(shop.id)
+            flash(f"Settings saved. {changed} badge(s) updated.", "ok")
+            return redirect(url_for(".settings"))
+        session.rollback()
+        values, errors = dict(request.form), submission.errors
+    status = 422 if errors else 200
+    return (
+        render_template(
+            "sandbox/settings.html",
+            shop=shop,
+            values=values,
+            errors=errors,
+            variants=variants,
+            action=url_for(".settings"),
+        ),
+        status,
+    )
+
+
+@bp.get("/products/<int:product_id>")
+def product_page(product_id: int):
+    shop = _shop()
+    product = next(
+        (p for p in sandbox_store.list_products(db.session, shop) if p.id == product_id), None
+    )
+    if product is None:
+        abort(404)
+    return render_template(
+        "storefront/product.html", shop=shop, product=product, poll_seconds=POLL_SECONDS
+    )

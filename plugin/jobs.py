@@ -1,0 +1,116 @@
+"""RQ jobs. Each takes ids, opens one unit of work, is idempotent, and raises on failure so RQ
+retries it with backoff.
+
+Workers are plain `rq worker` processes: a job builds (once per process) and enters an app
+context itself, so the Procfile needs no custom worker class.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Callable
+from datetime import timedelta
+from typing import TypeVar
+
+from flask import Flask, has_app_context
+from rq import get_current_job
+
+from plugin.extensions import db
+from plugin.models import Shop
+from plugin.queue import enqueue
+
+log = logging.getLogger(__name__)
+F = TypeVar("F", bound=Callable[..., object])
+_worker_app: Flask | None = None
+# A short wait lets a burst of events for one shop coalesce into one push of the latest state.
+PUSH_COALESCE_DELAY = timedelta(seconds=1)
+
+
+class JobIdFilter(logging.Filter):
+    """Stamps every log record with the current RQ job id, so one job's lines can be grepped."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        job = get_current_job()
+        record.job_id = job.id if job else "-"
+        return True
+
+
+def _app() -> Flask:
+    global _worker_app
+    if _worker_app is None:
+        from plugin import create_app
+
+        _worker_app = create_app()
+        handler = logging.StreamHandler()
+        handler.addFilter(JobIdFilter())
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s [job %(job_id)s] %(name)s: %(message)s"))
+        logging.getLogger("plugin").addHandler(handler)
+        logging.getLogger("plugin").setLevel(logging.INFO)
+    return _worker_app
+
+
+def job(func: F) -> F:
+    @functools.wraps(func)
+    def run(*args):
+        if has_app_context():
+            return func(*args)
+        with _app().app_context():
+            return func(*args)
+
+    return run  # type: ignore[return-value]
+
+
+@job
+def process_webhook(event_id: int) -> str:
+    from plugin.services.pipeline import process_inbox_event, record_failure
+
+    try:
+        with db.unit_of_work() as session:
+            outcome = process_inbox_event(session, event_id)
+    except Exception as exc:
+        with db.unit_of_work() as session:
+            record_failure(session, event_id, f"{type(exc).__name__}: {exc}")
+        raise
+    if outcome.badges_changed and outcome.shop_id:
+        schedule_push(outcome.shop_id)
+    return f"event {event_id}: {outcome.badges_changed} badge(s) changed"
+
+
+def schedule_push(shop_id: int) -> None:
+    enqueue(
+        "push",
+        push_badges,
+        shop_id,
+        job_id=f"push-shop-{shop_id}",
+        delay=PUSH_COALESCE_DELAY,
+        coalesce=True,
+    )
+
+
+@job
+def push_badges(shop_id: int) -> str:
+    from plugin.services.push import push_pending
+
+    with db.unit_of_work() as session:
+        shop = session.get(Shop, shop_id)
+        if shop is None or not shop.is_active:
+            return f"shop {shop_id} not installed; nothing pushed"
+        pushed, more = push_pending(session, shop)
+    if more:
+        schedule_push(shop_id)
+    return f"shop {shop_id}: {pushed} badge(s) pushed"
+
+
+@job
+def reconcile_shop(shop_id: int) -> str:
+    from plugin.services.reconcile import reconcile_shop as reconcile
+
+    with db.unit_of_work() as session:
+        shop = session.get(Shop, shop_id)
+        if shop is None or not shop.is_active:
+            return f"shop {shop_id} not installed"
+        report = reconcile(session, shop)
+    if report.badges_fixed:
+        schedule_push(shop_id)
+    return f"shop {shop_id}: {report.badges_fixed} badge(s) fixed of {report.variants}"

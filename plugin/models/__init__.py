@@ -1,0 +1,32 @@
+"""All models, imported here so Alembic and the app see one complete metadata."""
+
+from plugin.models.backorder import BackorderLine, BackorderStatus
+from plugin.models.badge import BadgeKind, BadgeTransition, VariantBadge
+from plugin.models.base import Base, utcnow
+from plugin.models.catalog import InventoryLevel, Product, Variant
+from plugin.models.sandbox import SandboxOrder, SandboxProduct, SandboxVariant
+from plugin.models.shop import InstallStatus, Platform, Shop, StoreSettings
+from plugin.models.webhook import InboxStatus, WebhookAttempt, WebhookEvent
+
+__all__ = [
+    "BackorderLine",
+    "BackorderStatus",
+    "BadgeKind",
+    "BadgeTransition",
+    "Base",
+    "InboxStatus",
+    "InstallStatus",
+    "InventoryLevel",
+    "Platform",
+    "Product",
+    "SandboxOrder",
+    "SandboxProduct",
+    "SandboxVariant",
+    "Shop",
+    "StoreSettings",
+    "Variant",
+    "VariantBadge",
+    "WebhookAttempt",
+    "WebhookEvent",
+    "utcnow",
+]

@@ -1,0 +1,81 @@
+"""Named RQ queues and the one helper every caller uses to enqueue.
+
+Jobs take ids, never payloads, and are idempotent, so a retry or a duplicate enqueue is safe.
+Without Redis (the embedded default) the helper runs the job inline after the caller committed,
+and a failure is logged and left in the database for `flask webhooks retry`, never lost.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+from flask import current_app
+from rq import Queue, Retry
+from rq.job import Job, JobStatus
+
+from plugin.extensions import redis_connection
+
+log = logging.getLogger(__name__)
+
+QUEUE_NAMES = ("webhooks", "push", "emails", "sync")
+# Backoff between retries: quick at first for blips, then minutes for platform outages.
+RETRY_INTERVALS = [5, 30, 120, 600, 1800]
+DEFAULT_TIMEOUT = 300
+
+
+def get_queue(name: str) -> Queue:
+    if name not in QUEUE_NAMES:
+        raise ValueError(f"unknown queue {name!r}; expected one of {QUEUE_NAMES}")
+    return Queue(name, connection=redis_connection.client, default_timeout=DEFAULT_TIMEOUT)
+
+
+def enqueue(
+    queue_name: str,
+    func: Callable[..., Any],
+    *args: int | str,
+    job_id: str | None = None,
+    delay: timedelta | None = None,
+    coalesce: bool = False,
+) -> Job | None:
+    """Queue `func(*args)` on a named queue, with retries and backoff.
+
+    `coalesce` with a `job_id` skips the enqueue while a job of that id is still waiting, so a
+    burst of triggers yields one run that sees the latest state.
+    """
+    if queue_name not in QUEUE_NAMES:
+        raise ValueError(f"unknown queue {queue_name!r}")
+    client = redis_connection.client
+    if client is None:
+        _run_inline(func, args)
+        return None
+
+    queue = get_queue(queue_name)
+    if coalesce and job_id:
+        existing = Job.fetch(job_id, connection=client) if _job_exists(job_id, client) else None
+        if existing is not None and existing.get_status() in (
+            JobStatus.QUEUED,
+            JobStatus.SCHEDULED,
+            JobStatus.DEFERRED,
+        ):
+            return existing
+    retry = Retry(max=len(RETRY_INTERVALS), interval=RETRY_INTERVALS)
+    if delay:
+        return queue.enqueue_in(delay, func, *args, job_id=job_id, retry=retry)
+    return queue.enqueue(func, *args, job_id=job_id, retry=retry)
+
+
+def _job_exists(job_id: str, client) -> bool:
+    return bool(client.exists(Job.key_for(job_id)))
+
+
+def _run_inline(func: Callable[..., Any], args: tuple) -> None:
+    try:
+        func(*args)
+    except Exception:
+        # The job already recorded its failure in the database (inbox status, attempt row).
+        log.exception("inline job %s%r failed", getattr(func, "__name__", func), args)
+        if current_app.testing and current_app.config.get("RAISE_INLINE_JOB_ERRORS"):
+            raise

@@ -1,0 +1,1 @@
+"""Application services: the code between HTTP handlers / jobs and the models."""

@@ -1,0 +1,53 @@
+"""What the storefront badge API says about variants: public badge facts only."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from plugin.models import Product, Shop, Variant, VariantBadge
+from plugin.services.shop_time import format_eta
+
+MAX_VARIANTS = 250
+
+
+def badge_payload(badge: VariantBadge | None, colours: dict[str, str]) -> dict:
+    if badge is None:
+        return {"state": None, "label": "", "eta": None, "eta_text": "", "color": None}
+    return {
+        "state": badge.state.value,
+        "label": badge.label,
+        "eta": badge.eta.isoformat() if badge.eta else None,
+        "eta_text": format_eta(badge.eta),
+        "color": colours.get(badge.state.value),
+    }
+
+
+def badges_for(
+    session: Session, shop: Shop, variant_ids: list[str], product_id: str | None
+) -> dict[str, dict]:
+    query = (
+        select(Variant, VariantBadge)
+        .outerjoin(VariantBadge, VariantBadge.variant_id == Variant.id)
+        .where(Variant.shop_id == shop.id)
+    )
+    if product_id is not None:
+        query = query.join(Product, Product.id == Variant.product_id).where(
+            Product.shop_id == shop.id, Product.platform_id == product_id
+        )
+    if variant_ids:
+        query = query.where(Variant.platform_id.in_(variant_ids))
+    settings = shop.settings
+    colours = {
+        "in_stock": settings.color_in_stock,
+        "backorder": settings.color_backorder,
+        "out_of_stock": settings.color_out_of_stock,
+    }
+    found = {
+        variant.platform_id: badge_payload(badge, colours)
+        for variant, badge in session.execute(query.order_by(Variant.id).limit(MAX_VARIANTS))
+    }
+    # Ids asked for but unknown get an explicit null badge, so a widget can tell "no badge".
+    for variant_id in variant_ids:
+        found.setdefault(variant_id, badge_payload(None, colours))
+    return found

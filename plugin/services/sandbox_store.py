@@ -1,0 +1,200 @@
+"""The sandbox store acting as a platform: catalogue edits, checkout, and the signed webhooks
+each one sends to the app.
+
+Webhooks are delivered through the app's own WSGI stack (not a socket back to itself), so they
+take the real route, signature check, inbox and queue, and work under any server, one worker
+process included.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+
+from flask import current_app
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+from werkzeug.test import Client
+
+from plugin.models import (
+    Platform,
+    SandboxOrder,
+    SandboxProduct,
+    SandboxVariant,
+    Shop,
+    utcnow,
+)
+from plugin.services import shops
+from plugin.services.tokens import vault
+from webhooks import sandbox as sandbox_webhooks
+
+DEMO_SHOP = "demo.sandbox.local"
+POLICIES = ("deny", "continue")
+
+
+class SandboxError(ValueError):
+    """A sandbox action the store itself would refuse (sold out, unknown variant, bad input)."""
+
+
+@dataclass(frozen=True)
+class Webhook:
+    topic: str
+    payload: dict
+
+
+def ensure_shop(session: Session, domain: str = DEMO_SHOP) -> Shop:
+    shop = shops.find_shop(session, Platform.SANDBOX, domain)
+    if shop is None or not shop.is_active:
+        shop = shops.install_shop(
+            session,
+            vault(),
+            Platform.SANDBOX,
+            domain,
+            access_token=None,
+            name="Sandbox demo store",
+            timezone="UTC",
+        )
+    return shop
+
+
+def product_payload(product: SandboxProduct) -> dict:
+    return {
+        "id": product.id,
+        "title": product.title,
+        "updated_at": product.updated_at.isoformat(),
+        "variants": [
+            {
+                "id": v.id,
+                "title": v.title,
+                "sku": v.sku,
+                "inventory_policy": v.policy,
+                "inventory_quantity": v.inventory,
+            }
+            for v in product.variants
+        ],
+    }
+
+
+def inventory_payload(variant: SandboxVariant) -> dict:
+    return {
+        "variant_id": variant.id,
+        "location_id": "default",
+        "available": variant.inventory,
+        "updated_at": variant.updated_at.isoformat(),
+    }
+
+
+def create_product(
+    session: Session, shop: Shop, title: str, variants: list[tuple[str, str, int, str]]
+) -> tuple[SandboxProduct, list[Webhook]]:
+    """`variants` are (title, sku, inventory, policy)."""
+    title = title.strip()
+    if not title:
+        raise SandboxError("A product needs a title.")
+    if not variants:
+        raise SandboxError("A product needs at least one variant.")
+    product = SandboxProduct(shop_id=shop.id, title=title, updated_at=utcnow())
+    for v_title, sku, inventory, policy in variants:
+        if policy not in POLICIES:
+            raise SandboxError(f"Policy must be one of {', '.join(POLICIES)}.")
+        product.variants.append(
+            SandboxVariant(
+                shop_id=shop.id,
+                title=v_title.strip() or "Default",
+                sku=sku.strip(),
+                inventory=inventory,
+                policy=policy,
+                updated_at=utcnow(),
+            )
+        )
+    session.add(product)
+    session.flush()
+    return product, [Webhook("products/update", product_payload(product))]
+
+
+def get_variant(session: Session, shop: Shop, variant_id: int) -> SandboxVariant:
+    variant = session.get(SandboxVariant, variant_id)
+    if variant is None or variant.shop_id != shop.id:
+        raise SandboxError("No such variant in this store.")
+    return variant
+
+
+def set_inventory(
+    session: Session, shop: Shop, variant_id: int, inventory: int, policy: str | None = None
+) -> list[Webhook]:
+    variant = get_variant(session, shop, variant_id)
+    hooks: list[Webhook] = []
+    now = utcnow()
+    if policy is not None and policy != variant.policy:
+        if policy not in POLICIES:
+            raise SandboxError(f"Policy must be one of {', '.join(POLICIES)}.")
+        variant.policy = policy
+        variant.product.updated_at = now
+        hooks.append(Webhook("products/update", product_payload(variant.product)))
+    if inventory != variant.inventory:
+        variant.inventory = inventory
+        variant.updated_at = now
+        hooks.append(Webhook("inventory_levels/update", inventory_payload(variant)))
+    return hooks
+
+
+def place_order(
+    session: Session, shop: Shop, variant_id: int, quantity: int, email: str
+) -> tuple[SandboxOrder, list[Webhook]]:
+    """Checkout as a platform does it: refuse past zero unless the variant keeps selling."""
+    variant = get_variant(session, shop, variant_id)
+    if quantity < 1:
+        raise SandboxError("Quantity must be at least 1.")
+    if "@" not in email:
+        raise SandboxError("A valid customer email is needed.")
+    if variant.inventory < quantity and variant.effective_policy != "continue":
+        raise SandboxError(f"Only {max(variant.inventory, 0)} of {variant.title} left.")
+    now = utcnow()
+    variant.inventory -= quantity
+    variant.updated_at = now
+    order = SandboxOrder(
+        shop_id=shop.id, variant_id=variant.id, quantity=quantity, email=email, created_at=now
+    )
+    session.add(order)
+    session.flush()
+    order_payload = {
+        "id": order.id,
+        "name": f"#{1000 + order.id}",
+        "email": email,
+        "created_at": now.isoformat(),
+        "line_items": [{"id": order.id * 10, "variant_id": variant.id, "quantity": quantity}],
+    }
+    return order, [
+        Webhook("orders/create", order_payload),
+        Webhook("inventory_levels/update", inventory_payload(variant)),
+    ]
+
+
+def deliver(shop: Shop, hooks: list[Webhook], triggered_at: datetime | None = None) -> list[int]:
+    """POST each webhook, signed, to the app's sandbox endpoint. Call after committing.
+
+    Returns the HTTP statuses; anything but 200 means the app refused it.
+    """
+    settings = current_app.extensions["settings"]
+    client = Client(current_app)
+    statuses = []
+    for hook in hooks:
+        body, headers = sandbox_webhooks.build_delivery(
+            settings, shop.domain, hook.topic, hook.payload, triggered_at=triggered_at
+        )
+        response = client.post("/webhooks/sandbox", data=body, headers=headers)
+        statuses.append(response.status_code)
+    return statuses
+
+
+def list_products(session: Session, shop: Shop) -> list[SandboxProduct]:
+    return list(
+        session.scalars(
+            select(SandboxProduct).where(SandboxProduct.shop_id == shop.id).order_by(SandboxProduct.id)
+        )
+    )
+
+
+def dumps(payload: dict) -> str:
+    return json.dumps(payload, sort_keys=True)

@@ -1,0 +1,168 @@
+"""Validating and saving a store's backorder settings, all or nothing.
+
+Any invalid field refuses the whole submission: the merchant sees each message next to its field
+with what they typed kept, and the settings already saved stay as they were.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from plugin.badge_engine import MAX_LEAD_DAYS
+from plugin.models import Shop, StoreSettings, Variant
+
+COLOUR = re.compile(r"^#[0-9a-fA-F]{6}$")
+EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+LABEL_FIELDS = {"label_in_stock": 80, "label_backorder": 120, "label_out_of_stock": 80}
+COLOUR_FIELDS = ("color_in_stock", "color_backorder", "color_out_of_stock")
+FLAG_FIELDS = (
+    "enabled",
+    "auto_backorder",
+    "business_days",
+    "email_backorder_confirmation",
+    "email_eta_changed",
+    "email_back_in_stock",
+)
+MAX_LIMIT = 1_000_000
+
+
+@dataclass
+class VariantChange:
+    eta: date | None
+    lead_days: int | None
+    limit: int | None
+
+
+@dataclass
+class SettingsSubmission:
+    values: dict[str, object] = field(default_factory=dict)
+    variants: dict[int, VariantChange] = field(default_factory=dict)
+    errors: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+
+def _int(raw: str, name: str, errors: dict[str, str], low: int, high: int, label: str):
+    raw = raw.strip()
+    if raw == "":
+        return None
+    try:
+        value = int(raw)
+    except ValueError:
+        errors[name] = f"{label} must be a whole number."
+        return None
+    if not low <= value <= high:
+        errors[name] = f"{label} must be between {low} and {high}."
+        return None
+    return value
+
+
+def parse(form: Mapping[str, str], variant_ids: list[int], today: date) -> SettingsSubmission:
+    sub = SettingsSubmission()
+    errors = sub.errors
+    for name in FLAG_FIELDS:
+        sub.values[name] = form.get(name) in ("on", "1", "true", "yes")
+
+    for name, max_len in LABEL_FIELDS.items():
+        value = (form.get(name) or "").strip()
+        if not value:
+            errors[name] = "A label is needed; shoppers would otherwise see an empty badge."
+        elif len(value) > max_len:
+            errors[name] = f"Keep it to {max_len} characters or fewer."
+        sub.values[name] = value
+    if "label_backorder" not in errors and "{eta}" not in str(sub.values["label_backorder"]):
+        errors["label_backorder"] = "Include {eta} where the ship-by date should appear."
+
+    for name in COLOUR_FIELDS:
+        value = (form.get(name) or "").strip()
+        if not COLOUR.match(value):
+            errors[name] = "Use a colour like #1a7f37."
+        sub.values[name] = value
+
+    lead = _int(form.get("default_lead_days", ""), "default_lead_days", errors, 0, MAX_LEAD_DAYS,
+                "Lead time")
+    if lead is None and "default_lead_days" not in errors:
+        errors["default_lead_days"] = "A default lead time in days is needed."
+    sub.values["default_lead_days"] = lead
+
+    tz = (form.get("timezone") or "").strip()
+    try:
+        ZoneInfo(tz)
+    except (ZoneInfoNotFoundError, ValueError):
+        errors["timezone"] = "Use a time zone name such as Europe/London or America/New_York."
+    sub.values["timezone"] = tz
+
+    reply_to = (form.get("email_reply_to") or "").strip()
+    if reply_to and not EMAIL.match(reply_to):
+        errors["email_reply_to"] = "That is not an email address."
+    sub.values["email_reply_to"] = reply_to or None
+
+    for vid in variant_ids:
+        prefix = f"variant-{vid}-"
+        eta = None
+        raw_eta = (form.get(prefix + "eta") or "").strip()
+        if raw_eta:
+            try:
+                eta = date.fromisoformat(raw_eta)
+            except ValueError:
+                errors[prefix + "eta"] = "Use a date like 2026-12-24."
+            else:
+                if eta < today:
+                    errors[prefix + "eta"] = "The ETA can't be in the past."
+        lead_days = _int(form.get(prefix + "lead", ""), prefix + "lead", errors, 0, MAX_LEAD_DAYS,
+                         "Lead time")
+        limit = _int(form.get(prefix + "limit", ""), prefix + "limit", errors, 0, MAX_LIMIT,
+                     "Backorder limit")
+        sub.variants[vid] = VariantChange(eta=eta, lead_days=lead_days, limit=limit)
+    return sub
+
+
+def shop_variants(session: Session, shop: Shop) -> list[Variant]:
+    return list(
+        session.scalars(select(Variant).where(Variant.shop_id == shop.id).order_by(Variant.id))
+    )
+
+
+def apply(session: Session, shop: Shop, sub: SettingsSubmission) -> None:
+    if not sub.ok:
+        raise ValueError("refusing to save settings with errors")
+    settings: StoreSettings = shop.settings
+    for name, value in sub.values.items():
+        if name == "timezone":
+            shop.timezone = str(value)
+        else:
+            setattr(settings, name, value)
+    for variant in shop_variants(session, shop):
+        change = sub.variants.get(variant.id)
+        if change is None:
+            continue
+        variant.eta_override = change.eta
+        variant.lead_days_override = change.lead_days
+        variant.backorder_limit = change.limit
+
+
+def form_values(shop: Shop, variants: list[Variant]) -> dict[str, str]:
+    """The saved settings as the form shows them."""
+    s = shop.settings
+    values: dict[str, str] = {
+        name: "on" if getattr(s, name) else "" for name in FLAG_FIELDS
+    }
+    for name in (*LABEL_FIELDS, *COLOUR_FIELDS):
+        values[name] = getattr(s, name)
+    values["default_lead_days"] = str(s.default_lead_days)
+    values["timezone"] = shop.timezone
+    values["email_reply_to"] = s.email_reply_to or ""
+    for v in variants:
+        values[f"variant-{v.id}-eta"] = v.eta_override.isoformat() if v.eta_override else ""
+        values[f"variant-{v.id}-lead"] = "" if v.lead_days_override is None else str(v.lead_days_override)
+        values[f"variant-{v.id}-limit"] = "" if v.backorder_limit is None else str(v.backorder_limit)
+    return values

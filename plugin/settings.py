@@ -1,0 +1,125 @@
+"""Settings read once from the environment into one typed object.
+
+Deploy docs, `app-manifest.json` and the Procfile all name these variables, so the names are
+fixed. Production refuses to start without its secrets rather than limping along with defaults.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ENVIRONMENTS = ("development", "production", "test")
+PRODUCTION_SECRETS = (
+    "APP_URL",
+    "SECRET_KEY",
+    "DATABASE_URL",
+    "REDIS_URL",
+    "TOKEN_ENCRYPTION_KEYS",
+    "SHOPIFY_CLIENT_ID",
+    "SHOPIFY_CLIENT_SECRET",
+    "BIGCOMMERCE_CLIENT_ID",
+    "BIGCOMMERCE_CLIENT_SECRET",
+)
+# Development-only stand-ins. They are public, so production never accepts them.
+DEV_SECRET_KEY = "dev-only-secret-key-do-not-use-in-production"  # noqa: S105
+DEV_TOKEN_KEY = "ZGV2LW9ubHktdG9rZW4ta2V5LWRvLW5vdC11c2UtISE="  # base64 of 32 bytes
+
+
+class SettingsError(RuntimeError):
+    """Start-up refused: the message names the variable to fix."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    app_env: str
+    app_url: str
+    secret_key: str
+    database_url: str
+    redis_url: str | None
+    token_encryption_keys: tuple[str, ...]
+    shopify_client_id: str
+    shopify_client_secret: str
+    bigcommerce_client_id: str
+    bigcommerce_client_secret: str
+    sandbox_enabled: bool
+    extra: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def is_production(self) -> bool:
+        return self.app_env == "production"
+
+    @property
+    def jobs_run_inline(self) -> bool:
+        """No Redis configured: the embedded default runs jobs in-process, synchronously."""
+        return not self.redis_url
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, instance_path: str | Path = "instance"):
+        env = os.environ if env is None else env
+
+        def get(name: str) -> str:
+            return (env.get(name) or "").strip()
+
+        app_env = get("APP_ENV") or "development"
+        if app_env not in ENVIRONMENTS:
+            raise SettingsError(f"APP_ENV must be one of {', '.join(ENVIRONMENTS)}, not {app_env!r}")
+
+        if app_env == "production":
+            missing = [name for name in PRODUCTION_SECRETS if not get(name)]
+            if missing:
+                raise SettingsError(
+                    "Missing required setting(s) for production: " + ", ".join(missing)
+                )
+            if get("SECRET_KEY") == DEV_SECRET_KEY:
+                raise SettingsError("SECRET_KEY is the public development key; set a real one")
+
+        keys = tuple(k.strip() for k in get("TOKEN_ENCRYPTION_KEYS").split(",") if k.strip())
+        if not keys:
+            keys = (DEV_TOKEN_KEY,)
+        _check_fernet_keys(keys)
+
+        database_url = get("DATABASE_URL")
+        if not database_url:
+            path = Path(instance_path) / "backorder-badges.sqlite3"
+            database_url = f"sqlite:///{path}"
+        database_url = _normalise_database_url(database_url)
+
+        sandbox_default = "0" if app_env == "production" else "1"
+        return cls(
+            app_env=app_env,
+            app_url=(get("APP_URL") or "http://127.0.0.1:5000").rstrip("/"),
+            secret_key=get("SECRET_KEY") or DEV_SECRET_KEY,
+            database_url=database_url,
+            redis_url=get("REDIS_URL") or None,
+            token_encryption_keys=keys,
+            shopify_client_id=get("SHOPIFY_CLIENT_ID") or "dev-shopify-client-id",
+            shopify_client_secret=get("SHOPIFY_CLIENT_SECRET") or "dev-shopify-client-secret",
+            bigcommerce_client_id=get("BIGCOMMERCE_CLIENT_ID") or "dev-bigcommerce-client-id",
+            bigcommerce_client_secret=get("BIGCOMMERCE_CLIENT_SECRET")
+            or "dev-bigcommerce-client-secret",
+            sandbox_enabled=(get("SANDBOX_ENABLED") or sandbox_default) == "1",
+        )
+
+
+def _check_fernet_keys(keys: tuple[str, ...]) -> None:
+    from cryptography.fernet import Fernet
+
+    for index, key in enumerate(keys):
+        try:
+            Fernet(key)
+        except (ValueError, TypeError) as exc:
+            raise SettingsError(
+                f"TOKEN_ENCRYPTION_KEYS entry {index + 1} is not a valid Fernet key "
+                "(32 url-safe base64-encoded bytes)"
+            ) from exc
+
+
+def _normalise_database_url(url: str) -> str:
+    """Hosting platforms hand out `postgres://` URLs; SQLAlchemy wants an explicit driver."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url

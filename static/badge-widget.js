@@ -1,0 +1,79 @@
+/* Backorder Badges storefront widget.
+ * Shows the selected variant's badge and ETA from the badge API, follows the option picker,
+ * and (optionally) revalidates so a stock change shows without a reload. Text, not colour
+ * alone, carries the state; everything from the API is set as text, never as HTML.
+ */
+(function () {
+  'use strict';
+
+  function render(el, badge) {
+    el.textContent = '';
+    if (!badge || !badge.state || badge.state === 'hidden') {
+      el.hidden = true;
+      el.removeAttribute('data-state');
+      return;
+    }
+    el.hidden = false;
+    el.setAttribute('data-state', badge.state);
+    var pill = document.createElement('span');
+    pill.className = 'bb-badge bb-badge--' + badge.state;
+    pill.textContent = badge.label;
+    if (badge.color) {
+      pill.style.borderLeft = '.4em solid ' + badge.color;
+    }
+    pill.style.padding = '.2em .6em';
+    pill.style.background = '#f6f8fa';
+    pill.style.border = '1px solid #d0d7de';
+    pill.style.borderRadius = '4px';
+    pill.style.display = 'inline-block';
+    el.appendChild(pill);
+    if (badge.state === 'backorder' && badge.eta) {
+      var eta = document.createElement('time');
+      eta.className = 'bb-eta';
+      eta.setAttribute('datetime', badge.eta);
+      eta.textContent = 'Estimated to ship by ' + badge.eta_text;
+      eta.style.display = 'block';
+      eta.style.fontSize = '.9em';
+      el.appendChild(eta);
+    }
+  }
+
+  function init(el) {
+    el.setAttribute('role', 'status');
+    el.setAttribute('aria-live', 'polite');
+    var select = el.dataset.variantSelect ? document.querySelector(el.dataset.variantSelect) : null;
+    var badges = {};
+    var url = el.dataset.api + '?shop=' + encodeURIComponent(el.dataset.shop) +
+      '&product=' + encodeURIComponent(el.dataset.product);
+
+    function current() {
+      var id = select ? select.value : el.dataset.variant;
+      render(el, badges[id]);
+    }
+
+    function load() {
+      return fetch(url, { cache: 'no-cache', credentials: 'omit' })
+        .then(function (r) { return r.ok ? r.json() : null; })
+        .then(function (data) {
+          if (data && data.variants) { badges = data.variants; }
+          current();
+        })
+        .catch(function () { /* the page stays usable without a badge */ });
+    }
+
+    if (select) { select.addEventListener('change', current); }
+    load();
+    var every = parseInt(el.dataset.pollSeconds || '0', 10);
+    if (every > 0) { setInterval(load, every * 1000); }
+  }
+
+  function start() {
+    var nodes = document.querySelectorAll('#backorder-badge, [data-backorder-badge]');
+    for (var i = 0; i < nodes.length; i++) { init(nodes[i]); }
+  }
+  if (document.readyState === 'loading') {
+    document.addEventListener('DOMContentLoaded', start);
+  } else {
+    start();
+  }
+})();

@@ -1,0 +1,1 @@
+"""Receiving, verifying and recording webhooks, and turning platform payloads into app events."""
