@@ -11,7 +11,7 @@ from collections.abc import Iterator, Sequence
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from connectors.base import BadgePush, CatalogPage, ConnectorError
+from connectors.base import BadgePush, CatalogPage
 from plugin.models import SandboxProduct, SandboxVariant, Shop, utcnow
 from webhooks.events import ProductFacts, VariantFacts, VariantRef
 
@@ -41,9 +41,9 @@ class SandboxConnector:
     def iter_catalog(self, cursor: str | None = None) -> Iterator[CatalogPage]:
         after = int(cursor or 0)
         total = self.session.scalar(
-            select(func.count()).select_from(SandboxProduct).where(
-                SandboxProduct.shop_id == self.shop.id
-            )
+            select(func.count())
+            .select_from(SandboxProduct)
+            .where(SandboxProduct.shop_id == self.shop.id)
         )
         while True:
             products = list(
@@ -86,9 +86,8 @@ class SandboxConnector:
         if not variant_id or not variant_id.isdigit():
             return None
         variant = self.session.get(SandboxVariant, int(variant_id))
-        if variant is not None and variant.shop_id != self.shop.id:
-            raise ConnectorError("variant belongs to another sandbox store")
-        return variant
+        # Like a real platform API: another store's records simply do not exist for this one.
+        return variant if variant is not None and variant.shop_id == self.shop.id else None
 
 
 def product_facts(product: SandboxProduct) -> ProductFacts:

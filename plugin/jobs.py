@@ -44,7 +44,9 @@ def _app() -> Flask:
         _worker_app = create_app()
         handler = logging.StreamHandler()
         handler.addFilter(JobIdFilter())
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s [job %(job_id)s] %(name)s: %(message)s"))
+        handler.setFormatter(
+            logging.Formatter("%(asctime)s %(levelname)s [job %(job_id)s] %(name)s: %(message)s")
+        )
         logging.getLogger("plugin").addHandler(handler)
         logging.getLogger("plugin").setLevel(logging.INFO)
     return _worker_app
@@ -114,3 +116,51 @@ def reconcile_shop(shop_id: int) -> str:
     if report.badges_fixed:
         schedule_push(shop_id)
     return f"shop {shop_id}: {report.badges_fixed} badge(s) fixed of {report.variants}"
+
+
+@job
+def reconcile_all_shops() -> str:
+    """The periodic safety net: a missed webhook heals within one schedule period."""
+    from sqlalchemy import select
+
+    from plugin.models import InstallStatus
+
+    ids = list(db.session.scalars(select(Shop.id).where(Shop.status == InstallStatus.INSTALLED)))
+    for shop_id in ids:
+        enqueue("sync", reconcile_shop, shop_id, job_id=f"reconcile-shop-{shop_id}", coalesce=True)
+    return f"queued reconciliation of {len(ids)} shop(s)"
+
+
+STALE_PENDING = timedelta(minutes=5)
+STALE_FAILED = timedelta(minutes=30)
+MAX_SWEEP_ATTEMPTS = 12
+
+
+@job
+def requeue_stuck_webhooks() -> str:
+    """Queue again stored events whose job vanished (Redis restarted) or ran out of retries."""
+    from sqlalchemy import and_, or_, select
+
+    from plugin.models import InboxStatus, WebhookEvent, utcnow
+
+    now = utcnow()
+    ids = list(
+        db.session.scalars(
+            select(WebhookEvent.id).where(
+                or_(
+                    and_(
+                        WebhookEvent.status == InboxStatus.PENDING,
+                        WebhookEvent.received_at < now - STALE_PENDING,
+                    ),
+                    and_(
+                        WebhookEvent.status == InboxStatus.FAILED,
+                        WebhookEvent.received_at < now - STALE_FAILED,
+                        WebhookEvent.attempts < MAX_SWEEP_ATTEMPTS,
+                    ),
+                )
+            )
+        )
+    )
+    for event_id in ids:
+        enqueue("webhooks", process_webhook, event_id, job_id=f"webhook-{event_id}", coalesce=True)
+    return f"re-queued {len(ids)} webhook(s)"

@@ -25,7 +25,8 @@ def record(
     kept = {
         k: v
         for k, v in headers.items()
-        if k.lower().startswith(KEPT_HEADER_PREFIXES) and "hmac" not in k.lower()
+        if k.lower().startswith(KEPT_HEADER_PREFIXES)
+        and "hmac" not in k.lower()
         and "signature" not in k.lower()
     }
     event = WebhookEvent(

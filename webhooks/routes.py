@@ -50,7 +50,9 @@ def receive(platform: str):
         from plugin.jobs import process_webhook
 
         try:
-            enqueue("webhooks", process_webhook, event.id, job_id=f"webhook-{event.id}", coalesce=True)
+            enqueue(
+                "webhooks", process_webhook, event.id, job_id=f"webhook-{event.id}", coalesce=True
+            )
         except Exception:
             log.exception("stored webhook %s but could not queue it", event.id)
             return jsonify(error="stored; queueing failed, please retry"), 503

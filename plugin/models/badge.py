@@ -56,7 +56,9 @@ class BadgeTransition(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     shop_id: Mapped[int] = mapped_column(ForeignKey("shops.id", ondelete="CASCADE"), index=True)
-    variant_id: Mapped[int] = mapped_column(ForeignKey("variants.id", ondelete="CASCADE"), index=True)
+    variant_id: Mapped[int] = mapped_column(
+        ForeignKey("variants.id", ondelete="CASCADE"), index=True
+    )
     from_state: Mapped[BadgeKind | None] = mapped_column(BADGE_KIND)
     to_state: Mapped[BadgeKind] = mapped_column(BADGE_KIND)
     from_eta: Mapped[date | None]

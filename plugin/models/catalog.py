@@ -59,7 +59,9 @@ class Variant(Base):
 
     product: Mapped[Product] = relationship(back_populates="variants")
     levels: Mapped[list[InventoryLevel]] = relationship(
-        back_populates="variant", cascade="all, delete-orphan", order_by="InventoryLevel.location_id"
+        back_populates="variant",
+        cascade="all, delete-orphan",
+        order_by="InventoryLevel.location_id",
     )
 
 

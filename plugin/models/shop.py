@@ -59,7 +59,9 @@ class Shop(Base):
 class StoreSettings(Base):
     __tablename__ = "store_settings"
 
-    shop_id: Mapped[int] = mapped_column(ForeignKey("shops.id", ondelete="CASCADE"), primary_key=True)
+    shop_id: Mapped[int] = mapped_column(
+        ForeignKey("shops.id", ondelete="CASCADE"), primary_key=True
+    )
     enabled: Mapped[bool] = mapped_column(default=True)
     # Sell past zero even where the platform's own policy says stop (the connector flips it).
     auto_backorder: Mapped[bool] = mapped_column(default=False)

@@ -40,9 +40,7 @@ class WebhookEvent(Base):
     triggered_at: Mapped[datetime | None]
     body: Mapped[bytes] = mapped_column(LargeBinary)
     headers: Mapped[dict] = mapped_column(JSON, default=dict)
-    status: Mapped[InboxStatus] = mapped_column(
-        str_enum(InboxStatus), default=InboxStatus.PENDING
-    )
+    status: Mapped[InboxStatus] = mapped_column(str_enum(InboxStatus), default=InboxStatus.PENDING)
     deliveries: Mapped[int] = mapped_column(default=1)
     attempts: Mapped[int] = mapped_column(default=0)
     last_error: Mapped[str | None] = mapped_column(Text)

@@ -113,9 +113,7 @@ def counted_locations(settings: StoreSettings | None) -> set[str] | None:
 def recompute_total(session: Session, shop: Shop, variant: Variant) -> None:
     chosen = counted_locations(shop.settings)
     variant.inventory_total = sum(
-        level.available
-        for level in variant.levels
-        if chosen is None or level.location_id in chosen
+        level.available for level in variant.levels if chosen is None or level.location_id in chosen
     )
 
 

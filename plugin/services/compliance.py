@@ -53,9 +53,12 @@ def handle(session: Session, shop: Shop, event, current_event_id: int) -> str:
             report = customer_data(session, shop, event.customer_email, event.order_ids)
             return "data request: " + json.dumps(report, sort_keys=True)
         case ev.CustomerRedact():
-            ids = [line.id for line in session.scalars(
-                _customer_lines(session, shop, event.customer_email, event.order_ids)
-            )]
+            ids = [
+                line.id
+                for line in session.scalars(
+                    _customer_lines(session, shop, event.customer_email, event.order_ids)
+                )
+            ]
             if ids:
                 session.execute(delete(BackorderLine).where(BackorderLine.id.in_(ids)))
             return f"customer redacted: {len(ids)} backorder line(s) deleted"

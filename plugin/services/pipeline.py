@@ -139,7 +139,9 @@ def _apply(session, shop: Shop, inbox: WebhookEvent, app_event, outcome: Outcome
 
     session.flush()
     for variant in changed_variants:
-        if refresh_badge(session, shop, variant, cause=inbox.topic, webhook_event_id=inbox.id, now=now):
+        if refresh_badge(
+            session, shop, variant, cause=inbox.topic, webhook_event_id=inbox.id, now=now
+        ):
             outcome.badges_changed += 1
 
 

@@ -16,7 +16,9 @@ def pending_badges(session: Session, shop_id: int, limit: int = PUSH_BATCH) -> l
     return list(
         session.scalars(
             select(VariantBadge)
-            .where(VariantBadge.shop_id == shop_id, VariantBadge.pushed_version < VariantBadge.version)
+            .where(
+                VariantBadge.shop_id == shop_id, VariantBadge.pushed_version < VariantBadge.version
+            )
             .order_by(VariantBadge.decided_at)
             .limit(limit)
             .with_for_update(skip_locked=True)

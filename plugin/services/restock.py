@@ -5,9 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 
-def lines_covered_by_stock(
-    open_lines: Sequence[tuple[int, int]], available: int
-) -> list[int]:
+def lines_covered_by_stock(open_lines: Sequence[tuple[int, int]], available: int) -> list[int]:
     """Ids of the lines that stock now covers.
 
     `open_lines` are (id, quantity), oldest first. Platforms that sell past zero count

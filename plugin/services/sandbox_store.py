@@ -8,7 +8,6 @@ process included.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -191,10 +190,8 @@ def deliver(shop: Shop, hooks: list[Webhook], triggered_at: datetime | None = No
 def list_products(session: Session, shop: Shop) -> list[SandboxProduct]:
     return list(
         session.scalars(
-            select(SandboxProduct).where(SandboxProduct.shop_id == shop.id).order_by(SandboxProduct.id)
+            select(SandboxProduct)
+            .where(SandboxProduct.shop_id == shop.id)
+            .order_by(SandboxProduct.id)
         )
     )
-
-
-def dumps(payload: dict) -> str:
-    return json.dumps(payload, sort_keys=True)

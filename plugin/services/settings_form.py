@@ -88,8 +88,14 @@ def parse(form: Mapping[str, str], variant_ids: list[int], today: date) -> Setti
             errors[name] = "Use a colour like #1a7f37."
         sub.values[name] = value
 
-    lead = _int(form.get("default_lead_days", ""), "default_lead_days", errors, 0, MAX_LEAD_DAYS,
-                "Lead time")
+    lead = _int(
+        form.get("default_lead_days", ""),
+        "default_lead_days",
+        errors,
+        0,
+        MAX_LEAD_DAYS,
+        "Lead time",
+    )
     if lead is None and "default_lead_days" not in errors:
         errors["default_lead_days"] = "A default lead time in days is needed."
     sub.values["default_lead_days"] = lead
@@ -118,10 +124,17 @@ def parse(form: Mapping[str, str], variant_ids: list[int], today: date) -> Setti
             else:
                 if eta < today:
                     errors[prefix + "eta"] = "The ETA can't be in the past."
-        lead_days = _int(form.get(prefix + "lead", ""), prefix + "lead", errors, 0, MAX_LEAD_DAYS,
-                         "Lead time")
-        limit = _int(form.get(prefix + "limit", ""), prefix + "limit", errors, 0, MAX_LIMIT,
-                     "Backorder limit")
+        lead_days = _int(
+            form.get(prefix + "lead", ""), prefix + "lead", errors, 0, MAX_LEAD_DAYS, "Lead time"
+        )
+        limit = _int(
+            form.get(prefix + "limit", ""),
+            prefix + "limit",
+            errors,
+            0,
+            MAX_LIMIT,
+            "Backorder limit",
+        )
         sub.variants[vid] = VariantChange(eta=eta, lead_days=lead_days, limit=limit)
     return sub
 
@@ -153,9 +166,7 @@ def apply(session: Session, shop: Shop, sub: SettingsSubmission) -> None:
 def form_values(shop: Shop, variants: list[Variant]) -> dict[str, str]:
     """The saved settings as the form shows them."""
     s = shop.settings
-    values: dict[str, str] = {
-        name: "on" if getattr(s, name) else "" for name in FLAG_FIELDS
-    }
+    values: dict[str, str] = {name: "on" if getattr(s, name) else "" for name in FLAG_FIELDS}
     for name in (*LABEL_FIELDS, *COLOUR_FIELDS):
         values[name] = getattr(s, name)
     values["default_lead_days"] = str(s.default_lead_days)
@@ -163,6 +174,10 @@ def form_values(shop: Shop, variants: list[Variant]) -> dict[str, str]:
     values["email_reply_to"] = s.email_reply_to or ""
     for v in variants:
         values[f"variant-{v.id}-eta"] = v.eta_override.isoformat() if v.eta_override else ""
-        values[f"variant-{v.id}-lead"] = "" if v.lead_days_override is None else str(v.lead_days_override)
-        values[f"variant-{v.id}-limit"] = "" if v.backorder_limit is None else str(v.backorder_limit)
+        values[f"variant-{v.id}-lead"] = (
+            "" if v.lead_days_override is None else str(v.lead_days_override)
+        )
+        values[f"variant-{v.id}-limit"] = (
+            "" if v.backorder_limit is None else str(v.backorder_limit)
+        )
     return values

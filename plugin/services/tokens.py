@@ -29,14 +29,18 @@ class TokenVault:
         try:
             return self._fernet.decrypt(ciphertext.encode()).decode()
         except InvalidToken as exc:
-            raise TokenDecryptionError("token cannot be decrypted with the configured keys") from exc
+            raise TokenDecryptionError(
+                "token cannot be decrypted with the configured keys"
+            ) from exc
 
     def rotate(self, ciphertext: str) -> str:
         """Re-encrypt under the first (newest) key."""
         try:
             return self._fernet.rotate(ciphertext.encode()).decode()
         except InvalidToken as exc:
-            raise TokenDecryptionError("token cannot be decrypted with the configured keys") from exc
+            raise TokenDecryptionError(
+                "token cannot be decrypted with the configured keys"
+            ) from exc
 
 
 def vault() -> TokenVault:

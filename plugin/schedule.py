@@ -1,0 +1,11 @@
+"""Periodic jobs, run by the `clock` process: `rq cron plugin/schedule.py` (see Procfile)."""
+
+from rq import cron
+
+from plugin.jobs import reconcile_all_shops, requeue_stuck_webhooks
+
+RECONCILE_EVERY_SECONDS = 60 * 60
+SWEEP_EVERY_SECONDS = 5 * 60
+
+cron.register(reconcile_all_shops, queue_name="sync", interval=RECONCILE_EVERY_SECONDS)
+cron.register(requeue_stuck_webhooks, queue_name="webhooks", interval=SWEEP_EVERY_SECONDS)

@@ -1,0 +1,118 @@
+"""The sandbox settings page: saves all or nothing, with messages next to the fields."""
+
+import re
+from datetime import timedelta
+
+from sqlalchemy import select
+
+from plugin.extensions import db
+from plugin.models import Platform, StoreSettings, Variant
+from plugin.services import sandbox_store
+from plugin.services.shop_time import shop_today
+from tests.helpers import make_shop
+
+
+def seed():
+    shop = sandbox_store.ensure_shop(db.session)
+    db.session.commit()
+    product, hooks = sandbox_store.create_product(
+        db.session, shop, "Tee", [("S", "TEE-S", 0, "continue")]
+    )
+    db.session.commit()
+    sandbox_store.deliver(shop, hooks)
+    return shop, product
+
+
+def valid_form(**overrides):
+    form = {
+        "enabled": "on",
+        "label_in_stock": "Ready to ship",
+        "label_backorder": "Ships by {eta}",
+        "label_out_of_stock": "Sold out",
+        "color_in_stock": "#00aa00",
+        "color_backorder": "#aa8800",
+        "color_out_of_stock": "#aa0000",
+        "default_lead_days": "10",
+        "timezone": "Europe/London",
+        "email_reply_to": "",
+    }
+    form.update(overrides)
+    return form
+
+
+def test_get_shows_the_saved_settings(client):
+    seed()
+    page = client.get("/sandbox/settings").get_data(as_text=True)
+    assert 'value="Backorder, ships by {eta}"' in page
+    assert 'value="14"' in page
+
+
+def test_valid_save_updates_settings_and_badges(client):
+    _shop, product = seed()
+    response = client.post("/sandbox/settings", data=valid_form(), follow_redirects=True)
+    assert response.status_code == 200
+    assert "Settings saved. 1 badge(s) updated." in response.get_data(as_text=True)
+    vid = product.variants[0].id
+    badge = client.get(f"/storefront/v1/badges?shop=demo.sandbox.local&variants={vid}").json
+    assert badge["variants"][str(vid)]["label"].startswith("Ships by ")
+
+
+def test_bad_input_is_refused_next_to_the_field_and_nothing_saved_is_lost(client):
+    _shop, product = seed()
+    vid = product.variants[0].id
+    yesterday = (shop_today("UTC") - timedelta(days=1)).isoformat()
+    form = valid_form(
+        default_lead_days="abc",
+        color_backorder="red",
+        label_backorder="Ships soon",
+        **{f"variant-{vid}-eta": yesterday, f"variant-{vid}-limit": "-1"},
+    )
+    response = client.post("/sandbox/settings", data=form)
+    assert response.status_code == 422
+    page = response.get_data(as_text=True)
+    for field, message in [
+        ("default_lead_days", "Lead time must be a whole number."),
+        ("color_backorder", "Use a colour like #1a7f37."),
+        ("label_backorder", "Include {eta} where the ship-by date should appear."),
+        (f"variant-{vid}-eta", "The ETA can&#39;t be in the past."),
+        (f"variant-{vid}-limit", "Backorder limit must be between 0 and 1000000."),
+    ]:
+        assert re.search(
+            rf'<p class="field-error" id="{re.escape(field)}-error">{re.escape(message)}</p>', page
+        ), field
+    # What the merchant typed is kept...
+    assert 'value="Ships soon"' in page and 'value="abc"' in page
+    # ...and what was saved before is untouched.
+    db.session.expire_all()
+    settings = db.session.scalars(select(StoreSettings)).one()
+    assert settings.label_backorder == "Backorder, ships by {eta}"
+    assert settings.default_lead_days == 14
+    assert db.session.get(Variant, 1).backorder_limit is None
+
+
+def test_per_variant_eta_and_limit_are_saved(client):
+    _shop, product = seed()
+    vid = product.variants[0].id
+    eta = (shop_today("Europe/London") + timedelta(days=30)).isoformat()
+    client.post(
+        "/sandbox/settings",
+        data=valid_form(**{f"variant-{vid}-eta": eta, f"variant-{vid}-limit": "4"}),
+    )
+    badge = client.get(f"/storefront/v1/badges?shop=demo.sandbox.local&variants={vid}").json
+    assert badge["variants"][str(vid)]["eta"] == eta
+    db.session.expire_all()
+    assert db.session.get(Variant, 1).backorder_limit == 4
+
+
+def test_settings_form_cannot_change_another_shops_variant(client):
+    seed()
+    other = make_shop("other.sandbox.local", Platform.SANDBOX)
+    product, hooks = sandbox_store.create_product(
+        db.session, other, "Other", [("X", "X", 0, "deny")]
+    )
+    db.session.commit()
+    sandbox_store.deliver(other, hooks)
+    other_variant = db.session.scalars(select(Variant).where(Variant.shop_id == other.id)).one()
+    client.post("/sandbox/settings", data=valid_form(**{f"variant-{other_variant.id}-limit": "1"}))
+    db.session.expire_all()
+    assert db.session.get(Variant, other_variant.id).backorder_limit is None
