@@ -186,3 +186,33 @@ def test_uninstall_stops_the_shop_and_its_badges_disappear(client):
     db.session.expire_all()
     assert not shop.is_active
     assert shop.access_token_encrypted is None
+
+
+def test_sandbox_pages_add_products_and_variants_and_reject_bad_input(client):
+    created = client.post(
+        "/sandbox/products",
+        data={"title": "Cap", "variants": "One size, CAP-1, 0, continue"},
+        follow_redirects=True,
+    )
+    assert "Added Cap." in created.get_data(as_text=True)
+    added = client.post(
+        "/sandbox/products/1/variants",
+        data={"title": "Kids", "sku": "CAP-K", "inventory": "4", "policy": "deny"},
+        follow_redirects=True,
+    )
+    assert "Added variant Kids." in added.get_data(as_text=True)
+    body = client.get("/storefront/v1/badges?shop=demo.sandbox.local&product=1").json["variants"]
+    assert {v["state"] for v in body.values()} == {"backorder", "in_stock"}
+
+    refused = client.post(
+        "/sandbox/products",
+        data={"title": "Bad", "variants": "x, y, lots, deny"},
+        follow_redirects=True,
+    )
+    assert "Line 1: stock must be a whole number." in refused.get_data(as_text=True)
+    too_many = client.post(
+        "/sandbox/orders",
+        data={"variant_id": "2", "quantity": "9", "email": "a@example.com"},
+        follow_redirects=True,
+    )
+    assert "Only 4 of Kids left." in too_many.get_data(as_text=True)

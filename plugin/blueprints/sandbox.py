@@ -89,6 +89,29 @@ def create_product():
     return redirect(url_for(".admin"))
 
 
+@bp.post("/products/<int:product_id>/variants")
+def add_variant(product_id: int):
+    shop = _shop()
+    try:
+        [(title, sku, inventory, policy)] = _parse_variant_lines(
+            ", ".join(
+                request.form.get(name, "").replace(",", " ")
+                for name in ("title", "sku", "inventory", "policy")
+            )
+        )
+        hooks = sandbox_store.add_variant(
+            db.session, shop, product_id, title, sku, inventory, policy
+        )
+    except (SandboxError, ValueError) as exc:
+        db.session.rollback()
+        flash(str(exc) if isinstance(exc, SandboxError) else "Fill in every field.", "error")
+        return redirect(url_for(".admin"))
+    db.session.commit()
+    _send(shop, hooks)
+    flash(f"Added variant {title}.", "ok")
+    return redirect(url_for(".admin"))
+
+
 @bp.post("/variants/<int:variant_id>/inventory")
 def set_inventory(variant_id: int):
     shop = _shop()

@@ -112,6 +112,32 @@ def create_product(
     return product, [Webhook("products/update", product_payload(product))]
 
 
+def add_variant(
+    session: Session, shop: Shop, product_id: int, title: str, sku: str, inventory: int, policy: str
+) -> list[Webhook]:
+    product = session.get(SandboxProduct, product_id)
+    if product is None or product.shop_id != shop.id:
+        raise SandboxError("No such product in this store.")
+    if policy not in POLICIES:
+        raise SandboxError(f"Policy must be one of {', '.join(POLICIES)}.")
+    if not title.strip():
+        raise SandboxError("A variant needs a title.")
+    now = utcnow()
+    product.variants.append(
+        SandboxVariant(
+            shop_id=shop.id,
+            title=title.strip(),
+            sku=sku.strip(),
+            inventory=inventory,
+            policy=policy,
+            updated_at=now,
+        )
+    )
+    product.updated_at = now
+    session.flush()
+    return [Webhook("products/update", product_payload(product))]
+
+
 def get_variant(session: Session, shop: Shop, variant_id: int) -> SandboxVariant:
     variant = session.get(SandboxVariant, variant_id)
     if variant is None or variant.shop_id != shop.id:
