@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Protocol
 
-from webhooks.events import ProductFacts, VariantRef
+from webhooks.events import OrderCreated, ProductFacts, VariantRef
 
 
 class ConnectorError(RuntimeError):
@@ -57,6 +57,9 @@ class Connector(Protocol):
 
     def fetch_level(self, ref: VariantRef, location_id: str) -> int | None:
         """Current stock at one location, for events that carry no absolute figure."""
+
+    def fetch_order(self, order_id: str) -> OrderCreated | None:
+        """The order's lines and customer, for events that carry only the order id."""
 
     def iter_catalog(self, cursor: str | None = None) -> Iterator[CatalogPage]:
         """Every product, page by page, for reconciliation."""

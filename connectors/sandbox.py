@@ -12,8 +12,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from connectors.base import BadgePush, CatalogPage
-from plugin.models import SandboxProduct, SandboxVariant, Shop, utcnow
-from webhooks.events import ProductFacts, VariantFacts, VariantRef
+from plugin.models import SandboxOrder, SandboxProduct, SandboxVariant, Shop, utcnow
+from webhooks.events import OrderCreated, OrderLine, ProductFacts, VariantFacts, VariantRef
 
 PAGE_SIZE = 50
 LOCATION = "default"
@@ -37,6 +37,24 @@ class SandboxConnector:
     def fetch_level(self, ref: VariantRef, location_id: str) -> int | None:
         variant = self._variant(ref.variant_id)
         return variant.inventory if variant and location_id == LOCATION else None
+
+    def fetch_order(self, order_id: str) -> OrderCreated | None:
+        order = self.session.get(SandboxOrder, int(order_id)) if order_id.isdigit() else None
+        if order is None or order.shop_id != self.shop.id:
+            return None
+        return OrderCreated(
+            order_id=str(order.id),
+            order_name=f"#{1000 + order.id}",
+            customer_email=order.email,
+            occurred_at=order.created_at,
+            lines=(
+                OrderLine(
+                    line_id=str(order.id * 10),
+                    variant=VariantRef(variant_id=str(order.variant_id)),
+                    quantity=order.quantity,
+                ),
+            ),
+        )
 
     def iter_catalog(self, cursor: str | None = None) -> Iterator[CatalogPage]:
         after = int(cursor or 0)

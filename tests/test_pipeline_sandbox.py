@@ -216,3 +216,19 @@ def test_sandbox_pages_add_products_and_variants_and_reject_bad_input(client):
         follow_redirects=True,
     )
     assert "Only 4 of Kids left." in too_many.get_data(as_text=True)
+
+
+def test_a_thin_order_payload_is_completed_through_the_connector(client):
+    shop, product = seed()
+    vid = product.variants[0].id
+    set_stock(shop, vid, 0)
+    order, _hooks = sandbox_store.place_order(db.session, shop, vid, 2, "thin@example.com")
+    db.session.commit()
+    response = post_sandbox_webhook(client, "orders/create", {"id": order.id})
+    assert response.status_code == 200
+    line = db.session.scalars(select(BackorderLine)).one()
+    assert (line.order_id, line.quantity, line.customer_email) == (
+        str(order.id),
+        2,
+        "thin@example.com",
+    )

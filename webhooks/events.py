@@ -73,6 +73,8 @@ class OrderCreated:
     order_name: str = ""
     customer_email: str | None = None
     lines: tuple[OrderLine, ...] = field(default_factory=tuple)
+    # A thin payload (BigCommerce sends only the order id): the worker asks the connector.
+    needs_fetch: bool = False
 
 
 @dataclass(frozen=True)

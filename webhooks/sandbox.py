@@ -94,6 +94,8 @@ class SandboxWebhooks:
                 return [
                     ev.OrderCreated(
                         order_id=str(payload["id"]),
+                        # Like BigCommerce, a thin order payload leaves the lines to be fetched.
+                        needs_fetch="line_items" not in payload,
                         order_name=str(payload.get("name") or ""),
                         customer_email=payload.get("email"),
                         occurred_at=occurred_at,

@@ -113,6 +113,12 @@ def _apply(session, shop: Shop, inbox: WebhookEvent, app_event, outcome: Outcome
             backorders.allocate_restocked(session, variant, now)
             changed_variants = [variant]
         case ev.OrderCreated():
+            if app_event.needs_fetch:
+                fetched = connector_for(shop, session).fetch_order(app_event.order_id)
+                if fetched is None:
+                    outcome.notes.append(f"order {app_event.order_id} no longer exists")
+                    return
+                app_event = fetched
             for line in app_event.lines:
                 variant = _resolve(session, shop, line.variant, app_event.occurred_at)
                 if variant is None:
