@@ -71,93 +71,96 @@ def _parse_variant_lines(text: str) -> list[tuple[str, str, int, str]]:
     return variants
 
 
-@bp.post("/products")
-def create_product():
+def _store_action(action, redirect_to: str):
+    """Run one store action: commit it and send its webhooks, or show why it was refused.
+
+    `action(shop)` returns (webhooks, success message) or raises SandboxError, in which case
+    nothing is kept.
+    """
     shop = _shop()
     try:
+        hooks, message = action(shop)
+    except SandboxError as exc:
+        db.session.rollback()
+        flash(str(exc), "error")
+        return redirect(redirect_to)
+    db.session.commit()
+    _send(shop, hooks)
+    flash(message, "ok")
+    return redirect(redirect_to)
+
+
+def _whole_number(name: str, default: str = "") -> int:
+    try:
+        return int(request.form.get(name, default))
+    except ValueError:
+        raise SandboxError(
+            f"{name.capitalize()} must be a whole number; nothing changed."
+        ) from None
+
+
+@bp.post("/products")
+def create_product():
+    def action(shop):
         variants = _parse_variant_lines(request.form.get("variants", ""))
         product, hooks = sandbox_store.create_product(
             db.session, shop, request.form.get("title", ""), variants
         )
-    except SandboxError as exc:
-        db.session.rollback()
-        flash(str(exc), "error")
-        return redirect(url_for(".admin"))
-    db.session.commit()
-    _send(shop, hooks)
-    flash(f"Added {product.title}.", "ok")
-    return redirect(url_for(".admin"))
+        return hooks, f"Added {product.title}."
+
+    return _store_action(action, url_for(".admin"))
 
 
 @bp.post("/products/<int:product_id>/variants")
 def add_variant(product_id: int):
-    shop = _shop()
-    try:
-        [(title, sku, inventory, policy)] = _parse_variant_lines(
-            ", ".join(
-                request.form.get(name, "").replace(",", " ")
-                for name in ("title", "sku", "inventory", "policy")
-            )
-        )
+    def action(shop):
+        title = request.form.get("title", "")
         hooks = sandbox_store.add_variant(
-            db.session, shop, product_id, title, sku, inventory, policy
+            db.session,
+            shop,
+            product_id,
+            title,
+            request.form.get("sku", ""),
+            _whole_number("inventory", "0"),
+            request.form.get("policy", "deny"),
         )
-    except (SandboxError, ValueError) as exc:
-        db.session.rollback()
-        flash(str(exc) if isinstance(exc, SandboxError) else "Fill in every field.", "error")
-        return redirect(url_for(".admin"))
-    db.session.commit()
-    _send(shop, hooks)
-    flash(f"Added variant {title}.", "ok")
-    return redirect(url_for(".admin"))
+        return hooks, f"Added variant {title.strip()}."
+
+    return _store_action(action, url_for(".admin"))
 
 
 @bp.post("/variants/<int:variant_id>/inventory")
 def set_inventory(variant_id: int):
-    shop = _shop()
-    try:
-        inventory = int(request.form.get("inventory", ""))
-    except ValueError:
-        flash("Stock must be a whole number; nothing changed.", "error")
-        return redirect(url_for(".admin"))
-    try:
+    def action(shop):
         hooks = sandbox_store.set_inventory(
-            db.session, shop, variant_id, inventory, request.form.get("policy") or None
+            db.session,
+            shop,
+            variant_id,
+            _whole_number("inventory"),
+            request.form.get("policy") or None,
         )
-    except SandboxError as exc:
-        db.session.rollback()
-        flash(str(exc), "error")
-        return redirect(url_for(".admin"))
-    db.session.commit()
-    _send(shop, hooks)
-    flash("Saved.", "ok")
-    return redirect(url_for(".admin") + f"#variant-{variant_id}")
+        return hooks, "Saved."
+
+    return _store_action(action, url_for(".admin") + f"#variant-{variant_id}")
 
 
 @bp.post("/orders")
 def place_order():
-    shop = _shop()
     next_url = request.form.get("next") or url_for(".admin")
     if not next_url.startswith("/sandbox/"):
         next_url = url_for(".admin")
-    try:
-        variant_id = int(request.form.get("variant_id", ""))
-        quantity = int(request.form.get("quantity", "1"))
-    except ValueError:
-        flash("Choose a variant and a whole-number quantity.", "error")
-        return redirect(next_url)
-    try:
+
+    def action(shop):
         order, hooks = sandbox_store.place_order(
-            db.session, shop, variant_id, quantity, (request.form.get("email") or "").strip()
+            db.session,
+            shop,
+            _whole_number("variant_id"),
+            _whole_number("quantity", "1"),
+            (request.form.get("email") or "").strip(),
         )
-    except SandboxError as exc:
-        db.session.rollback()
-        flash(str(exc), "error")
-        return redirect(next_url)
-    db.session.commit()
-    _send(shop, hooks)
-    flash(f"Order #{1000 + order.id} placed.", "ok")
-    return redirect(next_url)
+        return hooks, f"Order #{1000 + order.id} placed."
+
+    return _store_action(action, next_url)
 
 
 @bp.route("/settings", methods=["GET", "POST"])
