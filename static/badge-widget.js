@@ -18,12 +18,12 @@
     var pill = document.createElement('span');
     pill.className = 'bb-badge bb-badge--' + badge.state;
     pill.textContent = badge.label;
-    if (badge.color) {
-      pill.style.borderLeft = '.4em solid ' + badge.color;
-    }
     pill.style.padding = '.2em .6em';
     pill.style.background = '#f6f8fa';
     pill.style.border = '1px solid #d0d7de';
+    if (badge.color) {
+      pill.style.borderLeft = '.4em solid ' + badge.color;
+    }
     pill.style.borderRadius = '4px';
     pill.style.display = 'inline-block';
     el.appendChild(pill);

@@ -47,7 +47,14 @@ def upsert_product(
     product.title = facts.title
     product.source_updated_at = occurred_at
 
-    existing = {v.platform_id: v for v in product.variants}
+    # Lock the variants so a concurrent inventory event for one of them waits for this write
+    # (and then recomputes its total from the levels written here), instead of racing it.
+    existing = {
+        v.platform_id: v
+        for v in session.scalars(
+            select(Variant).where(Variant.product_id == product.id).with_for_update()
+        )
+    }
     touched: list[Variant] = []
     for variant_facts in facts.variants:
         variant = existing.pop(variant_facts.platform_id, None)
