@@ -1,8 +1,9 @@
 """Extensions, created unbound here and bound to an app in `create_app()`.
 
-Each app context gets its own SQLAlchemy session (kept on `flask.g`), so a request, a job run by
-a worker and a webhook the sandbox delivers to the app in-process each have their own unit of
-work and their own commit.
+Each request (or, outside a request, each app context) gets its own SQLAlchemy session, so a
+request, a job run by a worker and a webhook the sandbox delivers to the app in-process each
+have their own unit of work and their own commit. Flask reuses the outer app context for a
+request dispatched inside another, so the session is keyed on the request context first.
 """
 
 from __future__ import annotations
@@ -10,7 +11,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from flask import Flask, current_app, g
+from flask import Flask, current_app
+from flask.globals import _cv_app, _cv_request
 from redis import Redis
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
@@ -30,22 +32,31 @@ class Database:
         engine = self._engines[url]
         app.extensions["db_engine"] = engine
         app.extensions["db_sessionmaker"] = sessionmaker(engine, expire_on_commit=False)
+        app.teardown_request(self._close_session)
         app.teardown_appcontext(self._close_session)
 
     @property
     def engine(self) -> Engine:
         return current_app.extensions["db_engine"]
 
+    @staticmethod
+    def _scope():
+        return _cv_request.get(None) or _cv_app.get(None)
+
     @property
     def session(self) -> Session:
-        if "db_session" not in g:
-            g.db_session = current_app.extensions["db_sessionmaker"]()
-        return g.db_session
+        scope = self._scope()
+        session = getattr(scope, "_bb_db_session", None)
+        if session is None:
+            session = current_app.extensions["db_sessionmaker"]()
+            scope._bb_db_session = session
+        return session
 
-    @staticmethod
-    def _close_session(_exc: BaseException | None) -> None:
-        session = g.pop("db_session", None)
+    def _close_session(self, _exc: BaseException | None) -> None:
+        scope = self._scope()
+        session = getattr(scope, "_bb_db_session", None)
         if session is not None:
+            del scope._bb_db_session
             session.close()
 
     @contextmanager

@@ -17,7 +17,6 @@
     el.setAttribute('data-state', badge.state);
     var pill = document.createElement('span');
     pill.className = 'bb-badge bb-badge--' + badge.state;
-    pill.textContent = badge.label;
     pill.style.padding = '.2em .6em';
     pill.style.background = '#f6f8fa';
     pill.style.border = '1px solid #d0d7de';
@@ -27,15 +26,33 @@
     pill.style.borderRadius = '4px';
     pill.style.display = 'inline-block';
     el.appendChild(pill);
-    if (badge.state === 'backorder' && badge.eta) {
-      var eta = document.createElement('time');
-      eta.className = 'bb-eta';
-      eta.setAttribute('datetime', badge.eta);
-      eta.textContent = 'Estimated to ship by ' + badge.eta_text;
-      eta.style.display = 'block';
-      eta.style.fontSize = '.9em';
-      el.appendChild(eta);
+
+    var at = badge.state === 'backorder' && badge.eta && badge.eta_text
+      ? badge.label.indexOf(badge.eta_text) : -1;
+    if (at === -1) {
+      pill.textContent = badge.label;
+    } else {
+      // The date inside the label becomes a machine-readable <time>, said once.
+      pill.appendChild(document.createTextNode(badge.label.slice(0, at)));
+      pill.appendChild(etaElement(badge));
+      pill.appendChild(document.createTextNode(badge.label.slice(at + badge.eta_text.length)));
     }
+    if (badge.state === 'backorder' && badge.eta && at === -1) {
+      var line = document.createElement('span');
+      line.style.display = 'block';
+      line.style.fontSize = '.9em';
+      line.appendChild(document.createTextNode('Estimated to ship by '));
+      line.appendChild(etaElement(badge));
+      el.appendChild(line);
+    }
+  }
+
+  function etaElement(badge) {
+    var eta = document.createElement('time');
+    eta.className = 'bb-eta';
+    eta.setAttribute('datetime', badge.eta);
+    eta.textContent = badge.eta_text;
+    return eta;
   }
 
   function init(el) {

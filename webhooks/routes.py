@@ -25,13 +25,15 @@ bp = Blueprint("webhooks", __name__)
 
 @bp.post("/webhooks/<platform>")
 def receive(platform: str):
+    settings = current_app.extensions["settings"]
     try:
         source = source_for(platform)
     except LookupError:
         return jsonify(error=f"unknown platform {platform!r}"), 404
+    if platform == "sandbox" and not settings.sandbox_enabled:
+        return jsonify(error="the sandbox store is switched off here"), 404
     body = request.get_data(cache=False)
     session = db.session
-    settings = current_app.extensions["settings"]
     try:
         delivery = source.verify(
             body, request.headers, settings, lambda domain: find_shop(session, platform, domain)
