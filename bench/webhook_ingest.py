@@ -75,6 +75,8 @@ def production_env(database_url: str, redis_url: str) -> dict[str, str]:
         "SHOPIFY_CLIENT_SECRET": "bench-shopify-client-secret",
         "BIGCOMMERCE_CLIENT_ID": "bench-bc-client-id",
         "BIGCOMMERCE_CLIENT_SECRET": "bench-bc-client-secret",
+        # The sandbox is the one platform whose webhooks the bench can sign itself.
+        "SANDBOX_ENABLED": "1",
     }
 
 
