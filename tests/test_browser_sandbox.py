@@ -167,6 +167,9 @@ def test_product_page_shows_each_variants_badge_and_eta(live_server, tab):
     expect(badge).to_have_attribute("data-state", "backorder")
     expect(badge.locator("time")).to_have_attribute("datetime", eta.isoformat())
     expect(badge.locator("time")).to_contain_text(format_eta(eta))
+    # The date is said once, inside the label, and the merchant's colour marks the badge.
+    expect(badge).to_have_text(f"Backorder, ships by {format_eta(eta)}")
+    expect(badge.locator(".bb-badge")).to_have_css("border-left-color", "rgb(154, 103, 0)")
     screenshot(page, "product-page-backorder")
 
     page.get_by_label("Option").select_option(label="Large")
