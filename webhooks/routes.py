@@ -34,16 +34,21 @@ def receive(platform: str):
         return jsonify(error="the sandbox store is switched off here"), 404
     body = request.get_data(cache=False)
     session = db.session
+    shops: dict[str, object] = {}
+
+    def shop_named(domain: str):
+        if domain not in shops:
+            shops[domain] = find_shop(session, platform, domain)
+        return shops[domain]
+
     try:
-        delivery = source.verify(
-            body, request.headers, settings, lambda domain: find_shop(session, platform, domain)
-        )
+        delivery = source.verify(body, request.headers, settings, shop_named)
     except WebhookRefused as refused:
         log.warning("refused %s webhook: %s", platform, refused)
         return jsonify(error=str(refused)), refused.status
 
-    shop = find_shop(session, platform, delivery.shop_domain)
-    event, is_new = inbox.record(
+    shop = shop_named(delivery.shop_domain)
+    event = inbox.record(
         session, platform, delivery, body, dict(request.headers), shop.id if shop else None
     )
     session.commit()
@@ -52,10 +57,15 @@ def receive(platform: str):
         from plugin.jobs import process_webhook
 
         try:
+            # A new event has no job yet; only a redelivery needs the "already queued?" check.
             enqueue(
-                "webhooks", process_webhook, event.id, job_id=f"webhook-{event.id}", coalesce=True
+                "webhooks",
+                process_webhook,
+                event.id,
+                job_id=f"webhook-{event.id}",
+                coalesce=not event.is_new,
             )
         except Exception:
             log.exception("stored webhook %s but could not queue it", event.id)
             return jsonify(error="stored; queueing failed, please retry"), 503
-    return jsonify(status="accepted", duplicate=not is_new, id=event.id), 200
+    return jsonify(status="accepted", duplicate=not event.is_new, id=event.id), 200
