@@ -157,7 +157,7 @@ class ShopifyGraphQL:
             bucket = self.buckets.get(self.shop_domain)
             cost = bucket.costs.get(operation) if bucket else None
             wait = bucket.wait_for(cost, self.clock()) if bucket and cost else 0.0
-        if wait > 0:
+        if wait > 0.001:  # float dust after a wait that just refilled it
             self._wait(wait)
 
     def _observe(self, payload: dict, operation: str) -> None:
