@@ -176,3 +176,54 @@ def test_background_job_refreshes_only_installed_shops_expiring_soon(app):
     assert vault().decrypt(_stored(due.domain).access_token_encrypted) == "shpat_due"
     assert _stored(revoked.domain).status == InstallStatus.NEEDS_REAUTH
     assert _stored("later.myshopify.com").status == InstallStatus.INSTALLED
+
+
+# -- through the GraphQL client the connector uses ------------------------------------------------
+
+GRAPHQL_URL = "https://cool-shop.myshopify.com/admin/api/2025-01/graphql.json"
+SHOP_QUERY = "query ShopName { shop { name } }"
+COST = {
+    "requestedQueryCost": 1,
+    "actualQueryCost": 1,
+    "throttleStatus": {
+        "maximumAvailable": 2000.0,
+        "currentlyAvailable": 1999,
+        "restoreRate": 100.0,
+    },
+}
+
+
+def test_graphql_401_refreshes_once_and_retries_with_the_new_token(app):
+    from connectors.shopify import token_provider
+    from connectors.shopify.graphql import ShopifyGraphQL
+
+    shop = installed_shop(SHOP, expires_in=timedelta(minutes=50))
+    client = ShopifyGraphQL(SHOP, token_provider(db.session, shop), buckets={})
+    with responses.RequestsMock() as rsps:
+        rsps.post(GRAPHQL_URL, status=401, json={"errors": "[API] Invalid API key or access token"})
+        rsps.post(TOKEN_URL.format(shop=SHOP), json=grant_body("shpat_fresh", "shprt_fresh"))
+        rsps.post(
+            GRAPHQL_URL, json={"data": {"shop": {"name": "Cool"}}, "extensions": {"cost": COST}}
+        )
+        assert client.execute(SHOP_QUERY) == {"shop": {"name": "Cool"}}
+        sent = [
+            (c.request.url, c.request.headers.get("X-Shopify-Access-Token")) for c in rsps.calls
+        ]
+    assert sent == [
+        (GRAPHQL_URL, "shpat_old"),
+        (TOKEN_URL.format(shop=SHOP), None),
+        (GRAPHQL_URL, "shpat_fresh"),
+    ]
+    assert vault().decrypt(_stored().access_token_encrypted) == "shpat_fresh"
+
+
+def test_mark_needs_reauthorisation_is_kept_after_the_jobs_rollback(app):
+    from connectors.shopify.tokens import mark_needs_reauthorisation
+
+    shop = installed_shop(SHOP)
+    mark_needs_reauthorisation(shop, "Shopify refused the refreshed token")
+    db.session.rollback()
+    assert _stored().status == InstallStatus.NEEDS_REAUTH
+    assert _stored().platform_data["reauth_reason"] == "Shopify refused the refreshed token"
+    with pytest.raises(ReauthorisationRequired):
+        access_token_for(db.session, shop)

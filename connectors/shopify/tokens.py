@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import datetime, timedelta
 from typing import NoReturn
 
@@ -181,6 +181,22 @@ def _mark_needs_reauth(shop: Shop, reason: str) -> NoReturn:
     shop.platform_data = data
     session.commit()  # kept although the error below ends the transaction
     raise ReauthorisationRequired(f"{shop.domain}: {reason}")
+
+
+def mark_needs_reauthorisation(shop: Shop, reason: str) -> None:
+    """Shopify refused even a freshly refreshed token: the merchant must re-authorise.
+
+    Committed in its own transaction (the failing job will roll back its own), and shown on
+    the caller's `shop` at once.
+    """
+    with _own_transaction() as own:
+        locked = own.scalars(select(Shop).where(Shop.id == shop.id).with_for_update()).one()
+        if locked.status == InstallStatus.INSTALLED:
+            with suppress(ReauthorisationRequired):  # raised after the mark is committed
+                _mark_needs_reauth(locked, reason)
+        fresh = {name: getattr(locked, name) for name in ("status", "platform_data")}
+    for name, value in fresh.items():
+        set_committed_value(shop, name, value)
 
 
 def refresh_expiring_tokens(within: timedelta = BACKGROUND_MARGIN) -> int:
