@@ -288,3 +288,23 @@ def test_reopening_the_app_reauthorises_by_token_exchange(app, client):
         assert row.status == InstallStatus.INSTALLED
         assert "reauth_reason" not in row.platform_data
         assert vault().decrypt(row.access_token_encrypted) == "shpat_back"
+
+
+def test_signed_first_visit_without_session_token_goes_to_the_oauth_install(app, client):
+    from tests.shopify_install_helpers import signed_admin_query
+
+    query = signed_admin_query(SHOP)
+    response = client.get(f"/shopify/app?{query}")
+    assert response.status_code == 302
+    location = response.headers["Location"]
+    assert location.startswith("/shopify/install?")
+    follow = client.get(location)
+    assert follow.status_code == 302
+    assert follow.headers["Location"].startswith(f"https://{SHOP}/admin/oauth/authorize?")
+
+
+def test_unsigned_visit_of_unknown_shop_gets_no_redirect(app, client):
+    response = client.get(f"/shopify/app?shop={SHOP}&timestamp=1&hmac=00")
+    assert response.status_code == 200
+    assert "Location" not in response.headers
+    assert 'id="settings-form"' not in response.get_data(as_text=True)
