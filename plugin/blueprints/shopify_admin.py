@@ -16,7 +16,6 @@ from flask import (
     Blueprint,
     Response,
     current_app,
-    g,
     jsonify,
     redirect,
     render_template,
@@ -45,6 +44,7 @@ from plugin.services.shops import find_shop
 bp = Blueprint("shopify_admin", __name__, url_prefix="/shopify")
 APP_BRIDGE_URL = "https://cdn.shopify.com/shopifycloud/app-bridge.js"
 RECENT_TRANSITIONS = 20
+SHOP_ENVIRON_KEY = "backorder_badges.shopify_shop"
 
 
 # -- framing -----------------------------------------------------------------------------------
@@ -57,10 +57,15 @@ def frame_ancestors(shop: str | None) -> str:
     return "frame-ancestors 'none';"
 
 
+def remember_shop(shop: str) -> None:
+    """The verified shop of this request, for its CSP (kept on the request, never shared)."""
+    request.environ[SHOP_ENVIRON_KEY] = shop
+
+
 def add_frame_ancestors(response: Response) -> Response:
     """after_request of the Shopify blueprints: every HTML answer gets its per-shop CSP."""
     if response.mimetype == "text/html":
-        shop = g.get("shopify_shop")
+        shop = request.environ.get(SHOP_ENVIRON_KEY)
         if shop is None:
             param = request.args.get("shop")
             shop = param if oauth.is_shop_domain(param) else None
@@ -101,7 +106,7 @@ def app_home():
         )
     if shop_param and shop_param != token.shop:
         return error_page(401, "Please reopen the app", "The session is for another shop.")
-    g.shopify_shop = token.shop
+    remember_shop(token.shop)
 
     shop = find_shop(db.session, Platform.SHOPIFY, token.shop)
     notice, problem = None, None
@@ -288,7 +293,7 @@ def session_token_required(view: Callable) -> Callable:
         shop = find_shop(db.session, Platform.SHOPIFY, token.shop)
         if shop is None or shop.status == InstallStatus.UNINSTALLED:
             return api_error(401, f"{token.shop} does not have the app installed")
-        g.shopify_shop = shop.domain
+        remember_shop(shop.domain)
         return view(shop, *args, **kwargs)
 
     return wrapper
