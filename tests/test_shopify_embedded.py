@@ -308,3 +308,79 @@ def test_unsigned_visit_of_unknown_shop_gets_no_redirect(app, client):
     assert response.status_code == 200
     assert "Location" not in response.headers
     assert 'id="settings-form"' not in response.get_data(as_text=True)
+
+
+def test_support_view_shows_badge_changes_and_webhook_health(app, client):
+    from datetime import date
+
+    from plugin.models import BadgeKind, BadgeTransition, Product, Variant, WebhookEvent
+
+    shop = installed_shop(SHOP)
+    product = Product(shop_id=shop.id, platform_id="632910392", title="IPod Nano - 8GB")
+    variant = Variant(
+        shop_id=shop.id, platform_id="808950810", sku="IPOD2008PINK", title="Pink", product=product
+    )
+    db.session.add_all([product, variant])
+    db.session.flush()
+    db.session.add(
+        BadgeTransition(
+            shop_id=shop.id,
+            variant_id=variant.id,
+            from_state=BadgeKind.IN_STOCK,
+            to_state=BadgeKind.BACKORDER,
+            to_eta=date(2026, 12, 24),
+            label="Backorder, ships by Thu, December 24, 2026",
+            cause="webhook",
+        )
+    )
+    for number, status in enumerate(["processed", "processed", "failed"]):
+        db.session.add(
+            WebhookEvent(
+                platform="shopify",
+                shop_id=shop.id,
+                shop_domain=SHOP,
+                topic="inventory_levels/update",
+                event_id=f"evt-{number}",
+                body=b"{}",
+                status=status,
+                attempts=3 if status == "failed" else 1,
+                last_error="Shopify answered HTTP 502" if status == "failed" else None,
+            )
+        )
+    db.session.commit()
+
+    support = client.get("/shopify/api/support", headers=bearer(session_token(SHOP))).json
+    assert support["inbox"]["counts"] == {"processed": 2, "failed": 1}
+    assert support["inbox"]["failing"] == [
+        {"topic": "inventory_levels/update", "attempts": 3, "error": "Shopify answered HTTP 502"}
+    ]
+    [change] = support["transitions"]
+    assert (change["variant"], change["from"], change["to"], change["eta"]) == (
+        "IPod Nano - 8GB · Pink",
+        "in_stock",
+        "backorder",
+        "Thu, December 24, 2026",
+    )
+
+    html = client.get(f"/shopify/app?shop={SHOP}&id_token={session_token(SHOP)}").get_data(
+        as_text=True
+    )
+    assert "Backorder, ships by Thu, December 24, 2026" in html
+    assert "(was in stock)" in html
+    assert "2 processed · 0 waiting · 1 failing" in " ".join(html.split())
+    assert "inventory_levels/update: Shopify answered HTTP 502 (3 attempt(s))" in html
+
+
+def test_reopening_after_uninstall_reinstalls_by_token_exchange(app, client):
+    shop = installed_shop(SHOP)
+    mark_uninstalled(shop)
+    db.session.commit()
+    with responses.RequestsMock() as rsps:
+        rsps.post(TOKEN_URL.format(shop=SHOP), json=grant_body("shpat_again"))
+        response = client.get(f"/shopify/app?shop={SHOP}&id_token={session_token(SHOP)}")
+        assert len(rsps.calls) == 1
+    assert "Backorder Badges is installed" in response.get_data(as_text=True)
+    db.session.expire_all()
+    shop = find_shop(db.session, Platform.SHOPIFY, SHOP)
+    assert shop.status == InstallStatus.INSTALLED
+    assert vault().decrypt(shop.access_token_encrypted) == "shpat_again"
