@@ -384,3 +384,25 @@ def test_reopening_after_uninstall_reinstalls_by_token_exchange(app, client):
     shop = find_shop(db.session, Platform.SHOPIFY, SHOP)
     assert shop.status == InstallStatus.INSTALLED
     assert vault().decrypt(shop.access_token_encrypted) == "shpat_again"
+
+
+def test_session_token_with_a_list_audience_is_refused(app, client):
+    import time as _time
+    import warnings
+
+    from jwt.warnings import InsecureKeyLengthWarning
+
+    installed_shop(SHOP)
+    now = int(_time.time())
+    claims = {
+        "iss": f"https://{SHOP}/admin",
+        "dest": f"https://{SHOP}",
+        "aud": ["shopify-client-id", "other"],
+        "exp": now + 60,
+        "nbf": now - 5,
+    }
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", InsecureKeyLengthWarning)
+        token = jwt.encode(claims, "shopify-client-secret", algorithm="HS256")
+    response = client.get("/shopify/api/settings", headers=bearer(token))
+    assert response.status_code == 401

@@ -68,6 +68,8 @@ def verify(token: str | None, client_id: str, client_secret: str) -> SessionToke
     except jwt.InvalidTokenError as exc:
         raise InvalidSessionToken(f"invalid session token: {exc}") from exc
 
+    if claims.get("aud") != client_id:  # exactly the client id, as Shopify's libraries check
+        raise InvalidSessionToken("session token is for another app")
     shop = _shop_of(claims.get("dest"))
     if shop is None:
         raise InvalidSessionToken("session token `dest` is not a shop")
