@@ -93,3 +93,34 @@ def installed_shop(
     )
     db.session.commit()
     return shop
+
+
+def graphql_url(shop: str) -> str:
+    return f"https://{shop}/admin/api/2025-01/graphql.json"
+
+
+def expect_first_sync(rsps, shop: str, products: list | None = None) -> None:
+    """The catalogue read that follows an install: here, a shop with no products yet."""
+    rsps.post(
+        graphql_url(shop),
+        json={
+            "data": {
+                "productsCount": {"count": len(products or [])},
+                "products": {
+                    "pageInfo": {"hasNextPage": False, "endCursor": None},
+                    "nodes": products or [],
+                },
+            },
+            "extensions": {
+                "cost": {
+                    "requestedQueryCost": 10,
+                    "actualQueryCost": 2,
+                    "throttleStatus": {
+                        "maximumAvailable": 2000.0,
+                        "currentlyAvailable": 1998,
+                        "restoreRate": 100.0,
+                    },
+                }
+            },
+        },
+    )

@@ -18,7 +18,14 @@ from plugin.extensions import db
 from plugin.models import InstallStatus, Platform, Shop
 from plugin.services.shops import find_shop, mark_uninstalled
 from plugin.services.tokens import vault
-from tests.shopify_install_helpers import TOKEN_URL, grant_body, installed_shop, session_token
+from tests.shopify_install_helpers import (
+    TOKEN_URL,
+    expect_first_sync,
+    grant_body,
+    graphql_url,
+    installed_shop,
+    session_token,
+)
 
 SHOP = "cool-shop.myshopify.com"
 EXCHANGE_BODY = {
@@ -46,8 +53,12 @@ def test_first_open_exchanges_the_session_token_and_shows_the_app(app, client):
     token = session_token(SHOP)
     with responses.RequestsMock() as rsps:
         rsps.post(TOKEN_URL.format(shop=SHOP), json=grant_body("shpat_x", "shprt_x"))
+        expect_first_sync(rsps, SHOP)
         response = client.get(f"/shopify/app?shop={SHOP}&host=abc&embedded=1&id_token={token}")
-        assert len(rsps.calls) == 1
+        assert [c.request.url for c in rsps.calls] == [
+            TOKEN_URL.format(shop=SHOP),
+            graphql_url(SHOP),
+        ]
         sent = rsps.calls[0].request
         assert json.loads(sent.body) == {**EXCHANGE_BODY, "subject_token": token}
         assert sent.headers["Content-Type"] == "application/json"
@@ -279,6 +290,7 @@ def test_reopening_the_app_reauthorises_by_token_exchange(app, client):
     _fail_refresh(installed_shop(SHOP, expires_in=timedelta(minutes=-1)))
     with responses.RequestsMock() as rsps:
         rsps.post(TOKEN_URL.format(shop=SHOP), json=grant_body("shpat_back", "shprt_back"))
+        expect_first_sync(rsps, SHOP)
         response = client.get(f"/shopify/app?shop={SHOP}&id_token={session_token(SHOP)}")
     html = response.get_data(as_text=True)
     assert "Access to your store is restored" in html
@@ -377,8 +389,9 @@ def test_reopening_after_uninstall_reinstalls_by_token_exchange(app, client):
     db.session.commit()
     with responses.RequestsMock() as rsps:
         rsps.post(TOKEN_URL.format(shop=SHOP), json=grant_body("shpat_again"))
+        expect_first_sync(rsps, SHOP)
         response = client.get(f"/shopify/app?shop={SHOP}&id_token={session_token(SHOP)}")
-        assert len(rsps.calls) == 1
+        assert len(rsps.calls) == 2
     assert "Backorder Badges is installed" in response.get_data(as_text=True)
     db.session.expire_all()
     shop = find_shop(db.session, Platform.SHOPIFY, SHOP)

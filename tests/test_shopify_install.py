@@ -18,7 +18,13 @@ from plugin.models import InstallStatus, Platform
 from plugin.services.shops import find_shop
 from plugin.services.tokens import vault
 from tests.conftest import _truncate, base_env
-from tests.shopify_install_helpers import TOKEN_URL, grant_body, signed_admin_query
+from tests.shopify_install_helpers import (
+    TOKEN_URL,
+    expect_first_sync,
+    grant_body,
+    graphql_url,
+    signed_admin_query,
+)
 
 SHOP = "cool-shop.myshopify.com"
 O1_QUERY = (
@@ -159,9 +165,15 @@ def test_callback_exchanges_code_for_expiring_token_and_opens_the_app(app, clien
     state = _start_install(client)
     with responses.RequestsMock() as rsps:
         rsps.post(TOKEN_URL.format(shop=SHOP), json=grant_body("shpat_a", "shprt_a"))
+        expect_first_sync(rsps, SHOP)
         host = "YWRtaW4uc2hvcGlmeS5jb20vc3RvcmUvY29vbC1zaG9w"  # admin.shopify.com/store/cool-shop
         response = _callback(client, state, host=host)
-        assert len(rsps.calls) == 1
+        # The token request, then the first read of the catalogue with the new token.
+        assert [c.request.url for c in rsps.calls] == [
+            TOKEN_URL.format(shop=SHOP),
+            graphql_url(SHOP),
+        ]
+        assert rsps.calls[1].request.headers["X-Shopify-Access-Token"] == "shpat_a"
         sent = rsps.calls[0].request
     assert json.loads(sent.body) == {
         "client_id": "shopify-client-id",
@@ -191,6 +203,7 @@ def test_callback_host_that_is_not_shopify_admin_is_ignored(client):
     state = _start_install(client)
     with responses.RequestsMock() as rsps:
         rsps.post(TOKEN_URL.format(shop=SHOP), json=grant_body())
+        expect_first_sync(rsps, SHOP)
         response = _callback(client, state, host="ZXZpbC5jb20vYWRtaW4")  # evil.com/admin
     assert response.headers["Location"] == f"https://{SHOP}/admin/apps/shopify-client-id"
 
@@ -267,6 +280,7 @@ def test_documented_callback_example_is_accepted(hush_client):
     hush_client.set_cookie("shopify_oauth_state", cookie, path="/shopify/auth/callback")
     with responses.RequestsMock() as rsps:
         rsps.post(TOKEN_URL.format(shop="some-shop.myshopify.com"), json=grant_body())
+        expect_first_sync(rsps, "some-shop.myshopify.com")
         response = hush_client.get(f"/shopify/auth/callback?{O1_QUERY}")
     assert response.status_code == 302
     assert find_shop(db.session, Platform.SHOPIFY, "some-shop.myshopify.com").is_active

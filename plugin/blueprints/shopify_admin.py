@@ -171,6 +171,7 @@ def _install_by_token_exchange(shop: Shop | None, token: SessionToken):
         return shop, None, "unavailable"
     shop = store_grant(db.session, token.shop, grant)
     db.session.commit()
+    start_sync(shop)
     if was == InstallStatus.NEEDS_REAUTH:
         notice = "Access to your store is restored; badges are being updated again."
     elif was is None or was == InstallStatus.UNINSTALLED:
@@ -178,6 +179,16 @@ def _install_by_token_exchange(shop: Shop | None, token: SessionToken):
     else:
         notice = None
     return shop, notice, None
+
+
+def start_sync(shop: Shop) -> None:
+    """After an install or re-authorisation: read the whole catalogue (which decides every
+    badge and pushes what changed) and send any badge that waited for the token."""
+    from plugin.jobs import reconcile_shop, schedule_push
+    from plugin.queue import enqueue
+
+    enqueue("sync", reconcile_shop, shop.id, job_id=f"reconcile-shop-{shop.id}", coalesce=True)
+    schedule_push(shop.id)
 
 
 def _page_context(shop: Shop, token: SessionToken, notice: str | None, problem: str | None):

@@ -23,7 +23,7 @@ from itsdangerous import BadSignature, URLSafeTimedSerializer
 from connectors.shopify import oauth
 from connectors.shopify.tokens import store_grant
 from plugin import ROOT
-from plugin.blueprints.shopify_admin import add_frame_ancestors, error_page
+from plugin.blueprints.shopify_admin import add_frame_ancestors, error_page, start_sync
 from plugin.extensions import db
 
 bp = Blueprint("shopify_install", __name__, url_prefix="/shopify")
@@ -138,8 +138,9 @@ def auth_callback():
     except oauth.TokenEndpointUnavailable as exc:
         current_app.logger.warning("code exchange failed for %s: %s", shop, exc)
         return error_page(502, "Shopify is not answering", "Try the install again soon.")
-    store_grant(db.session, shop, grant)
+    installed = store_grant(db.session, shop, grant)
     db.session.commit()
+    start_sync(installed)
     response = redirect(admin_app_url(shop, request.args.get("host")))
     response.delete_cookie(
         STATE_COOKIE, path=CALLBACK_PATH, secure=True, httponly=True, samesite="Lax"
