@@ -125,7 +125,14 @@ class FakeShopify:
         cost = MUTATION_COST if kind == "mutation" else QUERY_COST
         with self.lock:
             self._restore()
-            self.requests.append({"operation": operation, "variables": variables})
+            self.requests.append(
+                {
+                    "operation": operation,
+                    "variables": variables,
+                    "at": self.clock(),
+                    "bucket": round(self.available, 2),
+                }
+            )
             if self.available < cost:
                 self.throttled += 1
                 return 200, {

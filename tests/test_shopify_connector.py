@@ -256,6 +256,20 @@ def test_calls_are_paced_from_the_reported_bucket(connector, clock):
 
 
 @responses.activate
+def test_pacing_learns_the_rate_the_bucket_really_refills_at(connector, clock):
+    # Other jobs of the app spend the same bucket: it refills at 8 points/s, not 100.
+    responses.post(ENDPOINT, json=gql_answer({"product": None}, requested=10, available=5))
+    responses.post(ENDPOINT, json=gql_answer({"product": None}, requested=10, available=3))
+    responses.post(ENDPOINT, json=gql_answer({"product": None}, requested=10, available=1))
+    connector.fetch_product("1")
+    clock.now += 1.0
+    connector.fetch_product("1")  # 5 + 8/s x 1 s - 10 = 3
+    assert clock.sleeps == []
+    connector.fetch_product("1")
+    assert clock.sleeps == [0.875]  # (10 - 3) points at the 8 points/s seen
+
+
+@responses.activate
 def test_401_refreshes_once_and_retries(connector, tokens):
     responses.post(ENDPOINT, status=401, json={"errors": "[API] Invalid API key or access token"})
     responses.post(ENDPOINT, json=ok_set())

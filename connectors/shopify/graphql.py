@@ -30,6 +30,8 @@ REQUEST_TIMEOUT = (5, 30)
 # A storm can meet many throttled answers in a row; past this the job fails and RQ retries it
 # later, with every badge still pending, so nothing is lost.
 MAX_THROTTLED_RETRIES = 50
+# No single wait longer than this; a longer one is better left to the job's retry.
+MAX_WAIT = 60.0
 
 
 def endpoint_for(shop_domain: str, base_override: str | None = None) -> str:
@@ -56,14 +58,34 @@ class Bucket:
     seen_at: float
     # The requested cost each operation had last time, to plan the next one.
     costs: dict[str, float] = field(default_factory=dict)
+    # The rate the bucket actually refilled at between our calls. Other workers and jobs of the
+    # same app spend the same bucket, so it can be far below `restore_rate`.
+    effective_rate: float | None = None
+
+    @property
+    def rate(self) -> float:
+        return self.effective_rate if self.effective_rate is not None else self.restore_rate
 
     def available_at(self, now: float) -> float:
-        restored = self.available + self.restore_rate * max(0.0, now - self.seen_at)
+        restored = self.available + self.rate * max(0.0, now - self.seen_at)
         return min(self.maximum, restored)
 
     def wait_for(self, cost: float, now: float) -> float:
         deficit = min(cost, self.maximum) - self.available_at(now)
-        return deficit / self.restore_rate if deficit > 0 and self.restore_rate > 0 else 0.0
+        return min(deficit / self.rate, MAX_WAIT) if deficit > 0 and self.rate > 0 else 0.0
+
+    def observed(self, status: dict, charged: float, now: float) -> Bucket:
+        """The bucket after a new `throttleStatus`, learning the refill rate really seen."""
+        maximum = float(status.get("maximumAvailable") or self.maximum)
+        available = float(status.get("currentlyAvailable") or 0)
+        restore_rate = float(status.get("restoreRate") or self.restore_rate)
+        effective = self.effective_rate
+        elapsed = now - self.seen_at
+        if elapsed >= 0.05 and available < maximum:
+            seen = (available + charged - self.available) / elapsed
+            seen = min(max(seen, restore_rate * 0.01), restore_rate)
+            effective = seen if effective is None else (effective + seen) / 2
+        return Bucket(maximum, available, restore_rate, now, self.costs, effective)
 
 
 # Per process, per shop: consecutive jobs of one worker share what Shopify last said.
@@ -165,18 +187,21 @@ class ShopifyGraphQL:
         status = cost.get("throttleStatus") or {}
         if not status:
             return
+        now = self.clock()
         with _BUCKETS_LOCK:
             bucket = self.buckets.get(self.shop_domain)
-            costs = bucket.costs if bucket else {}
+            if bucket is None:
+                bucket = Bucket(
+                    maximum=float(status.get("maximumAvailable") or 1000),
+                    available=float(status.get("currentlyAvailable") or 0),
+                    restore_rate=float(status.get("restoreRate") or 50),
+                    seen_at=now,
+                )
+            else:
+                bucket = bucket.observed(status, float(cost.get("actualQueryCost") or 0), now)
             if cost.get("requestedQueryCost") is not None:
-                costs[operation] = float(cost["requestedQueryCost"])
-            self.buckets[self.shop_domain] = Bucket(
-                maximum=float(status.get("maximumAvailable") or 1000),
-                available=float(status.get("currentlyAvailable") or 0),
-                restore_rate=float(status.get("restoreRate") or 50),
-                seen_at=self.clock(),
-                costs=costs,
-            )
+                bucket.costs[operation] = float(cost["requestedQueryCost"])
+            self.buckets[self.shop_domain] = bucket
 
     def _throttle_wait(self, operation: str) -> float:
         """Seconds until the bucket refills enough for this operation, from the last status."""
@@ -186,7 +211,7 @@ class ShopifyGraphQL:
                 return 1.0
             cost = bucket.costs.get(operation) or 1.0
             deficit = max(cost - bucket.available_at(self.clock()), 1.0)
-            return deficit / bucket.restore_rate if bucket.restore_rate > 0 else 1.0
+            return min(deficit / bucket.rate, MAX_WAIT) if bucket.rate > 0 else 1.0
 
     def _count_throttle(self, throttled: int, operation: str) -> int:
         self.stats.throttled += 1
