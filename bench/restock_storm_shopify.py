@@ -249,7 +249,10 @@ def main() -> None:
     fake = FakeShopify(token=TOKEN, maximum=1000, restore_rate=100)
     api_base = fake.start()
     workers: list[subprocess.Popen] = []
-    log = tempfile.NamedTemporaryFile("w", prefix="storm-workers-", suffix=".log", delete=False)
+    # Open for the workers' whole life, closed in `finally`.
+    log = tempfile.NamedTemporaryFile(  # noqa: SIM115
+        "w", prefix="storm-workers-", suffix=".log", delete=False
+    )
     try:
         app = create_app(env_for(database_url, args.redis))
         with app.app_context():
@@ -359,6 +362,7 @@ def main() -> None:
             except subprocess.TimeoutExpired:
                 worker.kill()
         fake.stop()
+        log.close()
         redis.flushdb()
         db._engines.pop(database_url).dispose() if database_url in db._engines else None
         with admin.connect() as conn:
