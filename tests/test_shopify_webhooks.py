@@ -357,3 +357,36 @@ def test_customers_redact_deletes_the_customers_lines_and_shop_redact_everything
     assert post_webhook(client, "shop/redact", _compliance("shop-redact.json")).status_code == 200
     db.session.expire_all()
     assert db.session.scalar(select(func.count()).select_from(Shop)) == 0
+
+
+def test_products_update_with_inventory_items_carries_facts_and_sees_through_the_apps_policy(app):
+    shop = make_shopify_shop()
+    # The app switched Small to CONTINUE for automatic backorders; the merchant chose DENY.
+    shop.platform_data = {
+        "app_inventory_policies": {SMALL: {"app": "CONTINUE", "merchant": "DENY"}}
+    }
+    db.session.commit()
+    payload = json.loads(fixture_bytes("products-update.json"))
+    for n, variant in enumerate(payload["variants"]):
+        variant["inventory_item_id"] = 9007199254740993 + n  # 2**53 + 1: must stay exact
+    payload["variants"][0]["inventory_policy"] = "continue"
+    payload["variants"][1]["inventory_policy"] = "continue"
+    inbox = WebhookEvent(
+        platform="shopify",
+        topic="products/update",
+        shop_id=shop.id,
+        shop_domain=SHOP,
+        event_id="p1",
+        body=json.dumps(payload).encode(),
+        headers={},
+        triggered_at=datetime(2026, 11, 20, tzinfo=UTC),
+    )
+    db.session.add(inbox)
+    db.session.flush()
+
+    (changed,) = ShopifyWebhooks().to_events(inbox)
+    small, medium = changed.facts.variants
+    assert (small.platform_id, small.inventory_item_id) == (SMALL, "9007199254740993")
+    assert small.levels is None  # per-location stock is not in this payload
+    assert small.sells_past_zero is False  # CONTINUE is the app's doing, not the merchant's
+    assert medium.sells_past_zero is True  # the merchant's own CONTINUE
