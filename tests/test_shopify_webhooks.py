@@ -23,6 +23,7 @@ from plugin.models import (
     BadgeKind,
     InboxStatus,
     InstallStatus,
+    Product,
     Shop,
     Variant,
     VariantBadge,
@@ -311,8 +312,6 @@ def _compliance(name: str) -> bytes:
 
 
 def _seed_backorder_line(shop: Shop, order_id: str, email: str) -> None:
-    from plugin.models import Product
-
     product = Product(shop_id=shop.id, platform_id="1", title="T")
     variant = Variant(shop_id=shop.id, platform_id="2", product=product)
     db.session.add_all([product, variant])
@@ -365,6 +364,14 @@ def test_products_update_with_inventory_items_carries_facts_and_sees_through_the
     shop.platform_data = {
         "app_inventory_policies": {SMALL: {"app": "CONTINUE", "merchant": "DENY"}}
     }
+    product = Product(shop_id=shop.id, platform_id=PRODUCT_ID, title="Example T-Shirt")
+    db.session.add_all(
+        [
+            product,
+            Variant(shop_id=shop.id, platform_id=SMALL, product=product),
+            Variant(shop_id=shop.id, platform_id=MEDIUM, product=product, tracked=False),
+        ]
+    )
     db.session.commit()
     payload = json.loads(fixture_bytes("products-update.json"))
     for n, variant in enumerate(payload["variants"]):
@@ -390,3 +397,11 @@ def test_products_update_with_inventory_items_carries_facts_and_sees_through_the
     assert small.levels is None  # per-location stock is not in this payload
     assert small.sells_past_zero is False  # CONTINUE is the app's doing, not the merchant's
     assert medium.sells_past_zero is True  # the merchant's own CONTINUE
+    # `tracked` is not in the payload: the mirror's value stands.
+    assert (small.tracked, medium.tracked) == (True, False)
+
+    # A variant the app has never seen: the product is read whole through GraphQL instead.
+    payload["variants"].append({**payload["variants"][0], "id": 1, "inventory_item_id": 2})
+    inbox.body = json.dumps(payload).encode()
+    (changed,) = ShopifyWebhooks().to_events(inbox)
+    assert changed.facts is None and changed.product_id == PRODUCT_ID

@@ -15,9 +15,10 @@ import hmac
 import json
 from collections.abc import Mapping
 
+from sqlalchemy import select
 from sqlalchemy.orm import object_session
 
-from plugin.models import Shop, WebhookEvent, utcnow
+from plugin.models import Shop, Variant, WebhookEvent, utcnow
 from plugin.settings import Settings
 from webhooks import events as ev
 from webhooks.source import Delivery, ShopFinder, WebhookRefused, parse_timestamp
@@ -116,15 +117,18 @@ class ShopifyWebhooks:
 def product_facts(payload: dict, shop: Shop | None) -> ev.ProductFacts | None:
     """Facts from a products/update payload, or None when the worker must fetch them.
 
-    The payload has no per-location stock (levels stay None, the mirror keeps its own). A variant
-    without `inventory_item_id` (Shopify's own sample has them) would erase the mirror's link to
-    its inventory item, which inventory_levels/update needs, so such a product is re-read
-    through the connector instead.
+    The payload has no per-location stock (levels stay None: the mirror keeps its own) and, in
+    current API versions, no `tracked` flag (that lives on the inventory item). So the payload
+    is used only for variants the app already mirrors, keeping their `tracked`. A new variant,
+    or one without `inventory_item_id` (Shopify's own sample has them), would leave the mirror
+    without its stock or without the link inventory_levels/update needs: then the product is
+    read whole through the connector instead.
     """
     from connectors.shopify import merchant_sells_past_zero
 
     variants = payload.get("variants") or []
-    if any(v.get("inventory_item_id") is None for v in variants):
+    known = _mirrored_tracking(shop, [str(v["id"]) for v in variants])
+    if any(v.get("inventory_item_id") is None or str(v["id"]) not in known for v in variants):
         return None
     return ev.ProductFacts(
         platform_id=str(payload["id"]),
@@ -135,6 +139,7 @@ def product_facts(payload: dict, shop: Shop | None) -> ev.ProductFacts | None:
                 sku=v.get("sku") or "",
                 title=v.get("title") or "",
                 inventory_item_id=str(v["inventory_item_id"]),
+                tracked=_tracked(v, known[str(v["id"])]),
                 sells_past_zero=merchant_sells_past_zero(
                     shop, str(v["id"]), v.get("inventory_policy") == "continue"
                 ),
@@ -143,6 +148,26 @@ def product_facts(payload: dict, shop: Shop | None) -> ev.ProductFacts | None:
             for v in variants
         ),
     )
+
+
+def _mirrored_tracking(shop: Shop | None, variant_ids: list[str]) -> dict[str, bool]:
+    """Variant id → whether the mirror has it tracked, for the variants already mirrored."""
+    session = object_session(shop) if shop is not None else None
+    if session is None or not variant_ids:
+        return {}
+    rows = session.execute(
+        select(Variant.platform_id, Variant.tracked).where(
+            Variant.shop_id == shop.id, Variant.platform_id.in_(variant_ids)
+        )
+    )
+    return {platform_id: tracked for platform_id, tracked in rows}
+
+
+def _tracked(variant: dict, mirrored: bool) -> bool:
+    # Older API versions still send inventory_management ("shopify" when Shopify tracks it).
+    if "inventory_management" in variant:
+        return variant["inventory_management"] is not None
+    return mirrored
 
 
 def order_created(payload: dict, occurred_at) -> ev.OrderCreated:
