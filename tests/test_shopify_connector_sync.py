@@ -1,15 +1,32 @@
-"""The Shopify connector inside the app's flows: the store's chosen locations, and the
-reconciliation CLI healing drift through GraphQL (requests asserted with `responses`)."""
+"""The Shopify connector inside the app's flows: the store's chosen locations, the
+reconciliation CLI healing drift, and the shop's real stored tokens (refresh before expiry,
+one refresh after a 401, re-authorisation when that fails); requests asserted with `responses`.
+"""
 
 from __future__ import annotations
+
+from datetime import timedelta
 
 import pytest
 import responses
 from sqlalchemy import select
 
+from connectors import connector_for
+from connectors.base import BadgePush, ReauthorisationRequired
 from connectors.shopify import graphql as shopify_graphql
 from plugin.extensions import db
-from plugin.models import BadgeKind, BadgeTransition, Variant, VariantBadge
+from plugin.models import (
+    BadgeKind,
+    BadgeTransition,
+    InstallStatus,
+    Platform,
+    Shop,
+    Variant,
+    VariantBadge,
+    utcnow,
+)
+from plugin.services import shops
+from plugin.services.tokens import vault
 from tests.shopify_webhook_helpers import (
     ENDPOINT,
     SHOP,
@@ -123,3 +140,80 @@ def test_reconcile_cli_pages_the_catalogue_and_heals_a_missed_webhook(app, clien
     assert ("state", "out_of_stock") in {
         (m["key"], m["value"]) for m in sent(push)["variables"]["metafields"]
     }
+
+
+TOKEN_ENDPOINT = f"https://{SHOP}/admin/oauth/access_token"
+
+
+def install_with_tokens(expires_in: timedelta) -> Shop:
+    shop = shops.install_shop(
+        db.session,
+        vault(),
+        Platform.SHOPIFY,
+        SHOP,
+        access_token="shpat_old",
+        refresh_token="shprt_old",
+        access_token_expires_at=utcnow() + expires_in,
+        refresh_token_expires_at=utcnow() + timedelta(days=90),
+    )
+    db.session.commit()
+    return shop
+
+
+def a_badge() -> BadgePush:
+    return BadgePush(SMALL, PRODUCT_ID, "in_stock", "In stock", None, "", None, False)
+
+
+def granted(token: str) -> dict:
+    return {
+        "access_token": token,
+        "scope": "read_products,write_products,read_inventory",
+        "expires_in": 3600,
+        "refresh_token": "shprt_new",
+        "refresh_token_expires_in": 7776000,
+    }
+
+
+@responses.activate
+def test_a_401_refreshes_the_stored_token_once_and_the_write_lands(app):
+    shop = install_with_tokens(timedelta(hours=1))
+    responses.post(ENDPOINT, status=401, json={"errors": "[API] Invalid API key or access token"})
+    responses.post(TOKEN_ENDPOINT, json=granted("shpat_new"))
+    responses.post(ENDPOINT, json=write_answer())
+
+    connector_for(shop, db.session).push_badges([a_badge()])
+
+    graphql = [c for c in responses.calls if c.request.url == ENDPOINT]
+    assert [c.request.headers["X-Shopify-Access-Token"] for c in graphql] == [
+        "shpat_old",
+        "shpat_new",
+    ]
+    assert sent(graphql[0]) == sent(graphql[1])  # the same write, sent again
+    db.session.expire_all()
+    assert vault().decrypt(db.session.get(Shop, shop.id).access_token_encrypted) == "shpat_new"
+
+
+@responses.activate
+def test_a_401_whose_refresh_is_refused_marks_the_shop_for_reauthorisation(app):
+    shop = install_with_tokens(timedelta(hours=1))
+    responses.post(ENDPOINT, status=401, json={"errors": "[API] Invalid API key or access token"})
+    responses.post(TOKEN_ENDPOINT, status=400, json={"error": "invalid_grant"})
+
+    with pytest.raises(ReauthorisationRequired):
+        connector_for(shop, db.session).push_badges([a_badge()])
+
+    assert len([c for c in responses.calls if c.request.url == ENDPOINT]) == 1
+    db.session.rollback()
+    assert db.session.get(Shop, shop.id).status == InstallStatus.NEEDS_REAUTH
+
+
+@responses.activate
+def test_a_token_about_to_expire_is_refreshed_before_the_call(app):
+    shop = install_with_tokens(timedelta(minutes=2))
+    responses.post(TOKEN_ENDPOINT, json=granted("shpat_fresh"))
+    responses.post(ENDPOINT, json=write_answer())
+
+    connector_for(shop, db.session).push_badges([a_badge()])
+
+    assert [c.request.url for c in responses.calls] == [TOKEN_ENDPOINT, ENDPOINT]
+    assert responses.calls[1].request.headers["X-Shopify-Access-Token"] == "shpat_fresh"
