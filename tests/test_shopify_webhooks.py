@@ -405,3 +405,20 @@ def test_products_update_with_inventory_items_carries_facts_and_sees_through_the
     inbox.body = json.dumps(payload).encode()
     (changed,) = ShopifyWebhooks().to_events(inbox)
     assert changed.facts is None and changed.product_id == PRODUCT_ID
+
+
+@responses.activate
+def test_inventory_for_an_item_not_yet_mirrored_reads_its_product_by_inventory_item(app, client):
+    make_shopify_shop()
+    node = product_answer(small_available=0)["data"]["product"]
+    responses.post(ENDPOINT, json=gql_answer({"inventoryItem": {"variant": {"product": node}}}))
+    responses.post(ENDPOINT, json=write_answer())
+
+    post_webhook(client, "inventory_levels/update", fixture_bytes("inventory_levels-update.json"))
+
+    read, write = responses.calls
+    assert operation_of(read) == "BadgeProductByInventoryItem"
+    assert sent(read)["variables"] == {"id": f"gid://shopify/InventoryItem/{SMALL_ITEM}"}
+    # The event's own figure (10) applies on top of what was read (0).
+    assert badge(SMALL).state == BadgeKind.IN_STOCK
+    assert operation_of(write) == "BadgeMetafieldsWrite"
