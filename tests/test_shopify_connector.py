@@ -241,6 +241,15 @@ def test_http_429_waits_retry_after(connector, clock):
 
 
 @responses.activate
+def test_endless_throttling_fails_the_job_instead_of_hanging_it(connector, clock):
+    for _ in range(10):
+        responses.post(ENDPOINT, status=429, headers={"Retry-After": "50"}, body="Throttled")
+    with pytest.raises(ConnectorError, match="retrying later"):
+        connector.push_badges([push("7")])
+    assert sum(clock.sleeps) <= 180 and len(responses.calls) == 4
+
+
+@responses.activate
 def test_calls_are_paced_from_the_reported_bucket(connector, clock):
     # After this answer the bucket holds 3 points; the next 10-point call must wait 0.07 s.
     responses.post(

@@ -30,8 +30,11 @@ REQUEST_TIMEOUT = (5, 30)
 # A storm can meet many throttled answers in a row; past this the job fails and RQ retries it
 # later, with every badge still pending, so nothing is lost.
 MAX_THROTTLED_RETRIES = 50
-# No single wait longer than this; a longer one is better left to the job's retry.
+# No single wait longer than this, and no more waiting in all for one client (one job) than
+# the second: past it the job fails and RQ retries it later (jobs time out at 300 s), with the
+# badges still pending.
 MAX_WAIT = 60.0
+MAX_TOTAL_WAIT = 180.0
 
 
 def endpoint_for(shop_domain: str, base_override: str | None = None) -> str:
@@ -223,6 +226,11 @@ class ShopifyGraphQL:
         return throttled
 
     def _wait(self, seconds: float) -> None:
+        if self.stats.waited_seconds + seconds > MAX_TOTAL_WAIT:
+            raise ConnectorError(
+                f"Shopify's bucket for {self.shop_domain} would keep this job waiting over "
+                f"{MAX_TOTAL_WAIT:.0f}s; retrying later"
+            )
         self.stats.waited_seconds += seconds
         self.sleep(seconds)
 
