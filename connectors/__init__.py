@@ -15,4 +15,8 @@ def connector_for(shop: Shop, session: Session) -> Connector:
         from connectors.sandbox import SandboxConnector
 
         return SandboxConnector(shop, session)
+    if shop.platform == Platform.SHOPIFY:
+        from connectors.shopify import shopify_connector
+
+        return shopify_connector(shop, session)
     raise ConnectorError(f"no connector for platform {shop.platform!r} yet")

@@ -7,8 +7,9 @@ from webhooks.source import WebhookSource
 
 def _sources() -> dict[str, WebhookSource]:
     from webhooks.sandbox import SandboxWebhooks
+    from webhooks.shopify import ShopifyWebhooks
 
-    return {"sandbox": SandboxWebhooks()}
+    return {"sandbox": SandboxWebhooks(), "shopify": ShopifyWebhooks()}
 
 
 _SOURCES: dict[str, WebhookSource] | None = None

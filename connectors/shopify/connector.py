@@ -1,0 +1,243 @@
+"""The Shopify connector: reads variants and stock, writes badges as app-owned metafields.
+
+Ids: the app keeps Shopify's numeric ids (the ones webhooks carry, as strings) for products,
+variants, inventory items and locations, and turns them into GIDs only at the API's edge. So a
+level read here is stored under the same location id that inventory_levels/update sends, and
+StoreSettings.location_ids holds numeric location ids too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from connectors.base import BadgePush, CatalogPage, ConnectorError
+from connectors.shopify import app_policies, merchant_sells_past_zero, queries, save_app_policies
+from connectors.shopify.graphql import ShopifyGraphQL
+from plugin.models import Shop
+from webhooks.events import ProductFacts, VariantFacts, VariantRef
+
+
+def gid(kind: str, numeric_id: str) -> str:
+    return f"gid://shopify/{kind}/{numeric_id}"
+
+
+def numeric_id(value: str) -> str:
+    """`gid://shopify/Location/24826418` (or `...?inventory_item_id=...`) → `24826418`."""
+    return value.rsplit("/", 1)[-1].split("?", 1)[0]
+
+
+class ShopifyConnector:
+    platform = "shopify"
+
+    def __init__(self, shop: Shop, client: ShopifyGraphQL):
+        self.shop = shop
+        self.client = client
+
+    # Reading -----------------------------------------------------------------------------
+
+    def fetch_product(self, product_id: str) -> ProductFacts | None:
+        data = self.client.execute(queries.PRODUCT, {"id": gid("Product", product_id)})
+        return self._facts(data.get("product"))
+
+    def resolve_variant(self, ref: VariantRef) -> ProductFacts | None:
+        if ref.inventory_item_id:
+            data = self.client.execute(
+                queries.PRODUCT_BY_INVENTORY_ITEM,
+                {"id": gid("InventoryItem", ref.inventory_item_id)},
+            )
+            item = data.get("inventoryItem") or {}
+            return self._facts((item.get("variant") or {}).get("product"))
+        if ref.variant_id:
+            data = self.client.execute(
+                queries.PRODUCT_BY_VARIANT, {"id": gid("ProductVariant", ref.variant_id)}
+            )
+            return self._facts((data.get("productVariant") or {}).get("product"))
+        if ref.product_id:
+            return self.fetch_product(ref.product_id)
+        return None
+
+    def fetch_level(self, ref: VariantRef, location_id: str) -> int | None:
+        location = gid("Location", location_id)
+        if ref.inventory_item_id:
+            data = self.client.execute(
+                queries.LEVEL_BY_INVENTORY_ITEM,
+                {"id": gid("InventoryItem", ref.inventory_item_id), "locationId": location},
+            )
+            item = data.get("inventoryItem")
+        elif ref.variant_id:
+            data = self.client.execute(
+                queries.LEVEL_BY_VARIANT,
+                {"id": gid("ProductVariant", ref.variant_id), "locationId": location},
+            )
+            item = (data.get("productVariant") or {}).get("inventoryItem")
+        else:
+            return None
+        level = (item or {}).get("inventoryLevel")
+        return _available(level) if level else None
+
+    def iter_catalog(self, cursor: str | None = None) -> Iterator[CatalogPage]:
+        after = cursor
+        while True:
+            data = self.client.execute(queries.CATALOG_PAGE, {"after": after})
+            products = data.get("products") or {}
+            page_info = products.get("pageInfo") or {}
+            more = bool(page_info.get("hasNextPage"))
+            after = page_info.get("endCursor") if more else None
+            facts = [f for f in (self._facts(node) for node in products.get("nodes") or []) if f]
+            total = (data.get("productsCount") or {}).get("count")
+            yield CatalogPage(facts, after, total)
+            if not more:
+                return
+
+    def _facts(self, product: dict | None) -> ProductFacts | None:
+        if not product:
+            return None
+        variants = self._all_variants(product)
+        return ProductFacts(
+            platform_id=numeric_id(product["id"]),
+            title=product.get("title") or "",
+            variants=tuple(self._variant_facts(v) for v in variants),
+        )
+
+    def _all_variants(self, product: dict) -> list[dict]:
+        """Every variant, following the variants connection past its first page."""
+        connection = product.get("variants") or {}
+        variants = list(connection.get("nodes") or [])
+        page = connection.get("pageInfo") or {}
+        while page.get("hasNextPage"):
+            data = self.client.execute(
+                queries.PRODUCT_VARIANTS_PAGE, {"id": product["id"], "after": page["endCursor"]}
+            )
+            connection = (data.get("product") or {}).get("variants") or {}
+            variants.extend(connection.get("nodes") or [])
+            page = connection.get("pageInfo") or {}
+        return variants
+
+    def _variant_facts(self, variant: dict) -> VariantFacts:
+        item = variant.get("inventoryItem") or {}
+        variant_id = numeric_id(variant["id"])
+        return VariantFacts(
+            platform_id=variant_id,
+            sku=variant.get("sku") or "",
+            title=variant.get("title") or "",
+            inventory_item_id=numeric_id(item["id"]) if item.get("id") else None,
+            tracked=bool(item.get("tracked", True)),
+            sells_past_zero=merchant_sells_past_zero(
+                self.shop, variant_id, variant.get("inventoryPolicy") == "CONTINUE"
+            ),
+            levels=self._levels(item) if item else {},
+        )
+
+    def _levels(self, item: dict) -> dict[str, int]:
+        connection = item.get("inventoryLevels") or {}
+        nodes = list(connection.get("nodes") or [])
+        page = connection.get("pageInfo") or {}
+        while page.get("hasNextPage"):
+            data = self.client.execute(
+                queries.INVENTORY_LEVELS_PAGE, {"id": item["id"], "after": page["endCursor"]}
+            )
+            connection = (data.get("inventoryItem") or {}).get("inventoryLevels") or {}
+            nodes.extend(connection.get("nodes") or [])
+            page = connection.get("pageInfo") or {}
+        return {numeric_id(n["location"]["id"]): _available(n) for n in nodes}
+
+    # Writing -----------------------------------------------------------------------------
+
+    def push_badges(self, pushes: Sequence[BadgePush]) -> None:
+        """Policies first (a badge must not promise a backorder the store would refuse), then
+        the metafields, at most 25 per metafieldsSet call with each variant's set kept whole."""
+        self._write_policies(pushes)
+        groups = [self._metafields(push) for push in pushes]
+        for writes, deletions in _packed(groups, queries.METAFIELDS_PER_CALL):
+            if deletions:
+                data = self.client.execute(
+                    queries.METAFIELDS_SET_AND_DELETE,
+                    {"metafields": writes, "deletions": deletions},
+                )
+                _raise_user_errors("metafieldsDelete", data.get("metafieldsDelete"))
+            else:
+                data = self.client.execute(queries.METAFIELDS_SET, {"metafields": writes})
+            _raise_user_errors("metafieldsSet", data.get("metafieldsSet"))
+
+    @staticmethod
+    def _metafields(push: BadgePush) -> tuple[list[dict], list[dict]]:
+        """One variant's metafields to set, and the ones to delete (Shopify refuses blanks)."""
+        values = {
+            queries.KEY_STATE: push.state,
+            queries.KEY_LABEL: push.label,
+            queries.KEY_ETA: push.eta.isoformat() if push.eta else "",
+        }
+        owner = gid("ProductVariant", push.variant_platform_id)
+        writes, deletions = [], []
+        for key, value in values.items():
+            identity = {"ownerId": owner, "namespace": queries.METAFIELD_NAMESPACE, "key": key}
+            if value:
+                writes.append({**identity, "type": queries.METAFIELD_TYPES[key], "value": value})
+            else:
+                deletions.append(identity)
+        return writes, deletions
+
+    def _write_policies(self, pushes: Sequence[BadgePush]) -> None:
+        """Enforce CONTINUE/DENY where the store chose automatic backorders; put the merchant's
+        own policy back on variants the app changed once it no longer enforces one."""
+        remembered = app_policies(self.shop)
+        by_product: dict[str, list[dict[str, str]]] = {}
+        for push in pushes:
+            variant_id = push.variant_platform_id
+            merchant = "CONTINUE" if push.merchant_sells_past_zero else "DENY"
+            mine = remembered.get(variant_id)
+            if push.enforced_policy in ("continue", "deny"):
+                target = push.enforced_policy.upper()
+                if target == (mine["app"] if mine else merchant):
+                    continue  # the store already has it
+                remembered[variant_id] = {"app": target, "merchant": merchant}
+            elif mine is not None:
+                target = merchant
+                del remembered[variant_id]
+                if target == mine["app"]:
+                    continue
+            else:
+                continue
+            by_product.setdefault(push.product_platform_id, []).append(
+                {"id": gid("ProductVariant", variant_id), "inventoryPolicy": target}
+            )
+        for product_id, variants in by_product.items():
+            data = self.client.execute(
+                queries.INVENTORY_POLICY_UPDATE,
+                {"productId": gid("Product", product_id), "variants": variants},
+            )
+            _raise_user_errors("productVariantsBulkUpdate", data.get("productVariantsBulkUpdate"))
+        if by_product or remembered != app_policies(self.shop):
+            save_app_policies(self.shop, remembered)
+
+
+def _packed(groups: list[tuple[list, list]], limit: int) -> Iterator[tuple[list, list]]:
+    """Fill each call with up to `limit` metafields to set, never splitting one variant's
+    badge across calls (so 8 variants x 3 metafields = 24 per call)."""
+    writes: list[dict[str, Any]] = []
+    deletions: list[dict[str, Any]] = []
+    for group_writes, group_deletions in groups:
+        if writes and len(writes) + len(group_writes) > limit:
+            yield writes, deletions
+            writes, deletions = [], []
+        writes.extend(group_writes)
+        deletions.extend(group_deletions)
+    if writes or deletions:
+        yield writes, deletions
+
+
+def _available(level: dict) -> int:
+    for quantity in level.get("quantities") or []:
+        if quantity.get("name") == "available":
+            return int(quantity.get("quantity") or 0)
+    return 0
+
+
+def _raise_user_errors(mutation: str, payload: dict | None) -> None:
+    if payload is None:
+        raise ConnectorError(f"{mutation} returned no payload")
+    errors = payload.get("userErrors") or []
+    if errors:
+        detail = "; ".join(f"{e.get('field')}: {e.get('message')}" for e in errors)
+        raise ConnectorError(f"{mutation} refused {len(errors)} write(s): {detail}")

@@ -1,0 +1,279 @@
+"""Shopify's GraphQL Admin API over HTTPS, paced by the shop's leaky bucket.
+
+Shopify gives each app and store a bucket of cost points (restored at `restoreRate` per second)
+and reports it in `extensions.cost.throttleStatus` on every response. The client remembers the
+latest status per shop and, before each request, waits until the bucket holds what that query
+asked for last time, so a storm of writes drains the bucket smoothly instead of bouncing off it.
+A THROTTLED answer or an HTTP 429 is waited out as told and the SAME request is sent again:
+a write is never dropped. A 401 gets one token refresh and one retry.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import requests
+
+from connectors.base import ConnectorError, ReauthorisationRequired
+
+log = logging.getLogger(__name__)
+
+API_VERSION = "2025-01"
+# Tests and the bench point the connector at a local fake Shopify; never read in production.
+ENDPOINT_OVERRIDE_ENV = "SHOPIFY_API_BASE_OVERRIDE"
+REQUEST_TIMEOUT = (5, 30)
+# A storm can meet many throttled answers in a row; past this the job fails and RQ retries it
+# later, with every badge still pending, so nothing is lost.
+MAX_THROTTLED_RETRIES = 50
+# No single wait longer than this, and no more waiting in all for one client (one job) than
+# the second: past it the job fails and RQ retries it later (jobs time out at 300 s), with the
+# badges still pending.
+MAX_WAIT = 60.0
+MAX_TOTAL_WAIT = 180.0
+
+
+def endpoint_for(shop_domain: str, base_override: str | None = None) -> str:
+    if base_override:
+        return f"{base_override.rstrip('/')}/{shop_domain}/admin/api/{API_VERSION}/graphql.json"
+    return f"https://{shop_domain}/admin/api/{API_VERSION}/graphql.json"
+
+
+@dataclass(frozen=True)
+class TokenProvider:
+    """Where the client gets the shop's access token, and a fresh one after a 401."""
+
+    current: Callable[[], str]
+    refresh_after_unauthorized: Callable[[], str]
+
+
+@dataclass
+class Bucket:
+    """The last `throttleStatus` Shopify reported for a shop, and when we saw it."""
+
+    maximum: float
+    available: float
+    restore_rate: float
+    seen_at: float
+    # The requested cost each operation had last time, to plan the next one.
+    costs: dict[str, float] = field(default_factory=dict)
+    # The rate the bucket actually refilled at between our calls. Other workers and jobs of the
+    # same app spend the same bucket, so it can be far below `restore_rate`.
+    effective_rate: float | None = None
+
+    @property
+    def rate(self) -> float:
+        return self.effective_rate if self.effective_rate is not None else self.restore_rate
+
+    def available_at(self, now: float) -> float:
+        restored = self.available + self.rate * max(0.0, now - self.seen_at)
+        return min(self.maximum, restored)
+
+    def wait_for(self, cost: float, now: float) -> float:
+        deficit = min(cost, self.maximum) - self.available_at(now)
+        return min(deficit / self.rate, MAX_WAIT) if deficit > 0 and self.rate > 0 else 0.0
+
+    def observed(self, status: dict, charged: float, now: float) -> Bucket:
+        """The bucket after a new `throttleStatus`, learning the refill rate really seen."""
+        maximum = float(status.get("maximumAvailable") or self.maximum)
+        available = float(status.get("currentlyAvailable") or 0)
+        restore_rate = float(status.get("restoreRate") or self.restore_rate)
+        effective = self.effective_rate
+        elapsed = now - self.seen_at
+        if elapsed >= 0.05 and available < maximum:
+            seen = (available + charged - self.available) / elapsed
+            seen = min(max(seen, restore_rate * 0.01), restore_rate)
+            effective = seen if effective is None else (effective + seen) / 2
+        return Bucket(maximum, available, restore_rate, now, self.costs, effective)
+
+
+# Per process, per shop: consecutive jobs of one worker share what Shopify last said.
+_BUCKETS: dict[str, Bucket] = {}
+_BUCKETS_LOCK = threading.Lock()
+
+
+@dataclass
+class CallStats:
+    requests: int = 0
+    throttled: int = 0
+    waited_seconds: float = 0.0
+
+
+class ShopifyGraphQL:
+    def __init__(
+        self,
+        shop_domain: str,
+        tokens: TokenProvider,
+        *,
+        endpoint: str | None = None,
+        http: requests.Session | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+        buckets: dict[str, Bucket] | None = None,
+    ):
+        self.shop_domain = shop_domain
+        self.endpoint = endpoint or endpoint_for(shop_domain)
+        self.tokens = tokens
+        self.http = http or requests.Session()
+        self.sleep = sleep
+        self.clock = clock
+        self.buckets = _BUCKETS if buckets is None else buckets
+        self.stats = CallStats()
+
+    def execute(self, document: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Run one operation and return its `data`; raises ConnectorError when it fails."""
+        operation = _operation_name(document)
+        body = {"query": document, "variables": variables or {}}
+        token = self.tokens.current()
+        refreshed = False
+        throttled = 0
+        while True:
+            self._pace(operation)
+            response = self._post(body, token)
+            if response.status_code == 401:
+                if refreshed:
+                    raise ReauthorisationRequired(
+                        f"Shopify refused the refreshed token for {self.shop_domain}"
+                    )
+                log.info("401 from Shopify for %s; refreshing the token once", self.shop_domain)
+                token = self.tokens.refresh_after_unauthorized()
+                refreshed = True
+                continue
+            if response.status_code == 429:
+                throttled = self._count_throttle(throttled, operation)
+                self._wait(_retry_after(response) or self._throttle_wait(operation))
+                continue
+            if response.status_code >= 400:
+                raise ConnectorError(
+                    f"Shopify answered HTTP {response.status_code} to {operation}: "
+                    f"{response.text[:300]}"
+                )
+            payload = _json(response, operation)
+            self._observe(payload, operation)
+            errors = payload.get("errors")
+            if errors and _is_throttled(errors):
+                throttled = self._count_throttle(throttled, operation)
+                self._wait(self._throttle_wait(operation))
+                continue
+            if errors:
+                raise ConnectorError(f"Shopify GraphQL errors in {operation}: {_messages(errors)}")
+            return payload.get("data") or {}
+
+    def _post(self, body: dict, token: str) -> requests.Response:
+        try:
+            response = self.http.post(
+                self.endpoint,
+                json=body,
+                headers={"X-Shopify-Access-Token": token, "Content-Type": "application/json"},
+                timeout=REQUEST_TIMEOUT,
+            )
+        except requests.RequestException as exc:
+            raise ConnectorError(f"Shopify unreachable for {self.shop_domain}: {exc}") from exc
+        self.stats.requests += 1
+        return response
+
+    def _pace(self, operation: str) -> None:
+        """Wait until the bucket holds what this operation cost last time."""
+        with _BUCKETS_LOCK:
+            bucket = self.buckets.get(self.shop_domain)
+            cost = bucket.costs.get(operation) if bucket else None
+            wait = bucket.wait_for(cost, self.clock()) if bucket and cost else 0.0
+        if wait > 0.001:  # float dust after a wait that just refilled it
+            self._wait(wait)
+
+    def _observe(self, payload: dict, operation: str) -> None:
+        cost = (payload.get("extensions") or {}).get("cost") or {}
+        status = cost.get("throttleStatus") or {}
+        if not status:
+            return
+        now = self.clock()
+        with _BUCKETS_LOCK:
+            bucket = self.buckets.get(self.shop_domain)
+            if bucket is None:
+                bucket = Bucket(
+                    maximum=float(status.get("maximumAvailable") or 1000),
+                    available=float(status.get("currentlyAvailable") or 0),
+                    restore_rate=float(status.get("restoreRate") or 50),
+                    seen_at=now,
+                )
+            else:
+                bucket = bucket.observed(status, float(cost.get("actualQueryCost") or 0), now)
+            if cost.get("requestedQueryCost") is not None:
+                bucket.costs[operation] = float(cost["requestedQueryCost"])
+            self.buckets[self.shop_domain] = bucket
+
+    def _throttle_wait(self, operation: str) -> float:
+        """Seconds until the bucket refills enough for this operation, from the last status."""
+        with _BUCKETS_LOCK:
+            bucket = self.buckets.get(self.shop_domain)
+            if bucket is None:
+                return 1.0
+            cost = bucket.costs.get(operation) or 1.0
+            deficit = max(cost - bucket.available_at(self.clock()), 1.0)
+            return min(deficit / bucket.rate, MAX_WAIT) if bucket.rate > 0 else 1.0
+
+    def _count_throttle(self, throttled: int, operation: str) -> int:
+        self.stats.throttled += 1
+        throttled += 1
+        if throttled > MAX_THROTTLED_RETRIES:
+            raise ConnectorError(
+                f"Shopify kept throttling {operation} for {self.shop_domain}; retrying later"
+            )
+        return throttled
+
+    def _wait(self, seconds: float) -> None:
+        if self.stats.waited_seconds + seconds > MAX_TOTAL_WAIT:
+            raise ConnectorError(
+                f"Shopify's bucket for {self.shop_domain} would keep this job waiting over "
+                f"{MAX_TOTAL_WAIT:.0f}s; retrying later"
+            )
+        self.stats.waited_seconds += seconds
+        self.sleep(seconds)
+
+
+def _operation_name(document: str) -> str:
+    for word in ("query", "mutation"):
+        start = document.find(word + " ")
+        if start >= 0:
+            rest = document[start + len(word) + 1 :].lstrip()
+            return rest.split("(")[0].split("{")[0].strip() or word
+    return "anonymous"
+
+
+def _retry_after(response: requests.Response) -> float | None:
+    value = response.headers.get("Retry-After")
+    try:
+        return max(float(value), 0.0) if value else None
+    except ValueError:
+        return None
+
+
+def _json(response: requests.Response, operation: str) -> dict:
+    try:
+        payload = response.json()
+    except ValueError as exc:
+        raise ConnectorError(f"Shopify sent a non-JSON answer to {operation}") from exc
+    if not isinstance(payload, dict):
+        raise ConnectorError(f"Shopify sent an unexpected answer to {operation}")
+    return payload
+
+
+def _is_throttled(errors) -> bool:
+    if not isinstance(errors, list):
+        return False
+    return any(
+        isinstance(e, dict) and (e.get("extensions") or {}).get("code") == "THROTTLED"
+        for e in errors
+    )
+
+
+def _messages(errors) -> str:
+    if isinstance(errors, list):
+        return "; ".join(
+            str(e.get("message", e)) if isinstance(e, dict) else str(e) for e in errors
+        )
+    return str(errors)

@@ -1,0 +1,199 @@
+"""Every GraphQL Admin API document the Shopify connector sends (API 2025-01).
+
+Each module-level string that holds an operation is validated against Shopify's schema in
+tests/test_shopify_graphql_schema.py, which walks this module, so a new document cannot skip it.
+
+Page sizes keep each query's requested cost under Shopify's 1,000-point single-query limit:
+a product costs about 1 + (2 + 10 variants x (1 + 1 + 2 + 5 levels x 3)) = 193 points, so five
+per catalogue page is about 970. Products with more variants or locations are completed by the
+follow-up page queries below.
+"""
+
+from __future__ import annotations
+
+# App-owned metafields: only this app can write them, the merchant can read them in the admin,
+# and the theme app extension reads them as `variant.metafields['$app:backorder'].state` etc.
+METAFIELD_NAMESPACE = "$app:backorder"
+KEY_STATE = "state"
+KEY_LABEL = "label"
+KEY_ETA = "eta"
+METAFIELD_TYPES = {
+    KEY_STATE: "single_line_text_field",
+    KEY_LABEL: "single_line_text_field",
+    KEY_ETA: "date",
+}
+# metafieldsSet accepts at most 25 metafields per call.
+METAFIELDS_PER_CALL = 25
+CATALOG_PAGE_SIZE = 5
+
+_LEVEL_FIELDS = """
+fragment BadgeLevelFields on InventoryLevel {
+  location { id }
+  quantities(names: ["available"]) { name quantity }
+}
+"""
+
+_VARIANT_FIELDS = (
+    """
+fragment BadgeVariantFields on ProductVariant {
+  id
+  sku
+  title
+  inventoryPolicy
+  inventoryItem {
+    id
+    tracked
+    inventoryLevels(first: 5) {
+      pageInfo { hasNextPage endCursor }
+      nodes { ...BadgeLevelFields }
+    }
+  }
+}
+"""
+    + _LEVEL_FIELDS
+)
+
+_PRODUCT_FIELDS = (
+    """
+fragment BadgeProductFields on Product {
+  id
+  title
+  variants(first: 10) {
+    pageInfo { hasNextPage endCursor }
+    nodes { ...BadgeVariantFields }
+  }
+}
+"""
+    + _VARIANT_FIELDS
+)
+
+PRODUCT = (
+    """
+query BadgeProduct($id: ID!) {
+  product(id: $id) { ...BadgeProductFields }
+}
+"""
+    + _PRODUCT_FIELDS
+)
+
+PRODUCT_VARIANTS_PAGE = (
+    """
+query BadgeProductVariants($id: ID!, $after: String!) {
+  product(id: $id) {
+    variants(first: 10, after: $after) {
+      pageInfo { hasNextPage endCursor }
+      nodes { ...BadgeVariantFields }
+    }
+  }
+}
+"""
+    + _VARIANT_FIELDS
+)
+
+INVENTORY_LEVELS_PAGE = (
+    """
+query BadgeInventoryLevels($id: ID!, $after: String!) {
+  inventoryItem(id: $id) {
+    inventoryLevels(first: 50, after: $after) {
+      pageInfo { hasNextPage endCursor }
+      nodes { ...BadgeLevelFields }
+    }
+  }
+}
+"""
+    + _LEVEL_FIELDS
+)
+
+PRODUCT_BY_INVENTORY_ITEM = (
+    """
+query BadgeProductByInventoryItem($id: ID!) {
+  inventoryItem(id: $id) {
+    variant { product { ...BadgeProductFields } }
+  }
+}
+"""
+    + _PRODUCT_FIELDS
+)
+
+PRODUCT_BY_VARIANT = (
+    """
+query BadgeProductByVariant($id: ID!) {
+  productVariant(id: $id) {
+    product { ...BadgeProductFields }
+  }
+}
+"""
+    + _PRODUCT_FIELDS
+)
+
+LEVEL_BY_INVENTORY_ITEM = """
+query BadgeLevelByInventoryItem($id: ID!, $locationId: ID!) {
+  inventoryItem(id: $id) {
+    inventoryLevel(locationId: $locationId) {
+      quantities(names: ["available"]) { name quantity }
+    }
+  }
+}
+"""
+
+LEVEL_BY_VARIANT = """
+query BadgeLevelByVariant($id: ID!, $locationId: ID!) {
+  productVariant(id: $id) {
+    inventoryItem {
+      inventoryLevel(locationId: $locationId) {
+        quantities(names: ["available"]) { name quantity }
+      }
+    }
+  }
+}
+"""
+
+CATALOG_PAGE = (
+    """
+query BadgeCatalogPage($after: String) {
+  productsCount { count }
+  products(first: 5, after: $after, sortKey: ID) {
+    pageInfo { hasNextPage endCursor }
+    nodes { ...BadgeProductFields }
+  }
+}
+"""
+    + _PRODUCT_FIELDS
+)
+
+METAFIELDS_SET = """
+mutation BadgeMetafieldsSet($metafields: [MetafieldsSetInput!]!) {
+  metafieldsSet(metafields: $metafields) {
+    metafields { id namespace key }
+    userErrors { field message code elementIndex }
+  }
+}
+"""
+
+# A badge without an ETA (or label) must lose the old one, and Shopify refuses blank values:
+# the batch's deletions ride in the same request as its metafieldsSet, so one variant's badge
+# is written by one request.
+METAFIELDS_SET_AND_DELETE = """
+mutation BadgeMetafieldsWrite(
+  $metafields: [MetafieldsSetInput!]!
+  $deletions: [MetafieldIdentifierInput!]!
+) {
+  metafieldsSet(metafields: $metafields) {
+    metafields { id namespace key }
+    userErrors { field message code elementIndex }
+  }
+  metafieldsDelete(metafields: $deletions) {
+    deletedMetafields { ownerId namespace key }
+    userErrors { field message }
+  }
+}
+"""
+
+INVENTORY_POLICY_UPDATE = """
+mutation BadgeInventoryPolicy($productId: ID!, $variants: [ProductVariantsBulkInput!]!) {
+  productVariantsBulkUpdate(productId: $productId, variants: $variants) {
+    productVariants { id inventoryPolicy }
+    userErrors { field message code }
+  }
+}
+"""

@@ -1,0 +1,365 @@
+"""The embedded app inside the Shopify admin: the app page and the JSON API behind it.
+
+The admin shows the app in an iframe, so no cookie is used here. The page is opened with the
+admin's `id_token`; every API call carries a fresh session token (`Authorization: Bearer`,
+added by App Bridge). The first open of a shop also installs it: its session token is
+exchanged for an expiring offline token (managed install + token exchange). Every HTML answer
+names, per shop, who may frame it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import wraps
+
+from flask import (
+    Blueprint,
+    Response,
+    current_app,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from sqlalchemy import func, select
+
+from connectors.shopify import oauth
+from connectors.shopify.session_token import InvalidSessionToken, SessionToken, verify
+from connectors.shopify.tokens import store_grant
+from plugin.extensions import db
+from plugin.models import (
+    BadgeTransition,
+    InstallStatus,
+    Platform,
+    Shop,
+    Variant,
+    WebhookEvent,
+)
+from plugin.services import settings_form
+from plugin.services.badging import refresh_shop_badges
+from plugin.services.shop_time import format_eta, shop_today
+from plugin.services.shops import find_shop
+
+bp = Blueprint("shopify_admin", __name__, url_prefix="/shopify")
+APP_BRIDGE_URL = "https://cdn.shopify.com/shopifycloud/app-bridge.js"
+RECENT_TRANSITIONS = 20
+SHOP_ENVIRON_KEY = "backorder_badges.shopify_shop"
+
+
+# -- framing -----------------------------------------------------------------------------------
+
+
+def frame_ancestors(shop: str | None) -> str:
+    """The CSP for one shop's admin; a page with no known shop may not be framed at all."""
+    if shop and oauth.is_shop_domain(shop):
+        return f"frame-ancestors https://{shop} https://admin.shopify.com;"
+    return "frame-ancestors 'none';"
+
+
+def remember_shop(shop: str) -> None:
+    """The verified shop of this request, for its CSP (kept on the request, never shared)."""
+    request.environ[SHOP_ENVIRON_KEY] = shop
+
+
+def add_frame_ancestors(response: Response) -> Response:
+    """after_request of the Shopify blueprints: every HTML answer gets its per-shop CSP."""
+    if response.mimetype == "text/html":
+        shop = request.environ.get(SHOP_ENVIRON_KEY)
+        if shop is None:
+            param = request.args.get("shop")
+            shop = param if oauth.is_shop_domain(param) else None
+        response.headers["Content-Security-Policy"] = frame_ancestors(shop)
+    return response
+
+
+bp.after_request(add_frame_ancestors)
+
+
+def _settings():
+    return current_app.extensions["settings"]
+
+
+def error_page(status: int, title: str, message: str):
+    return render_template("shopify/error.html", title=title, message=message), status
+
+
+# -- the app page --------------------------------------------------------------------------------
+
+
+@bp.get("/app")
+def app_home():
+    settings = _settings()
+    shop_param = request.args.get("shop")
+    if shop_param is not None and not oauth.is_shop_domain(shop_param):
+        return error_page(400, "Unknown shop", "The shop must be a myshopify.com domain.")
+    id_token = request.args.get("id_token")
+    if not id_token:
+        return _without_session_token(shop_param)
+    try:
+        token = verify(id_token, settings.shopify_client_id, settings.shopify_client_secret)
+    except InvalidSessionToken as exc:
+        return error_page(
+            401,
+            "Please reopen the app",
+            f"{exc}. Open Backorder Badges again from your Shopify admin.",
+        )
+    if shop_param and shop_param != token.shop:
+        return error_page(401, "Please reopen the app", "The session is for another shop.")
+    remember_shop(token.shop)
+
+    shop = find_shop(db.session, Platform.SHOPIFY, token.shop)
+    notice, problem = None, None
+    if shop is None or shop.status != InstallStatus.INSTALLED or not shop.access_token_encrypted:
+        shop, notice, problem = _install_by_token_exchange(shop, token)
+        if shop is None:
+            return problem
+    return render_template("shopify/app.html", **_page_context(shop, token, notice, problem))
+
+
+def _without_session_token(shop_param: str | None):
+    """Opened without `id_token`: a signed first visit of a new shop goes to the OAuth install;
+    anything else gets a page that asks App Bridge for a session token and reloads."""
+    settings = _settings()
+    signed = (
+        shop_param
+        and oauth.query_hmac_valid(request.args.items(multi=True), settings.shopify_client_secret)
+        and oauth.timestamp_fresh(request.args.get("timestamp"))
+    )
+    if signed:
+        shop = find_shop(db.session, Platform.SHOPIFY, shop_param)
+        if shop is None or shop.status != InstallStatus.INSTALLED:
+            return redirect(url_for("shopify_install.install", **request.args))
+    return render_template("shopify/bootstrap.html", api_key=settings.shopify_client_id)
+
+
+def _install_by_token_exchange(shop: Shop | None, token: SessionToken):
+    """First open (managed install), reinstall or re-authorisation: exchange the session token.
+
+    Returns (shop, notice, problem). With no shop to show, problem is the error page to send.
+    """
+    settings = _settings()
+    was = shop.status if shop is not None else None
+    try:
+        grant = oauth.exchange_session_token(
+            token.shop, token.raw, settings.shopify_client_id, settings.shopify_client_secret
+        )
+    except oauth.TokenRequestRefused as exc:
+        current_app.logger.warning("token exchange refused for %s: %s", token.shop, exc)
+        if shop is None or shop.status == InstallStatus.UNINSTALLED:
+            return (
+                None,
+                None,
+                error_page(
+                    401,
+                    "Shopify did not accept this session",
+                    "Shopify refused to exchange the session token for an access token "
+                    f"({exc.error}). Reload the app from your Shopify admin to try again.",
+                ),
+            )
+        return shop, None, "refused"
+    except oauth.TokenEndpointUnavailable as exc:
+        current_app.logger.warning("token exchange failed for %s: %s", token.shop, exc)
+        if shop is None or shop.status == InstallStatus.UNINSTALLED:
+            return (
+                None,
+                None,
+                error_page(
+                    503, "Shopify is not answering", "Shopify could not be reached. Try again soon."
+                ),
+            )
+        return shop, None, "unavailable"
+    shop = store_grant(db.session, token.shop, grant)
+    db.session.commit()
+    start_sync(shop)
+    if was == InstallStatus.NEEDS_REAUTH:
+        notice = "Access to your store is restored; badges are being updated again."
+    elif was is None or was == InstallStatus.UNINSTALLED:
+        notice = "Backorder Badges is installed. Choose your labels and lead time below."
+    else:
+        notice = None
+    return shop, notice, None
+
+
+def start_sync(shop: Shop) -> None:
+    """After an install or re-authorisation: read the whole catalogue (which decides every
+    badge and pushes what changed) and send any badge that waited for the token."""
+    from plugin.jobs import reconcile_shop, schedule_push
+    from plugin.queue import enqueue
+
+    enqueue("sync", reconcile_shop, shop.id, job_id=f"reconcile-shop-{shop.id}", coalesce=True)
+    schedule_push(shop.id)
+
+
+def _page_context(shop: Shop, token: SessionToken, notice: str | None, problem: str | None):
+    settings = _settings()
+    variants = settings_form.shop_variants(db.session, shop)
+    return {
+        "shop": shop,
+        "api_key": settings.shopify_client_id,
+        "app_bridge_url": APP_BRIDGE_URL,
+        "id_token": token.raw,
+        "notice": notice,
+        "problem": problem,
+        "needs_reauth": shop.status == InstallStatus.NEEDS_REAUTH,
+        "reauth_url": reauth_url(shop.domain),
+        "values": settings_form.form_values(shop, variants),
+        "errors": {},
+        "variants": variants,
+        "action": url_for(".save_settings"),
+        "support": support_view(shop),
+    }
+
+
+def reauth_url(shop_domain: str) -> str:
+    """Where the merchant approves the app again (Shopify's managed-install page)."""
+    store = shop_domain.removesuffix(".myshopify.com")
+    return (
+        f"https://admin.shopify.com/store/{store}/oauth/install"
+        f"?client_id={_settings().shopify_client_id}"
+    )
+
+
+# -- the support view ------------------------------------------------------------------------
+
+
+def support_view(shop: Shop) -> dict:
+    """Recent badge changes and how the shop's webhooks are doing, for support conversations."""
+    session = db.session
+    rows = session.execute(
+        select(BadgeTransition, Variant)
+        .join(Variant, Variant.id == BadgeTransition.variant_id)
+        .where(BadgeTransition.shop_id == shop.id)
+        .order_by(BadgeTransition.id.desc())
+        .limit(RECENT_TRANSITIONS)
+    ).all()
+    transitions = [
+        {
+            "at": t.created_at.isoformat(),
+            "variant": f"{v.product.title} · {v.title}" if v.product else v.title,
+            "sku": v.sku or "",
+            "from": t.from_state.value if t.from_state else None,
+            "to": t.to_state.value,
+            "eta": format_eta(t.to_eta),
+            "label": t.label,
+            "cause": t.cause,
+        }
+        for t, v in rows
+    ]
+    counts = dict(
+        session.execute(
+            select(WebhookEvent.status, func.count())
+            .where(WebhookEvent.shop_id == shop.id)
+            .group_by(WebhookEvent.status)
+        ).all()
+    )
+    last = session.scalar(
+        select(func.max(WebhookEvent.received_at)).where(WebhookEvent.shop_id == shop.id)
+    )
+    failing = session.scalars(
+        select(WebhookEvent)
+        .where(WebhookEvent.shop_id == shop.id, WebhookEvent.status == "failed")
+        .order_by(WebhookEvent.id.desc())
+        .limit(5)
+    ).all()
+    return {
+        "status": shop.status.value,
+        "reauth_reason": (shop.platform_data or {}).get("reauth_reason"),
+        "transitions": transitions,
+        "inbox": {
+            "counts": {str(k.value if hasattr(k, "value") else k): n for k, n in counts.items()},
+            "last_received_at": last.isoformat() if last else None,
+            "failing": [
+                {"topic": e.topic, "attempts": e.attempts, "error": e.last_error or ""}
+                for e in failing
+            ],
+        },
+    }
+
+
+# -- the JSON API ---------------------------------------------------------------------------------
+
+
+def api_error(status: int, message: str, *, retry_with_new_token: bool = False):
+    response = jsonify(error=message)
+    response.status_code = status
+    if retry_with_new_token:
+        # App Bridge fetches a fresh session token and retries once when it sees this header.
+        response.headers["X-Shopify-Retry-Invalid-Session-Request"] = "1"
+    return response
+
+
+def session_token_required(view: Callable) -> Callable:
+    """Every API call proves itself with a session token for a shop that has the app."""
+
+    @wraps(view)
+    def wrapper(*args, **kwargs):
+        settings = _settings()
+        header = request.headers.get("Authorization", "")
+        raw = header[7:].strip() if header[:7].lower() == "bearer " else None
+        try:
+            token = verify(raw, settings.shopify_client_id, settings.shopify_client_secret)
+        except InvalidSessionToken as exc:
+            return api_error(401, str(exc), retry_with_new_token=True)
+        shop = find_shop(db.session, Platform.SHOPIFY, token.shop)
+        if shop is None or shop.status == InstallStatus.UNINSTALLED:
+            return api_error(401, f"{token.shop} does not have the app installed")
+        remember_shop(shop.domain)
+        return view(shop, *args, **kwargs)
+
+    return wrapper
+
+
+@bp.get("/api/settings")
+@session_token_required
+def get_settings(shop: Shop):
+    variants = settings_form.shop_variants(db.session, shop)
+    return jsonify(
+        values=settings_form.form_values(shop, variants),
+        status=shop.status.value,
+        variants=[
+            {
+                "id": v.id,
+                "title": v.title,
+                "product": v.product.title if v.product else "",
+                "sku": v.sku or "",
+            }
+            for v in variants
+        ],
+    )
+
+
+@bp.post("/api/settings")
+@session_token_required
+def save_settings(shop: Shop):
+    """Form-encoded or JSON; all or nothing, as on every settings page."""
+    session = db.session
+    if request.is_json:
+        payload = request.get_json(silent=True)
+        if not isinstance(payload, dict):
+            return api_error(400, "send the settings as a JSON object")
+        form = {str(k): "" if v is None else str(v) for k, v in payload.items()}
+    else:
+        form = request.form.to_dict()
+    variants = settings_form.shop_variants(session, shop)
+    submission = settings_form.parse(form, [v.id for v in variants], shop_today(shop.timezone))
+    if not submission.ok:
+        session.rollback()
+        return jsonify(saved=False, errors=submission.errors), 422
+    settings_form.apply(session, shop, submission)
+    session.flush()
+    changed = refresh_shop_badges(session, shop, cause="settings")
+    session.commit()
+    if changed and shop.status == InstallStatus.INSTALLED:
+        from plugin.jobs import schedule_push
+
+        schedule_push(shop.id)
+    return jsonify(
+        saved=True, badges_updated=changed, message=f"Settings saved. {changed} badge(s) updated."
+    )
+
+
+@bp.get("/api/support")
+@session_token_required
+def get_support(shop: Shop):
+    return jsonify(support_view(shop))

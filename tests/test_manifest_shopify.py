@@ -1,0 +1,79 @@
+"""shopify.app.toml, app-manifest.json and the Flask routes tell the same story."""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from urllib.parse import urlsplit
+
+import pytest
+from werkzeug.exceptions import MethodNotAllowed, NotFound
+
+from plugin import ROOT
+
+MANIFEST = json.loads((ROOT / "app-manifest.json").read_text())
+SHOPIFY = MANIFEST["platforms"]["shopify"]
+TOML = tomllib.loads((ROOT / "shopify.app.toml").read_text())
+
+
+def test_scopes_agree():
+    assert TOML["access_scopes"]["scopes"].split(",") == SHOPIFY["scopes"]
+    assert TOML["access_scopes"]["use_legacy_install_flow"] is False  # managed install
+
+
+def test_webhook_topics_and_api_version_agree():
+    subscriptions = TOML["webhooks"]["subscriptions"]
+    topics = [t for s in subscriptions for t in s.get("topics", [])]
+    compliance = [t for s in subscriptions for t in s.get("compliance_topics", [])]
+    assert TOML["webhooks"]["api_version"] == SHOPIFY["webhooks"]["api_version"]
+    assert topics == SHOPIFY["webhooks"]["topics"]
+    assert compliance == SHOPIFY["webhooks"]["compliance_topics"]
+    assert set(compliance) == {"customers/data_request", "customers/redact", "shop/redact"}
+    for subscription in subscriptions:
+        uri = urlsplit(subscription["uri"])
+        assert uri.scheme == "https"
+        assert uri.path == SHOPIFY["urls"]["webhooks"]
+
+
+def test_app_and_redirect_urls_agree():
+    app_url = urlsplit(TOML["application_url"])
+    assert app_url.scheme == "https" and app_url.path == SHOPIFY["urls"]["app"]
+    assert [urlsplit(u).path for u in TOML["auth"]["redirect_urls"]] == [
+        SHOPIFY["urls"]["auth_callback"]
+    ]
+    assert {urlsplit(u).netloc for u in TOML["auth"]["redirect_urls"]} == {app_url.netloc}
+    assert TOML["embedded"] is True
+
+
+def test_extension_and_metafields_agree():
+    from connectors.shopify import queries
+
+    extension = ROOT / SHOPIFY["theme_extension"]
+    assert (extension / "shopify.extension.toml").is_file()
+    assert SHOPIFY["metafields"]["namespace"] == queries.METAFIELD_NAMESPACE
+    assert set(SHOPIFY["metafields"]["keys"]) == set(queries.METAFIELD_TYPES)
+
+
+# The Shopify part and what every platform shares; each platform's branch checks its own part.
+PATHS = [(f"shopify.{role}", path) for role, path in SHOPIFY["urls"].items()] + [
+    (f"storefront.{role}", path) for role, path in MANIFEST["storefront"].items()
+]
+
+
+@pytest.mark.parametrize(("role", "path"), PATHS)
+def test_every_manifest_path_is_served(app, role, path):
+    if "<" in path:  # a route pattern: it must be one of the app's rules, as written
+        assert path in {rule.rule for rule in app.url_map.iter_rules()}, role
+        return
+    adapter = app.url_map.bind("app.test")
+    matched = False
+    for method in ("GET", "POST"):
+        try:
+            adapter.match(path, method=method)
+        except MethodNotAllowed:
+            continue
+        except NotFound:
+            pytest.fail(f"{role}: {path} is not served")
+        matched = True
+        break
+    assert matched, f"{role}: {path} accepts neither GET nor POST"

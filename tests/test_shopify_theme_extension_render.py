@@ -1,0 +1,113 @@
+"""The badge snippet rendered with Liquid: what a shopper's browser receives.
+
+python-liquid stands in for Shopify's renderer, with Shopify's `json` (HTML-safe, as Shopify's
+Rails-based encoder) and `t` (the extension's locale file) filters added.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+
+from liquid import CachingFileSystemLoader, Environment
+
+from plugin import ROOT
+
+EXTENSION = ROOT / "extensions" / "backorder-badge"
+EVIL = '<script>alert("x")</script> & "Ships" soon'
+
+
+def _json(value) -> str:
+    text = json.dumps(value)
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
+def _t(key: str) -> str:
+    node = json.loads((EXTENSION / "locales" / "en.default.json").read_text())
+    for part in key.split("."):
+        node = node[part]
+    return node
+
+
+def render(variants: list[dict], selected: int = 0, **settings) -> str:
+    env = Environment(loader=CachingFileSystemLoader(EXTENSION / "snippets", ext=".liquid"))
+    env.filters["json"] = _json
+    env.filters["t"] = _t
+    block = {
+        "shopify_attributes": "",
+        "settings": {
+            "show_in_stock": True,
+            "color_in_stock": "#1a7f37",
+            "color_backorder": "#9a6700",
+            "color_out_of_stock": "#cf222e",
+            **settings,
+        },
+    }
+    product = {"id": 632910392, "variants": variants}
+    template = env.from_string(
+        "{% render 'backorder-badge', product: product, current: current, block: block %}"
+    )
+    return template.render(product=product, current=variants[selected], block=block)
+
+
+def variant(variant_id: int, state: str | None, label: str = "", eta: str | None = None):
+    fields = {}
+    if state is not None:
+        fields = {"state": {"value": state}, "label": {"value": label}}
+        if eta:
+            fields["eta"] = {"value": eta}
+    return {"id": variant_id, "metafields": {"$app:backorder": fields}}
+
+
+def badge_of(page: str) -> str:
+    return re.search(r"<div\s+class=\"backorder-badge\".*?</div>", page, re.S).group(0)
+
+
+def variants_json(page: str) -> dict:
+    script = re.search(r'<script type="application/json"[^>]*>(.*?)</script>', page, re.S)
+    return json.loads(script.group(1))
+
+
+def test_selected_variant_badge_is_text_with_its_eta():
+    page = render(
+        [
+            variant(
+                808950810, "backorder", "Backorder, ships by Thu, December 24, 2026", "2026-12-24"
+            ),
+            variant(49148385, "in_stock", "In stock"),
+        ]
+    )
+    badge = badge_of(page)
+    assert 'data-state="backorder"' in badge
+    assert 'role="status"' in badge and 'aria-live="polite"' in badge
+    assert "Availability:" in badge
+    assert ">Backorder, ships by Thu, December 24, 2026<" in badge
+    assert " hidden" not in badge
+    assert variants_json(page) == {
+        "808950810": {
+            "state": "backorder",
+            "label": "Backorder, ships by Thu, December 24, 2026",
+            "eta": "2026-12-24",
+        },
+        "49148385": {"state": "in_stock", "label": "In stock", "eta": ""},
+    }
+
+
+def test_labels_are_escaped_in_the_badge_and_in_the_variant_data():
+    page = render([variant(1, "backorder", EVIL), variant(2, "out_of_stock", "Out of stock")])
+    assert "<script>alert" not in page
+    label = re.search(r'backorder-badge__label">(.*?)</span>', page).group(1)
+    assert html.unescape(label) == EVIL
+    assert page.count("</script>") == 1  # the data script cannot be closed early
+    assert variants_json(page)["1"]["label"] == EVIL
+
+
+def test_variants_without_a_badge_or_switched_off_render_hidden():
+    for variants, settings in (
+        ([variant(1, None)], {}),
+        ([variant(1, "hidden", "Backorder")], {}),
+        ([variant(1, "in_stock", "In stock")], {"show_in_stock": False}),
+    ):
+        badge = badge_of(render(variants, **settings))
+        assert re.search(r"\shidden\s*>", badge), badge

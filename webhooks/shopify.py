@@ -1,0 +1,214 @@
+"""Shopify's webhooks: verified on the raw body, then turned into the app's own events.
+
+Shopify signs every delivery with base64(HMAC-SHA256(raw body, client secret)). Delivery is at
+least once, unordered and sometimes a day late, so `X-Shopify-Event-Id` names the event (a second
+delivery is a duplicate) and `X-Shopify-Triggered-At` orders it against what is already applied.
+Payloads are the REST resources of the topics; ids can exceed 2**53, and Python's json keeps
+them exact as ints, which become strings here.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+from collections.abc import Mapping
+
+from sqlalchemy import select
+from sqlalchemy.orm import object_session
+
+from plugin.models import Shop, Variant, WebhookEvent, utcnow
+from plugin.settings import Settings
+from webhooks import events as ev
+from webhooks.source import Delivery, ShopFinder, WebhookRefused, parse_timestamp
+
+H_TOPIC = "X-Shopify-Topic"
+H_HMAC = "X-Shopify-Hmac-Sha256"
+H_SHOP = "X-Shopify-Shop-Domain"
+H_EVENT = "X-Shopify-Event-Id"
+H_WEBHOOK = "X-Shopify-Webhook-Id"
+H_TRIGGERED = "X-Shopify-Triggered-At"
+
+TOPICS = (
+    "products/update",
+    "inventory_levels/update",
+    "orders/create",
+    "app/uninstalled",
+    "customers/data_request",
+    "customers/redact",
+    "shop/redact",
+)
+
+
+def sign(secret: str, body: bytes) -> str:
+    """The `X-Shopify-Hmac-Sha256` value Shopify sends for `body`."""
+    digest = hmac.new(secret.encode(), body, hashlib.sha256).digest()
+    return base64.b64encode(digest).decode()
+
+
+class ShopifyWebhooks:
+    platform = "shopify"
+
+    def verify(
+        self, body: bytes, headers: Mapping[str, str], settings: Settings, find_shop: ShopFinder
+    ) -> Delivery:
+        given = (headers.get(H_HMAC) or "").strip()
+        expected = sign(settings.shopify_client_secret, body)
+        if not given or not body or not hmac.compare_digest(given.encode(), expected.encode()):
+            raise WebhookRefused("invalid Shopify webhook HMAC", status=401)
+        topic = (headers.get(H_TOPIC) or "").strip()
+        shop = (headers.get(H_SHOP) or "").strip().lower()
+        # The event id is the same across every delivery of one event; the webhook id is only a
+        # fallback for deliveries (older API versions) that do not send it.
+        event_id = (headers.get(H_EVENT) or headers.get(H_WEBHOOK) or "").strip()
+        if not topic or not shop or not event_id:
+            raise WebhookRefused(f"missing {H_TOPIC}, {H_SHOP} or {H_EVENT}", status=400)
+        return Delivery(
+            shop_domain=shop,
+            topic=topic,
+            event_id=event_id,
+            triggered_at=parse_timestamp(headers.get(H_TRIGGERED)),
+        )
+
+    def to_events(self, inbox: WebhookEvent) -> list[ev.AppEvent]:
+        payload = json.loads(inbox.body)
+        occurred_at = inbox.triggered_at or inbox.received_at or utcnow()
+        match inbox.topic:
+            case "products/update":
+                facts = product_facts(payload, _shop_of(inbox))
+                return [ev.ProductChanged(str(payload["id"]), occurred_at, facts)]
+            case "inventory_levels/update":
+                return [
+                    ev.InventoryChanged(
+                        variant=ev.VariantRef(inventory_item_id=str(payload["inventory_item_id"])),
+                        location_id=str(payload["location_id"]),
+                        available=_int_or_none(payload.get("available")),
+                        occurred_at=inbox.triggered_at
+                        or parse_timestamp(payload.get("updated_at"))
+                        or occurred_at,
+                    )
+                ]
+            case "orders/create":
+                return [order_created(payload, occurred_at)]
+            case "app/uninstalled":
+                return [ev.AppUninstalled(occurred_at)]
+            case "customers/data_request":
+                return [
+                    ev.CustomerDataRequest(
+                        customer_email=_customer_email(payload),
+                        order_ids=_ids(payload.get("orders_requested")),
+                        occurred_at=occurred_at,
+                    )
+                ]
+            case "customers/redact":
+                return [
+                    ev.CustomerRedact(
+                        customer_email=_customer_email(payload),
+                        order_ids=_ids(payload.get("orders_to_redact")),
+                        occurred_at=occurred_at,
+                    )
+                ]
+            case "shop/redact":
+                return [ev.ShopRedact(occurred_at)]
+        return []
+
+
+def product_facts(payload: dict, shop: Shop | None) -> ev.ProductFacts | None:
+    """Facts from a products/update payload, or None when the worker must fetch them.
+
+    The payload has no per-location stock (levels stay None: the mirror keeps its own) and, in
+    current API versions, no `tracked` flag (that lives on the inventory item). So the payload
+    is used only for variants the app already mirrors, keeping their `tracked`. A new variant,
+    or one without `inventory_item_id` (Shopify's own sample has them), would leave the mirror
+    without its stock or without the link inventory_levels/update needs: then the product is
+    read whole through the connector instead.
+    """
+    from connectors.shopify import merchant_sells_past_zero
+
+    variants = payload.get("variants") or []
+    known = _mirrored_tracking(shop, [str(v["id"]) for v in variants])
+    if any(v.get("inventory_item_id") is None or str(v["id"]) not in known for v in variants):
+        return None
+    return ev.ProductFacts(
+        platform_id=str(payload["id"]),
+        title=payload.get("title") or "",
+        variants=tuple(
+            ev.VariantFacts(
+                platform_id=str(v["id"]),
+                sku=v.get("sku") or "",
+                title=v.get("title") or "",
+                inventory_item_id=str(v["inventory_item_id"]),
+                tracked=_tracked(v, known[str(v["id"])]),
+                sells_past_zero=merchant_sells_past_zero(
+                    shop, str(v["id"]), v.get("inventory_policy") == "continue"
+                ),
+                levels=None,
+            )
+            for v in variants
+        ),
+    )
+
+
+def _mirrored_tracking(shop: Shop | None, variant_ids: list[str]) -> dict[str, bool]:
+    """Variant id → whether the mirror has it tracked, for the variants already mirrored."""
+    session = object_session(shop) if shop is not None else None
+    if session is None or not variant_ids:
+        return {}
+    rows = session.execute(
+        select(Variant.platform_id, Variant.tracked).where(
+            Variant.shop_id == shop.id, Variant.platform_id.in_(variant_ids)
+        )
+    )
+    return {platform_id: tracked for platform_id, tracked in rows}
+
+
+def _tracked(variant: dict, mirrored: bool) -> bool:
+    # Older API versions still send inventory_management ("shopify" when Shopify tracks it).
+    if "inventory_management" in variant:
+        return variant["inventory_management"] is not None
+    return mirrored
+
+
+def order_created(payload: dict, occurred_at) -> ev.OrderCreated:
+    return ev.OrderCreated(
+        order_id=str(payload["id"]),
+        order_name=str(payload.get("name") or ""),
+        customer_email=payload.get("email")
+        or payload.get("contact_email")
+        or _customer_email(payload),
+        occurred_at=occurred_at,
+        lines=tuple(
+            ev.OrderLine(
+                line_id=str(item["id"]),
+                variant=ev.VariantRef(
+                    variant_id=str(item["variant_id"]),
+                    product_id=str(item["product_id"]) if item.get("product_id") else None,
+                ),
+                quantity=int(item.get("quantity") or 0),
+            )
+            # Custom items, tips and deleted variants carry no variant: nothing to badge.
+            for item in payload.get("line_items") or []
+            if item.get("variant_id") is not None
+        ),
+    )
+
+
+def _shop_of(inbox: WebhookEvent) -> Shop | None:
+    session = object_session(inbox)
+    if session is None or inbox.shop_id is None:
+        return None
+    return session.get(Shop, inbox.shop_id)
+
+
+def _customer_email(payload: dict) -> str | None:
+    customer = payload.get("customer") or {}
+    return customer.get("email") or None
+
+
+def _ids(values) -> tuple[str, ...]:
+    return tuple(str(v) for v in values or ())
+
+
+def _int_or_none(value) -> int | None:
+    return None if value is None else int(value)
