@@ -49,6 +49,10 @@ class CatalogPage:
 class Connector(Protocol):
     platform: str
 
+    def prepare_store(self) -> None:
+        """Idempotent setup the store needs before shoppers can see badges; run on install and
+        by every reconciliation so anything removed since is put back."""
+
     def fetch_product(self, product_id: str) -> ProductFacts | None:
         """The product with all its variants and stock per location, or None if deleted."""
 

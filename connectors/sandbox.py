@@ -26,6 +26,9 @@ class SandboxConnector:
         self.shop = shop
         self.session = session
 
+    def prepare_store(self) -> None:
+        """The sandbox store shows whatever is pushed; it needs no setup."""
+
     def fetch_product(self, product_id: str) -> ProductFacts | None:
         product = self._product(product_id)
         return product_facts(product) if product else None

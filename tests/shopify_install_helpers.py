@@ -99,8 +99,28 @@ def graphql_url(shop: str) -> str:
     return f"https://{shop}/admin/api/2025-01/graphql.json"
 
 
+FIRST_SYNC_CALLS = 5  # definitions read, three definitions created, one catalogue page
+
+
 def expect_first_sync(rsps, shop: str, products: list | None = None) -> None:
-    """The catalogue read that follows an install: here, a shop with no products yet."""
+    """What follows an install: the badge metafield definitions the theme needs are created
+    (none exist yet), then the catalogue is read; here, a shop with no products yet."""
+    rsps.post(graphql_url(shop), json={"data": {"metafieldDefinitions": {"nodes": []}}})
+    for key in ("state", "label", "eta"):
+        rsps.post(
+            graphql_url(shop),
+            json={
+                "data": {
+                    "metafieldDefinitionCreate": {
+                        "createdDefinition": {
+                            "id": f"gid://shopify/MetafieldDefinition/{key}",
+                            "key": key,
+                        },
+                        "userErrors": [],
+                    }
+                }
+            },
+        )
     rsps.post(
         graphql_url(shop),
         json={

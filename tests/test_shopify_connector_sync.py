@@ -110,6 +110,7 @@ def test_reconcile_cli_pages_the_catalogue_and_heals_a_missed_webhook(app, clien
     assert small_badge().state == BadgeKind.IN_STOCK
 
     # The sell-out's inventory_levels/update never arrived; the catalogue shows it.
+    responses.post(ENDPOINT, json=definitions_answer(["state", "label", "eta"]))
     responses.post(
         ENDPOINT,
         json=gql_answer(
@@ -140,6 +141,78 @@ def test_reconcile_cli_pages_the_catalogue_and_heals_a_missed_webhook(app, clien
     assert ("state", "out_of_stock") in {
         (m["key"], m["value"]) for m in sent(push)["variables"]["metafields"]
     }
+
+
+def definitions_answer(keys, storefront="PUBLIC_READ") -> dict:
+    nodes = [
+        {
+            "id": f"gid://shopify/MetafieldDefinition/{i}",
+            "key": k,
+            "access": {"storefront": storefront},
+        }
+        for i, k in enumerate(keys, start=1)
+    ]
+    return gql_answer({"metafieldDefinitions": {"nodes": nodes}})
+
+
+def definition_answer(mutation: str, key: str) -> dict:
+    field = "createdDefinition" if mutation.endswith("Create") else "updatedDefinition"
+    return gql_answer(
+        {
+            mutation: {
+                field: {"id": "gid://shopify/MetafieldDefinition/9", "key": key},
+                "userErrors": [],
+            }
+        }
+    )
+
+
+@responses.activate
+def test_prepare_store_grants_the_theme_storefront_read_access_to_badge_metafields(app):
+    shop = make_shopify_shop()
+    responses.post(ENDPOINT, json=definitions_answer(["label"], storefront="NONE"))
+    responses.post(ENDPOINT, json=definition_answer("metafieldDefinitionCreate", "state"))
+    responses.post(ENDPOINT, json=definition_answer("metafieldDefinitionUpdate", "label"))
+    responses.post(ENDPOINT, json=definition_answer("metafieldDefinitionCreate", "eta"))
+
+    connector_for(shop, db.session).prepare_store()
+
+    calls = [(operation_of(c), sent(c)["variables"]) for c in responses.calls]
+    assert calls[0] == ("BadgeMetafieldDefinitions", {"namespace": "$app:backorder"})
+    access = {"admin": "MERCHANT_READ", "storefront": "PUBLIC_READ"}
+    assert calls[1] == (
+        "BadgeMetafieldDefinitionCreate",
+        {
+            "definition": {
+                "namespace": "$app:backorder",
+                "key": "state",
+                "ownerType": "PRODUCTVARIANT",
+                "name": "Backorder badge state",
+                "type": "single_line_text_field",
+                "access": access,
+            }
+        },
+    )
+    assert calls[2] == (
+        "BadgeMetafieldDefinitionUpdate",
+        {
+            "definition": {
+                "namespace": "$app:backorder",
+                "key": "label",
+                "ownerType": "PRODUCTVARIANT",
+                "access": access,
+            }
+        },
+    )
+    assert calls[3][0] == "BadgeMetafieldDefinitionCreate"
+    assert calls[3][1]["definition"]["type"] == "date"
+    assert len(calls) == 4
+
+    # Once they exist with storefront access, a second run only reads.
+    responses.calls.reset()
+    responses.post(ENDPOINT, json=definitions_answer(["state", "label", "eta"]))
+    connector_for(shop, db.session).prepare_store()
+    assert [operation_of(c) for c in responses.calls] == ["BadgeMetafieldDefinitions"]
 
 
 TOKEN_ENDPOINT = f"https://{SHOP}/admin/oauth/access_token"

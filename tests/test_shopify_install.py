@@ -19,6 +19,7 @@ from plugin.services.shops import find_shop
 from plugin.services.tokens import vault
 from tests.conftest import _truncate, base_env
 from tests.shopify_install_helpers import (
+    FIRST_SYNC_CALLS,
     TOKEN_URL,
     expect_first_sync,
     grant_body,
@@ -171,7 +172,7 @@ def test_callback_exchanges_code_for_expiring_token_and_opens_the_app(app, clien
         # The token request, then the first read of the catalogue with the new token.
         assert [c.request.url for c in rsps.calls] == [
             TOKEN_URL.format(shop=SHOP),
-            graphql_url(SHOP),
+            *[graphql_url(SHOP)] * FIRST_SYNC_CALLS,
         ]
         assert rsps.calls[1].request.headers["X-Shopify-Access-Token"] == "shpat_a"
         sent = rsps.calls[0].request

@@ -144,6 +144,41 @@ class ShopifyConnector:
 
     # Writing -----------------------------------------------------------------------------
 
+    def prepare_store(self) -> None:
+        """Make the badge metafields readable by the theme app extension.
+
+        Liquid reads an app-owned metafield only where its definition grants storefront
+        access, so each badge key gets a PRODUCTVARIANT definition with PUBLIC_READ. Run on
+        install and by every reconciliation, so a definition the merchant deleted comes back.
+        """
+        namespace = queries.METAFIELD_NAMESPACE
+        data = self.client.execute(queries.BADGE_DEFINITIONS, {"namespace": namespace})
+        existing = {
+            node["key"]: node
+            for node in ((data.get("metafieldDefinitions") or {}).get("nodes") or [])
+        }
+        for key, name in queries.BADGE_DEFINITION_NAMES.items():
+            access = {"admin": "MERCHANT_READ", "storefront": "PUBLIC_READ"}
+            identity = {"namespace": namespace, "key": key, "ownerType": "PRODUCTVARIANT"}
+            node = existing.get(key)
+            if node is None:
+                definition = {**identity, "name": name, "type": queries.METAFIELD_TYPES[key]}
+                result = self.client.execute(
+                    queries.BADGE_DEFINITION_CREATE,
+                    {"definition": {**definition, "access": access}},
+                )
+                _raise_user_errors(
+                    "metafieldDefinitionCreate", result.get("metafieldDefinitionCreate")
+                )
+            elif (node.get("access") or {}).get("storefront") != "PUBLIC_READ":
+                result = self.client.execute(
+                    queries.BADGE_DEFINITION_UPDATE,
+                    {"definition": {**identity, "access": access}},
+                )
+                _raise_user_errors(
+                    "metafieldDefinitionUpdate", result.get("metafieldDefinitionUpdate")
+                )
+
     def push_badges(self, pushes: Sequence[BadgePush]) -> None:
         """Policies first (a badge must not promise a backorder the store would refuse), then
         the metafields, at most 25 per metafieldsSet call with each variant's set kept whole."""

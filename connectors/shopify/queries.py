@@ -197,3 +197,37 @@ mutation BadgeInventoryPolicy($productId: ID!, $variants: [ProductVariantsBulkIn
   }
 }
 """
+
+# Liquid may read an app-owned metafield only where a definition grants storefront access, so
+# the connector makes sure one exists for each badge key (see ShopifyConnector.prepare_store).
+BADGE_DEFINITIONS = """
+query BadgeMetafieldDefinitions($namespace: String!) {
+  metafieldDefinitions(first: 10, ownerType: PRODUCTVARIANT, namespace: $namespace) {
+    nodes { id key access { storefront } }
+  }
+}
+"""
+
+BADGE_DEFINITION_CREATE = """
+mutation BadgeMetafieldDefinitionCreate($definition: MetafieldDefinitionInput!) {
+  metafieldDefinitionCreate(definition: $definition) {
+    createdDefinition { id key }
+    userErrors { field message code }
+  }
+}
+"""
+
+BADGE_DEFINITION_UPDATE = """
+mutation BadgeMetafieldDefinitionUpdate($definition: MetafieldDefinitionUpdateInput!) {
+  metafieldDefinitionUpdate(definition: $definition) {
+    updatedDefinition { id key }
+    userErrors { field message code }
+  }
+}
+"""
+
+BADGE_DEFINITION_NAMES = {
+    KEY_STATE: "Backorder badge state",
+    KEY_LABEL: "Backorder badge label",
+    KEY_ETA: "Backorder ETA",
+}

@@ -25,7 +25,9 @@ def reconcile_shop(
 ) -> ReconcileReport:
     report = ReconcileReport()
     now = utcnow()
-    for page in connector_for(shop, session).iter_catalog():
+    connector = connector_for(shop, session)
+    connector.prepare_store()
+    for page in connector.iter_catalog():
         for facts in page.products:
             report.products += 1
             for variant in catalog.upsert_product(session, shop, facts, now):
