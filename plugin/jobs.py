@@ -36,7 +36,7 @@ class JobIdFilter(logging.Filter):
         return True
 
 
-def _app() -> Flask:
+def worker_app() -> Flask:
     global _worker_app
     if _worker_app is None:
         from plugin import create_app
@@ -57,7 +57,7 @@ def job(func: F) -> F:
     def run(*args):
         if has_app_context():
             return func(*args)
-        with _app().app_context():
+        with worker_app().app_context():
             return func(*args)
 
     return run  # type: ignore[return-value]

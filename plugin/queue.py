@@ -20,7 +20,10 @@ from plugin.extensions import redis_connection
 
 log = logging.getLogger(__name__)
 
-QUEUE_NAMES = ("webhooks", "push", "emails", "sync")
+# Also the order workers take them in (see the Procfile): a push is waiting only once its
+# one-second coalescing delay is over, so taking it first keeps shoppers' badges fresh during a
+# long webhook storm without starving the webhooks behind it.
+QUEUE_NAMES = ("push", "webhooks", "emails", "sync")
 # Backoff between retries: quick at first for blips, then minutes for platform outages.
 RETRY_INTERVALS = [5, 30, 120, 600, 1800]
 DEFAULT_TIMEOUT = 300

@@ -4,6 +4,7 @@ the same command the Procfile runs in production."""
 from __future__ import annotations
 
 import os
+import shlex
 import subprocess
 import sys
 import time
@@ -27,14 +28,31 @@ ROOT = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.services
 
 
+def procfile_worker_command(redis_url: str) -> list[str]:
+    """The Procfile's `worker` line, run with this virtualenv's rq."""
+    line = next(
+        row.split(":", 1)[1]
+        for row in (ROOT / "Procfile").read_text().splitlines()
+        if row.startswith("worker:")
+    )
+    argv = shlex.split(line.replace('"$REDIS_URL"', redis_url))
+    assert argv[:2] == ["rq", "worker"]
+    return [str(Path(sys.executable).with_name("rq")), *argv[1:]]
+
+
+def test_procfile_worker_runs_every_queue_with_the_scheduler():
+    argv = procfile_worker_command("redis://x")
+    assert "--with-scheduler" in argv
+    assert argv[-len(QUEUE_NAMES) :] == list(QUEUE_NAMES)
+
+
 @pytest.fixture
 def worker(queued_app, database_url, redis_url, tmp_path):
     env = {**os.environ, **base_env(DATABASE_URL=database_url, REDIS_URL=redis_url)}
     env["PYTHONPATH"] = str(ROOT)
     log = (tmp_path / "worker.log").open("w")
-    rq = Path(sys.executable).with_name("rq")
     process = subprocess.Popen(
-        [str(rq), "worker", "--with-scheduler", "--url", redis_url, *QUEUE_NAMES],
+        procfile_worker_command(redis_url),
         cwd=ROOT,
         env=env,
         stdout=log,
