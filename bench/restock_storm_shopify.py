@@ -61,6 +61,7 @@ from plugin.models import (  # noqa: E402
     WebhookEvent,
     utcnow,
 )
+from plugin.queue import QUEUE_NAMES  # noqa: E402
 from plugin.services import shops  # noqa: E402
 from plugin.services.tokens import vault  # noqa: E402
 from webhooks.shopify import sign  # noqa: E402
@@ -134,9 +135,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--seed", type=int, default=7)
-    # rq's default Worker forks per job, and each child builds the Flask app again (~1.5 s);
-    # SimpleWorker runs jobs in the worker process, where the app is built once.
-    parser.add_argument("--worker-class", default="rq.worker.SimpleWorker")
+    # The Procfile's worker class: builds the Flask app once, then forks a horse per job.
+    parser.add_argument("--worker-class", default="plugin.worker.AppWorker")
     parser.add_argument(
         "--drained", action="store_true", help="start the storm with Shopify's bucket empty"
     )
@@ -198,8 +198,7 @@ def main() -> None:
                             args.worker_class,
                             "--url",
                             args.redis,
-                            "webhooks",
-                            "push",
+                            *QUEUE_NAMES,
                         ],
                         cwd=ROOT,
                         env=worker_env,
