@@ -281,6 +281,23 @@ def test_a_401_whose_refresh_is_refused_marks_the_shop_for_reauthorisation(app):
 
 
 @responses.activate
+def test_a_refreshed_token_that_is_refused_too_marks_the_shop_for_reauthorisation(app):
+    shop = install_with_tokens(timedelta(hours=1))
+    unauthorised = {"errors": "[API] Invalid API key or access token"}
+    responses.post(ENDPOINT, status=401, json=unauthorised)
+    responses.post(TOKEN_ENDPOINT, json=granted("shpat_new"))
+    responses.post(ENDPOINT, status=401, json=unauthorised)
+
+    with pytest.raises(ReauthorisationRequired):
+        connector_for(shop, db.session).push_badges([a_badge()])
+
+    # One refresh only, and the merchant is asked to re-authorise (it survives the job's rollback).
+    assert len([c for c in responses.calls if c.request.url == TOKEN_ENDPOINT]) == 1
+    db.session.rollback()
+    assert db.session.get(Shop, shop.id).status == InstallStatus.NEEDS_REAUTH
+
+
+@responses.activate
 def test_a_token_about_to_expire_is_refreshed_before_the_call(app):
     shop = install_with_tokens(timedelta(minutes=2))
     responses.post(TOKEN_ENDPOINT, json=granted("shpat_fresh"))

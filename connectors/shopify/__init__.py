@@ -45,7 +45,12 @@ def token_provider(session: Session, shop: Shop):
 
         return refresh_after_unauthorized(session, shop)
 
-    return TokenProvider(current=current, refresh_after_unauthorized=refresh)
+    def refused(reason: str) -> None:
+        from connectors.shopify.tokens import mark_needs_reauthorisation
+
+        mark_needs_reauthorisation(shop, reason)
+
+    return TokenProvider(current=current, refresh_after_unauthorized=refresh, refused=refused)
 
 
 def app_policies(shop: Shop | None) -> dict[str, dict[str, str]]:

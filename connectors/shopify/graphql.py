@@ -49,6 +49,8 @@ class TokenProvider:
 
     current: Callable[[], str]
     refresh_after_unauthorized: Callable[[], str]
+    # Told when Shopify refuses even the refreshed token, so the merchant is asked to re-authorise.
+    refused: Callable[[str], None] = lambda _reason: None
 
 
 @dataclass
@@ -136,9 +138,9 @@ class ShopifyGraphQL:
             response = self._post(body, token)
             if response.status_code == 401:
                 if refreshed:
-                    raise ReauthorisationRequired(
-                        f"Shopify refused the refreshed token for {self.shop_domain}"
-                    )
+                    reason = f"Shopify refused the refreshed token for {self.shop_domain}"
+                    self.tokens.refused(reason)
+                    raise ReauthorisationRequired(reason)
                 log.info("401 from Shopify for %s; refreshing the token once", self.shop_domain)
                 token = self.tokens.refresh_after_unauthorized()
                 refreshed = True
