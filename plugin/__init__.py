@@ -58,13 +58,14 @@ def register_extensions(app: Flask) -> None:
 
 
 def register_blueprints(app: Flask) -> None:
-    from plugin.blueprints import health, sandbox, storefront
+    from plugin.blueprints import bigcommerce, health, sandbox, storefront
     from webhooks import routes as webhook_routes
 
     app.register_blueprint(health.bp)
     app.register_blueprint(storefront.bp)
     app.register_blueprint(webhook_routes.bp)
     app.register_blueprint(sandbox.bp)
+    app.register_blueprint(bigcommerce.bp)
 
 
 def register_commands(app: Flask) -> None:
