@@ -15,4 +15,8 @@ def connector_for(shop: Shop, session: Session) -> Connector:
         from connectors.sandbox import SandboxConnector
 
         return SandboxConnector(shop, session)
+    if shop.platform == Platform.BIGCOMMERCE:
+        from connectors.bigcommerce.connector import BigCommerceConnector
+
+        return BigCommerceConnector(shop, session)
     raise ConnectorError(f"no connector for platform {shop.platform!r} yet")

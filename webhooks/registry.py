@@ -6,9 +6,10 @@ from webhooks.source import WebhookSource
 
 
 def _sources() -> dict[str, WebhookSource]:
+    from webhooks.bigcommerce import BigCommerceWebhooks
     from webhooks.sandbox import SandboxWebhooks
 
-    return {"sandbox": SandboxWebhooks()}
+    return {"sandbox": SandboxWebhooks(), "bigcommerce": BigCommerceWebhooks()}
 
 
 _SOURCES: dict[str, WebhookSource] | None = None
