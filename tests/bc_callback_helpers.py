@@ -14,10 +14,12 @@ import json
 import re
 import time
 import uuid
+import warnings
 from dataclasses import dataclass, field
 
 import jwt
 import responses
+from jwt.warnings import InsecureKeyLengthWarning
 
 CLIENT_ID = "bc-client-id"
 CLIENT_SECRET = "bc-client-secret"
@@ -60,7 +62,9 @@ def load_jwt(
         "url": "/",
         "channel_id": None,
     }
-    return jwt.encode(claims, secret, algorithm="HS256")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", InsecureKeyLengthWarning)
+        return jwt.encode(claims, secret, algorithm="HS256")
 
 
 def legacy_payload(
