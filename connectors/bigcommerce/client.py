@@ -131,6 +131,7 @@ class BigCommerceClient:
                 # quota), add a growing margin.
                 reset_s = (self.limits.reset_ms or DEFAULT_RESET_S * 1000) / 1000
                 self._wait(reset_s * (1 + 0.5 * (rate_limited - 1)))
+                self.limits.requests_left = None  # waited for the reset already
                 continue
             if status >= 500:
                 server_errors += 1
