@@ -121,6 +121,8 @@ class FakeStore:
     scripts: list[dict] = field(default_factory=list)
     requests: list[tuple[str, str, dict | None]] = field(default_factory=list)
     fail_hooks_with: int | None = None
+    # The next N writes are answered 429, as when other apps spent the store's shared quota.
+    rate_limit_writes: int = 0
     page_size: int | None = None
     _next_id: int = 22561593
 
@@ -134,6 +136,14 @@ class FakeStore:
         path = request.path_url.split("?")[0].split(f"/stores/{self.store_hash}", 1)[1]
         body = json.loads(request.body) if request.body else None
         self.requests.append((request.method, path, body))
+        if request.method != "GET" and self.rate_limit_writes > 0:
+            self.rate_limit_writes -= 1
+            headers = {
+                **RATE_HEADERS,
+                "X-Rate-Limit-Requests-Left": "0",
+                "X-Rate-Limit-Time-Reset-Ms": "1500",
+            }
+            return 429, headers, json.dumps({"status": 429, "title": "Too many requests"})
         if path.startswith("/v3/hooks"):
             if self.fail_hooks_with:
                 return self._reply(
