@@ -38,6 +38,8 @@ class FakeStore:
     _window_start: float = 0.0
     _used: int = 0
     _next_id: int = 1000
+    # Requests still to refuse with 429 as if other apps on the store had spent the quota.
+    other_apps_burst: int = 0
 
     def add_product(self, product_id: int, name: str, variant_ids: list[int], tracking="variant"):
         variants = [
@@ -86,7 +88,8 @@ class FakeStore:
             if now - self._window_start >= self.window_ms / 1000:
                 self._window_start, self._used = now, 0
             reset_ms = max(1, int(self.window_ms - (now - self._window_start) * 1000))
-            allowed = self._used < self.quota
+            allowed = self._used < self.quota and self.other_apps_burst <= 0
+            self.other_apps_burst -= 1
             if allowed:
                 self._used += 1
             else:
