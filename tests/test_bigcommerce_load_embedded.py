@@ -180,3 +180,13 @@ def test_support_page_shows_recent_badge_changes_and_the_inbox(app, client, stor
     assert "Trail Runner · 42 / Blue" in text and "TR-42" in text and "backorder" in text
     assert 'data-inbox="pending">1<' in text
     assert 'Webhooks registered: <strong id="hooks-registered">6</strong>' in text
+
+
+def test_the_status_feed_answers_json_refusals(app, client, stores):
+    missing = client.get(f"/bigcommerce/app/{STORE_A}/status.json")
+    assert missing.status_code == 401
+    assert "Apps menu" in missing.json["error"]
+    wrong = client.get(
+        f"/bigcommerce/app/{STORE_A}/status.json", headers={"Authorization": "Bearer nope"}
+    )
+    assert wrong.status_code == 401 and wrong.json["error"] == "The app token is not valid."

@@ -27,7 +27,7 @@ from connectors.bigcommerce.registration import (
 from connectors.bigcommerce.signed_payload import CallbackClaims
 from plugin.models import Platform, Shop, utcnow
 from plugin.services.shops import find_shop, install_shop, mark_uninstalled
-from plugin.services.tokens import TokenVault
+from plugin.services.tokens import TokenDecryptionError, TokenVault
 
 log = logging.getLogger(__name__)
 PLATFORM = Platform.BIGCOMMERCE
@@ -166,7 +166,7 @@ def sync_registration(
     try:
         client = client_factory(shop.domain, vault.decrypt(shop.access_token_encrypted))
         result = register_store(client, app_url, shop.domain, secret)
-    except ConnectorError as exc:
+    except (ConnectorError, TokenDecryptionError) as exc:
         log.warning("webhook/script registration failed for %s: %s", shop.domain, exc)
         data["registration_error"] = str(exc)[:500]
         shop.platform_data = data
