@@ -337,3 +337,51 @@ def test_order_created_is_stored_with_the_order_id_and_no_lines(app):
     )
     (order,) = BigCommerceWebhooks().to_events(event)
     assert order.order_id == "250" and order.lines == ()
+
+
+@responses.activate
+def test_a_stock_event_reads_every_location_with_one_inventory_call(client):
+    make_store(data={"location_ids": ["1", "2"]})
+    responses.get(
+        f"{API}/v3/catalog/products/206",
+        json={"data": v3_product(206, [(509, "Small", 0)]), "meta": {}},
+    )
+    inventory = responses.get(
+        f"{API}/v3/inventory/items", json=page([inventory_item(206, 509, {1: 0, 2: 3})])
+    )
+    responses.get(f"{API}/v3/catalog/variants/metafields", json=page([]))
+    responses.post(
+        f"{API}/v3/catalog/variants/metafields",
+        json={"data": [{"id": 71, "resource_id": 509}], "errors": [], "meta": {}},
+    )
+    post(client, *signed(documented_payload("store-sku-inventory-updated")))
+    assert inventory.call_count == 1
+    variant = db.session.scalars(select(Variant)).one()
+    assert {lv.location_id: lv.available for lv in variant.levels} == {"1": 0, "2": 3}
+    assert variant.inventory_total == 3
+
+
+@responses.activate
+def test_stores_with_native_backorders_refetch_the_product_on_stock_events(client):
+    """Native backorder counts move with stock, and only the whole product carries them."""
+    make_store(data={"native_backorders": True})
+    responses.get(
+        f"{API}/v3/catalog/products/206",
+        json={"data": v3_product(206, [(509, "Small", 0)]), "meta": {}},
+    )
+    responses.get(
+        f"{API}/v3/inventory/items",
+        json=page([inventory_item(206, 509, {1: 0}, backorder_limit=5, qty_backordered=5)]),
+    )
+    responses.get(f"{API}/v3/catalog/variants/metafields", json=page([]))
+    responses.post(
+        f"{API}/v3/catalog/variants/metafields",
+        json={"data": [{"id": 71, "resource_id": 509}], "errors": [], "meta": {}},
+    )
+    post(client, *signed(documented_payload("store-sku-inventory-order-updated")))
+    variant = db.session.scalars(select(Variant)).one()
+    assert (variant.native_backorder_limit, variant.native_backordered) == (5, 5)
+    badge = db.session.get(VariantBadge, variant.id)
+    # The store's own limit is reached: sold out, whatever the app's own count says.
+    assert badge.state.value == "out_of_stock"
+    assert "limit reached (5/5)" in badge.reason
