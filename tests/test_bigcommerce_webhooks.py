@@ -385,3 +385,35 @@ def test_stores_with_native_backorders_refetch_the_product_on_stock_events(clien
     # The store's own limit is reached: sold out, whatever the app's own count says.
     assert badge.state.value == "out_of_stock"
     assert "limit reached (5/5)" in badge.reason
+
+
+@responses.activate
+def test_a_late_delivery_of_an_older_event_still_applies_the_stock_read_now(client):
+    """BigCommerce retries for up to 48 h: an event created before the last applied one must
+    not be skipped as stale, because what it applies is a read made now, not its payload."""
+    make_store()
+    responses.get(
+        f"{API}/v3/catalog/products/206",
+        json={"data": v3_product(206, [(509, "Small", 5)]), "meta": {}},
+    )
+    inventory = responses.get(
+        f"{API}/v3/inventory/items", json=page([inventory_item(206, 509, {1: 5})])
+    )
+    responses.get(f"{API}/v3/catalog/variants/metafields", json=page([]))
+    responses.post(
+        f"{API}/v3/catalog/variants/metafields",
+        json={"data": [{"id": 71, "resource_id": 509}], "errors": [], "meta": {}},
+    )
+    responses.put(
+        f"{API}/v3/catalog/variants/metafields",
+        json={"data": [{"id": 71, "resource_id": 509}], "errors": [], "meta": {}},
+    )
+    newer = documented_payload("store-sku-inventory-updated")
+    post(client, *signed(newer))
+    inventory.body = json.dumps(page([inventory_item(206, 509, {1: 0})]))
+    older = {**newer, "created_at": newer["created_at"] - 3600, "hash": "0" * 40}
+    post(client, *signed(older))
+    variant = db.session.scalars(select(Variant)).one()
+    db.session.refresh(variant)
+    assert variant.inventory_total == 0
+    assert db.session.get(VariantBadge, variant.id).state.value == "out_of_stock"

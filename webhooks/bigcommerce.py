@@ -107,8 +107,11 @@ class BigCommerceWebhooks:
     def to_events(self, inbox: WebhookEvent) -> list[ev.AppEvent]:
         payload = json.loads(inbox.body)
         data = payload.get("data") or {}
-        occurred_at = inbox.triggered_at or inbox.received_at or utcnow()
         scope = inbox.topic
+        # Product and stock events carry no facts: the worker reads them from the store right
+        # after this, so they are as of now, not as of `created_at` (whole seconds, and maybe
+        # hours old on a retry). Stamping them now lets a fresher read win over an older one.
+        occurred_at = utcnow()
         if scope in PRODUCT_SCOPES:
             return [ev.ProductChanged(str(data["id"]), occurred_at, facts=None)]
         if scope in PRODUCT_STOCK_SCOPES or scope in SKU_STOCK_SCOPES:
@@ -134,7 +137,8 @@ class BigCommerceWebhooks:
         if scope == "store/order/created":
             # The payload has only the order id; lines are fetched by the connector
             # (`BigCommerceConnector.fetch_order`) once the pipeline asks for them.
-            return [ev.OrderCreated(order_id=str(data["id"]), occurred_at=occurred_at)]
+            ordered_at = inbox.triggered_at or inbox.received_at or occurred_at
+            return [ev.OrderCreated(order_id=str(data["id"]), occurred_at=ordered_at)]
         return []
 
 
