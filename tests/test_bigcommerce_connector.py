@@ -29,7 +29,7 @@ from tests.bigcommerce_support import (
     page,
     v3_product,
 )
-from webhooks.events import ProductFacts, VariantFacts, VariantRef
+from webhooks.events import ProductFacts, VariantFacts
 
 
 @pytest.fixture(autouse=True)
@@ -375,35 +375,3 @@ def test_a_failed_item_raises_and_the_retry_lists_again_instead_of_duplicating(a
     )
     connector.push_badges([badge("11", "1")])
     assert [c.request.method for c in responses.calls] == ["GET", "POST", "GET", "PUT"]
-
-
-# -- orders ---------------------------------------------------------------------------------
-
-
-@responses.activate
-def test_fetch_order_reads_the_v2_order_and_its_products(app):
-    _, connector = connector_with()
-    responses.get(
-        f"{API}/v2/orders/250",
-        json={
-            "id": 250,
-            "date_created": "Tue, 25 Jun 2019 16:15:35 +0000",
-            "status": "Awaiting Fulfillment",
-            "billing_address": {"first_name": "Jane", "email": "jane@example.com"},
-        },
-    )
-    responses.get(
-        f"{API}/v2/orders/250/products",
-        json=[
-            {"id": 31, "order_id": 250, "product_id": 206, "variant_id": 509, "quantity": 2},
-            {"id": 32, "order_id": 250, "product_id": 0, "variant_id": 0, "quantity": 1},
-        ],
-    )
-    order = connector.fetch_order("250")
-    assert order.order_name == "#250"
-    assert order.customer_email == "jane@example.com"
-    assert order.occurred_at.isoformat() == "2019-06-25T16:15:35+00:00"
-    assert [(line.line_id, line.variant, line.quantity) for line in order.lines] == [
-        ("31", VariantRef(variant_id="509", product_id="206"), 2)
-    ]
-    assert query(responses.calls[1]) == {"limit": "250", "page": "1"}

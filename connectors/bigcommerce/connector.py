@@ -148,7 +148,9 @@ class BigCommerceConnector:
             rows.extend(batch)
             if len(batch) < ORDER_PRODUCTS_LIMIT:
                 break
-        product_level = self._product_level_products({str(r.get("product_id")) for r in rows})
+        product_level = self._product_level_products(
+            {str(r["product_id"]) for r in rows if r.get("product_id")}
+        )
         lines = tuple(
             ev.OrderLine(
                 line_id=str(row["id"]),
@@ -169,7 +171,12 @@ class BigCommerceConnector:
     # -- writes ----------------------------------------------------------------------------
 
     def push_badges(self, pushes: Sequence[BadgePush]) -> None:
-        """Badge metafields; raises ConnectorError unless every write landed."""
+        """Badge metafields; raises ConnectorError unless every write landed.
+
+        `enforced_policy` is not applied: BigCommerce has no per-variant "keep selling at zero"
+        switch to flip (only the store's native backorders, beta, or a product's pre-order
+        availability), so on BigCommerce the app shows backorders but does not enable them.
+        """
         if not pushes:
             return
         product_level = {
@@ -231,7 +238,7 @@ class BigCommerceConnector:
         )
 
     def _product_level_products(self, product_ids: set[str]) -> set[str]:
-        keys = [product_item_id(pid) for pid in product_ids if pid and pid != "None"]
+        keys = [product_item_id(pid) for pid in product_ids]
         if not keys:
             return set()
         found = self.session.scalars(
