@@ -41,6 +41,8 @@ from webhooks.source import Delivery, ShopFinder, WebhookRefused
 SECRET_HEADER = "X-Backorder-Secret"  # noqa: S105 - a header name, not a secret
 # BigCommerce's default location; stores that never enabled multi-location have only this one.
 DEFAULT_LOCATION_IDS = ("1",)
+# Where to_events leaves, for the connector, the time after which a read must have begun.
+FRESH_AFTER_KEY = "bigcommerce_fresh_after"
 HASH_DEDUPED_SCOPES = frozenset({"store/order/created"})
 PRODUCT_SCOPES = frozenset({"store/product/updated", "store/product/created"})
 PRODUCT_STOCK_SCOPES = frozenset(
@@ -108,10 +110,15 @@ class BigCommerceWebhooks:
         payload = json.loads(inbox.body)
         data = payload.get("data") or {}
         scope = inbox.topic
-        # Product and stock events carry no facts: the worker reads them from the store right
-        # after this, so they are as of now, not as of `created_at` (whole seconds, and maybe
-        # hours old on a retry). Stamping them now lets a fresher read win over an older one.
-        occurred_at = utcnow()
+        # Product and stock events carry no facts: the worker reads them from the store, with
+        # a read begun after the event reached the app, so the facts applied are at least as
+        # of `received_at` (to the microsecond; `created_at` is whole seconds, and hours old on
+        # a retry). Stamped so, a late event's fresh read is not skipped as stale, and the
+        # connector may share a read another job began after this event arrived.
+        occurred_at = inbox.received_at or utcnow()
+        session = object_session(inbox)
+        if session is not None:
+            session.info[FRESH_AFTER_KEY] = occurred_at
         if scope in PRODUCT_SCOPES:
             return [ev.ProductChanged(str(data["id"]), occurred_at, facts=None)]
         if scope in PRODUCT_STOCK_SCOPES or scope in SKU_STOCK_SCOPES:

@@ -5,14 +5,22 @@ Calls per job are kept low because the store's quota is shared by every app on i
 one catalog call (variants included) plus one inventory call; a stock event is one inventory
 call however many locations it names (answers are kept until the unit of work ends); a catalog
 page of 250 products is one catalog call plus one inventory call per 1,000 items.
+
+A burst of stock events for one product needs far fewer reads than events: a read of the
+product's stock that BEGAN after an event reached the app already shows that event's change, so
+jobs share such reads through Redis (`SHARED_READ_TTL_S`). Each event's job uses a shared read
+only if it began after the event's `received_at` (left by the webhook source in `session.info`),
+and applies it stamped with that `received_at`; so whatever is applied reflects every change
+before its stamp, and the mirror's "newer stamp wins" rule never drops a change.
 """
 
 from __future__ import annotations
 
 import email.utils
+import json
 import logging
 from collections.abc import Iterator, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import event, select
 from sqlalchemy.orm import Session
@@ -20,10 +28,11 @@ from sqlalchemy.orm import Session
 from connectors.base import BadgePush, CatalogPage, ConnectorError
 from connectors.bigcommerce import mapping, metafields
 from connectors.bigcommerce.client import BigCommerceClient, NotFound
+from plugin.extensions import redis_connection
 from plugin.models import Shop, Variant, utcnow
 from plugin.services.tokens import vault
 from webhooks import events as ev
-from webhooks.bigcommerce import product_item_id
+from webhooks.bigcommerce import FRESH_AFTER_KEY, product_item_id
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +41,10 @@ ITEMS_LIMIT = 1000
 ORDER_PRODUCTS_LIMIT = 250
 MAX_PAGES = 10_000
 _CACHE_KEY = "bigcommerce_inventory_items"
+SHARED_READ_TTL_S = 120
+# Allowance for clock differences between the web process that stamped `received_at` and the
+# worker that stamped a read's start.
+CLOCK_SKEW = timedelta(milliseconds=250)
 # One client per store and token per process, so its view of the shared quota carries over
 # from one job to the next.
 _clients: dict[tuple[str, str], BigCommerceClient] = {}
@@ -197,7 +210,13 @@ class BigCommerceConnector:
         """Inventory API items for products or variants, kept until the transaction ends."""
         cache = _session_cache(self.session)
         key = (self.shop.id, field, ",".join(ids))
+        shared_key = self._shared_key(field, ids)
+        if key not in cache and shared_key:
+            shared = _shared_read(shared_key, self.session.info.get(FRESH_AFTER_KEY))
+            if shared is not None:
+                cache[key] = shared
         if key not in cache:
+            started = utcnow()
             items: list[dict] = []
             for page in range(1, MAX_PAGES + 1):
                 body = self.client.request(
@@ -211,7 +230,15 @@ class BigCommerceConnector:
                     break
             cache[key] = items
             self._remember_store_facts(items)
+            if shared_key:
+                _share_read(shared_key, started, items)
         return cache[key]
+
+    def _shared_key(self, field: str, ids: list[str]) -> str | None:
+        """Only one product's stock is shared, the unit stock events ask for."""
+        if field != "product_id" or len(ids) != 1:
+            return None
+        return f"bb:bigcommerce:stock-read:{self.shop.domain}:{ids[0]}"
 
     def _remember_store_facts(self, items: list[dict]) -> None:
         """Locations and native backorders seen, so stock events name every location."""
@@ -270,6 +297,26 @@ def _rfc2822(value: str | None) -> datetime | None:
         return email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError):
         return None
+
+
+def _shared_read(key: str, fresh_after: datetime | None) -> list[dict] | None:
+    """A read another job began after `fresh_after`, or None (also without Redis)."""
+    redis = redis_connection.client
+    if redis is None or fresh_after is None:
+        return None
+    raw = redis.get(key)
+    if raw is None:
+        return None
+    shared = json.loads(raw)
+    began = datetime.fromisoformat(shared["began"])
+    return shared["items"] if began > fresh_after + CLOCK_SKEW else None
+
+
+def _share_read(key: str, began: datetime, items: list[dict]) -> None:
+    redis = redis_connection.client
+    if redis is not None:
+        value = json.dumps({"began": began.isoformat(), "items": items})
+        redis.set(key, value, ex=SHARED_READ_TTL_S)
 
 
 def _session_cache(session: Session) -> dict:
