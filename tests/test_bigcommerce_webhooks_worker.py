@@ -92,6 +92,8 @@ def test_stock_webhooks_through_redis_and_a_real_worker_land_as_a_metafield(
     assert store.badge("variants", 509)["state"] == "in_stock"
     assert store.calls["GET /v3/inventory/items"] == 2
     assert store.calls["PUT /v3/catalog/variants/metafields"] == 1
+    # The metafield ids learnt by the first push (another forked job) were not listed again.
+    assert store.calls["GET /v3/catalog/variants/metafields"] == 1
     db.session.expire_all()
     events = db.session.scalars(select(WebhookEvent).order_by(WebhookEvent.id)).all()
     assert [(e.status, e.deliveries) for e in events] == [

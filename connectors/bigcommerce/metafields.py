@@ -7,9 +7,10 @@ never sees a new state with an old ETA, and each badge costs one write instead o
 
 Upsert without duplicates: BigCommerce allows one metafield per namespace+key per resource per
 app; the ids of ours are learnt by listing them (namespace and key filtered, 250 a page) once per
-process and kept in memory, so a steady-state push is one PUT per 50 badges. Only a resource the
-listing showed without one gets a POST. A failed item raises `ConnectorError` and forgets what
-was learnt, so the retried job lists again instead of guessing.
+store and kept in Redis (shared by every worker, and surviving RQ's fork per job; in memory when
+jobs run inline), so a steady-state push is one PUT per 50 badges. Only a resource the listing
+showed without one gets a POST. A failed item raises `ConnectorError` and forgets what was
+learnt, so the retried job lists again instead of guessing.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from collections.abc import Sequence
 
 from connectors.base import BadgePush, ConnectorError
 from connectors.bigcommerce.client import BigCommerceClient, RequestRefused
+from plugin.extensions import redis_connection
 
 NAMESPACE = "backorder_badges"
 KEY = "badge"
@@ -29,12 +31,18 @@ LIST_LIMIT = 250
 MAX_LIST_PAGES = 1000
 KINDS = ("variants", "products")
 
-# (store hash, kind) -> {resource id: metafield id}; filled from listings and our own writes.
+# Without Redis: (store hash, kind) -> {resource id: metafield id}.
 _ids: dict[tuple[str, str], dict[str, int]] = {}
+IDS_TTL_S = 7 * 24 * 3600
+_LISTED = "listed"
 
 
 def reset_cache() -> None:
     _ids.clear()
+
+
+def _redis_key(client: BigCommerceClient, kind: str) -> str:
+    return f"bb:bigcommerce:metafield-ids:{client.store_hash}:{kind}"
 
 
 def badge_value(push: BadgePush) -> str:
@@ -96,10 +104,30 @@ def push_all(client: BigCommerceClient, pushes: Sequence[BadgePush], product_lev
 
 
 def _known(client: BigCommerceClient, kind: str) -> dict[str, int]:
-    key = (client.store_hash, kind)
-    if key not in _ids:
-        _ids[key] = _list(client, kind)
-    return _ids[key]
+    redis = redis_connection.client
+    if redis is None:
+        key = (client.store_hash, kind)
+        if key not in _ids:
+            _ids[key] = _list(client, kind)
+        return _ids[key]
+    stored = {k.decode(): int(v) for k, v in redis.hgetall(_redis_key(client, kind)).items()}
+    if stored.pop(_LISTED, None) is not None:
+        return stored
+    found = _list(client, kind)
+    _save(client, kind, {**found, _LISTED: 1})
+    return found
+
+
+def _save(client: BigCommerceClient, kind: str, ids: dict[str, int]) -> None:
+    redis = redis_connection.client
+    if redis is None:
+        _ids.setdefault((client.store_hash, kind), {}).update(ids)
+        return
+    key = _redis_key(client, kind)
+    pipe = redis.pipeline()
+    pipe.hset(key, mapping=ids)
+    pipe.expire(key, IDS_TTL_S)
+    pipe.execute()
 
 
 def _list(client: BigCommerceClient, kind: str) -> dict[str, int]:
@@ -119,11 +147,17 @@ def _list(client: BigCommerceClient, kind: str) -> dict[str, int]:
 
 
 def _learn(client: BigCommerceClient, kind: str, rows: list[dict]) -> None:
-    known = _ids.setdefault((client.store_hash, kind), {})
-    for row in rows:
-        if row.get("id") is not None and row.get("resource_id") is not None:
-            known[str(row["resource_id"])] = int(row["id"])
+    learnt = {
+        str(row["resource_id"]): int(row["id"])
+        for row in rows
+        if row.get("id") is not None and row.get("resource_id") is not None
+    }
+    if learnt:
+        _save(client, kind, learnt)
 
 
 def _forget(client: BigCommerceClient, kind: str) -> None:
     _ids.pop((client.store_hash, kind), None)
+    redis = redis_connection.client
+    if redis is not None:
+        redis.delete(_redis_key(client, kind))
