@@ -19,4 +19,8 @@ def connector_for(shop: Shop, session: Session) -> Connector:
         from connectors.shopify import shopify_connector
 
         return shopify_connector(shop, session)
+    if shop.platform == Platform.BIGCOMMERCE:
+        from connectors.bigcommerce.connector import BigCommerceConnector
+
+        return BigCommerceConnector(shop, session)
     raise ConnectorError(f"no connector for platform {shop.platform!r} yet")

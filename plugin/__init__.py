@@ -58,7 +58,14 @@ def register_extensions(app: Flask) -> None:
 
 
 def register_blueprints(app: Flask) -> None:
-    from plugin.blueprints import health, sandbox, shopify_admin, shopify_install, storefront
+    from plugin.blueprints import (
+        bigcommerce,
+        health,
+        sandbox,
+        shopify_admin,
+        shopify_install,
+        storefront,
+    )
     from webhooks import routes as webhook_routes
 
     app.register_blueprint(health.bp)
@@ -67,6 +74,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(sandbox.bp)
     app.register_blueprint(shopify_install.bp)
     app.register_blueprint(shopify_admin.bp)
+    app.register_blueprint(bigcommerce.bp)
 
 
 def register_commands(app: Flask) -> None:

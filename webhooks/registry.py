@@ -6,10 +6,15 @@ from webhooks.source import WebhookSource
 
 
 def _sources() -> dict[str, WebhookSource]:
+    from webhooks.bigcommerce import BigCommerceWebhooks
     from webhooks.sandbox import SandboxWebhooks
     from webhooks.shopify import ShopifyWebhooks
 
-    return {"sandbox": SandboxWebhooks(), "shopify": ShopifyWebhooks()}
+    return {
+        "sandbox": SandboxWebhooks(),
+        "shopify": ShopifyWebhooks(),
+        "bigcommerce": BigCommerceWebhooks(),
+    }
 
 
 _SOURCES: dict[str, WebhookSource] | None = None

@@ -1,0 +1,298 @@
+"""BigCommerce's app callbacks and the settings/support pages shown in its control panel.
+
+`auth` (browser) installs, `load` (browser) opens the app, `uninstall` and `remove_user` (server
+to server) tidy up. Every callback but `auth` is trusted only through its signed payload. The
+embedded pages never rely on a cookie: each request carries the app token issued after `load`
+(query `token`, form field `token`, or `Authorization: Bearer`), and a token opens only the one
+store it was issued for, for as long as its user still belongs to that store.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Blueprint, current_app, jsonify, redirect, render_template, request, url_for
+from sqlalchemy import func, select
+
+from connectors.bigcommerce import oauth
+from connectors.bigcommerce.client import BigCommerceClient
+from connectors.bigcommerce.signed_payload import PayloadRefused, verify_callback
+from plugin.extensions import db
+from plugin.models import BadgeTransition, InboxStatus, Product, Shop, Variant, WebhookEvent
+from plugin.services import bigcommerce_install as installs
+from plugin.services import bigcommerce_session as app_tokens
+from plugin.services import settings_form
+from plugin.services.badging import refresh_shop_badges
+from plugin.services.shop_time import shop_today
+from plugin.services.tokens import vault
+
+log = logging.getLogger(__name__)
+bp = Blueprint("bigcommerce", __name__, url_prefix="/bigcommerce")
+FRAME_ANCESTORS = "frame-ancestors 'self' https://*.bigcommerce.com https://*.mybigcommerce.com"
+RECENT_TRANSITIONS = 25
+
+
+class EmbeddedRefused(Exception):
+    def __init__(self, message: str, status: int):
+        super().__init__(message)
+        self.status = status
+
+
+def _settings():
+    return current_app.extensions["settings"]
+
+
+def _client(store_hash: str, access_token: str) -> BigCommerceClient:
+    return BigCommerceClient(store_hash, access_token)
+
+
+def _error_page(message: str, status: int):
+    return render_template("bigcommerce/error.html", message=message), status
+
+
+@bp.after_request
+def _embedded_headers(response):
+    # Tokens ride in URLs: never leak them to other sites through Referer, never cache them.
+    response.headers["Referrer-Policy"] = "no-referrer"
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["Content-Security-Policy"] = FRAME_ANCESTORS
+    return response
+
+
+@bp.errorhandler(EmbeddedRefused)
+def _refused(exc: EmbeddedRefused):
+    if request.path.endswith(".json") or request.headers.get("Authorization"):
+        return jsonify(error=str(exc)), exc.status
+    return _error_page(str(exc), exc.status)
+
+
+# --- callbacks -------------------------------------------------------------------------------
+
+
+@bp.get("/auth")
+def auth_callback():
+    code = (request.args.get("code") or "").strip()
+    scope = (request.args.get("scope") or "").strip()
+    context = (request.args.get("context") or "").strip()
+    if not code or not scope or not context:
+        return _error_page(
+            "This install link is incomplete (it needs code, scope and context). Start the "
+            "install again from your store's control panel.",
+            400,
+        )
+    settings = _settings()
+    try:
+        grant = oauth.exchange_code(
+            client_id=settings.bigcommerce_client_id,
+            client_secret=settings.bigcommerce_client_secret,
+            code=code,
+            scope=scope,
+            context=context,
+            redirect_uri=settings.app_url + url_for(".auth_callback"),
+        )
+    except oauth.InstallRefused as exc:
+        log.warning("BigCommerce install refused for %s: %s", context[:60], exc)
+        return _error_page(str(exc), exc.status)
+
+    session = db.session
+    shop = installs.install(session, vault(), grant)
+    session.commit()  # the token is safe before any further call to BigCommerce
+    installs.sync_registration(shop, vault(), settings.app_url, _client)
+    session.commit()
+    user_id = grant.user.get("id")
+    if user_id is None:
+        return render_template("bigcommerce/installed.html", shop=shop)
+    token = app_tokens.issue(settings.secret_key, shop.domain, str(user_id))
+    return _settings_page(shop, token, notice="Backorder Badges is installed.")
+
+
+@bp.get("/load")
+def load():
+    settings = _settings()
+    try:
+        claims = verify_callback(
+            request.args, settings.bigcommerce_client_id, settings.bigcommerce_client_secret
+        )
+    except PayloadRefused as exc:
+        log.warning("BigCommerce load refused: %s", exc)
+        return _error_page(
+            "This request could not be verified as coming from BigCommerce. Open the app from "
+            "your store's Apps menu.",
+            401,
+        )
+    session = db.session
+    try:
+        shop = installs.admit(session, claims)
+    except installs.AccessRefused as exc:
+        session.rollback()
+        return _error_page(str(exc), exc.status)
+    session.commit()
+    # Hooks BigCommerce deactivated (90 quiet days) or lost come back whenever the app opens.
+    installs.sync_registration(shop, vault(), settings.app_url, _client)
+    session.commit()
+    token = app_tokens.issue(settings.secret_key, shop.domain, claims.user_id)
+    return redirect(url_for(".app_settings", store_hash=shop.domain, token=token))
+
+
+def _server_callback(action):
+    settings = _settings()
+    try:
+        claims = verify_callback(
+            request.args, settings.bigcommerce_client_id, settings.bigcommerce_client_secret
+        )
+    except PayloadRefused as exc:
+        log.warning("BigCommerce %s refused: %s", request.path, exc)
+        return jsonify(error="signed payload could not be verified"), 401
+    known = action(db.session, claims)
+    db.session.commit()
+    return jsonify(status="ok", store=claims.store_hash, known_store=known), 200
+
+
+@bp.get("/uninstall")
+def uninstall():
+    return _server_callback(installs.uninstall)
+
+
+@bp.get("/remove_user")
+def remove_user():
+    return _server_callback(installs.remove_user)
+
+
+# --- embedded pages --------------------------------------------------------------------------
+
+
+def _presented_token() -> str:
+    header = request.headers.get("Authorization") or ""
+    if header.lower().startswith("bearer "):
+        return header[7:].strip()
+    return (request.form.get("token") or request.args.get("token") or "").strip()
+
+
+def _embedded(store_hash: str) -> tuple[Shop, str]:
+    """The shop this request may see, or EmbeddedRefused. No cookie is read or written."""
+    token = _presented_token()
+    try:
+        identity = app_tokens.read(_settings().secret_key, token)
+    except app_tokens.AppTokenRefused as exc:
+        raise EmbeddedRefused(str(exc), 401) from exc
+    if identity.store_hash != store_hash:
+        raise EmbeddedRefused("This app token is for another store.", 403)
+    shop = installs.find_store(db.session, store_hash)
+    if shop is None or not installs.user_belongs(shop, identity.user_id):
+        raise EmbeddedRefused("You do not have access to Backorder Badges on this store.", 403)
+    return shop, token
+
+
+def _nav(shop: Shop, token: str) -> dict[str, str]:
+    return {
+        "settings": url_for(".app_settings", store_hash=shop.domain, token=token),
+        "support": url_for(".app_support", store_hash=shop.domain, token=token),
+    }
+
+
+def _settings_page(shop, token, *, values=None, errors=None, notice=None, status=200):
+    variants = settings_form.shop_variants(db.session, shop)
+    return (
+        render_template(
+            "bigcommerce/settings.html",
+            shop=shop,
+            token=token,
+            nav=_nav(shop, token),
+            values=values if values is not None else settings_form.form_values(shop, variants),
+            errors=errors or {},
+            variants=variants,
+            action=url_for(".app_settings", store_hash=shop.domain, token=token),
+            notice=notice,
+            registration_error=(shop.platform_data or {}).get("registration_error"),
+        ),
+        status,
+    )
+
+
+@bp.route("/app/<store_hash>", methods=["GET", "POST"])
+def app_settings(store_hash: str):
+    shop, token = _embedded(store_hash)
+    session = db.session
+    if request.method == "GET":
+        saved = request.args.get("saved", type=int)
+        notice = f"Settings saved. {saved} badge(s) updated." if saved is not None else None
+        return _settings_page(shop, token, notice=notice)
+    variants = settings_form.shop_variants(session, shop)
+    submission = settings_form.parse(
+        request.form, [v.id for v in variants], shop_today(shop.timezone)
+    )
+    if not submission.ok:
+        session.rollback()
+        values = {k: v for k, v in request.form.items() if k != "token"}
+        return _settings_page(shop, token, values=values, errors=submission.errors, status=422)
+    settings_form.apply(session, shop, submission)
+    session.flush()
+    changed = refresh_shop_badges(session, shop, cause="settings")
+    session.commit()
+    if changed:
+        from plugin.jobs import schedule_push
+
+        schedule_push(shop.id)
+    return redirect(url_for(".app_settings", store_hash=shop.domain, token=token, saved=changed))
+
+
+def _support_facts(shop: Shop) -> dict:
+    session = db.session
+    counts = dict(
+        session.execute(
+            select(WebhookEvent.status, func.count())
+            .where(WebhookEvent.shop_id == shop.id)
+            .group_by(WebhookEvent.status)
+        ).all()
+    )
+    last_received = session.scalar(
+        select(func.max(WebhookEvent.received_at)).where(WebhookEvent.shop_id == shop.id)
+    )
+    failures = session.scalars(
+        select(WebhookEvent)
+        .where(WebhookEvent.shop_id == shop.id, WebhookEvent.status == InboxStatus.FAILED)
+        .order_by(WebhookEvent.received_at.desc())
+        .limit(5)
+    ).all()
+    data = shop.platform_data or {}
+    return {
+        "inbox": {str(status): counts.get(status, 0) for status in InboxStatus},
+        "last_received_at": last_received.isoformat() if last_received else None,
+        "failures": [
+            {"topic": e.topic, "attempts": e.attempts, "error": (e.last_error or "")[:300]}
+            for e in failures
+        ],
+        "hooks_registered": len(data.get("hook_ids") or {}),
+        "script_registered": bool(data.get("script_uuid")),
+        "registered_at": data.get("registered_at"),
+        "registration_error": data.get("registration_error"),
+    }
+
+
+@bp.get("/app/<store_hash>/support")
+def app_support(store_hash: str):
+    shop, token = _embedded(store_hash)
+    transitions = db.session.execute(
+        select(BadgeTransition, Variant.title, Variant.sku, Product.title)
+        .join(Variant, Variant.id == BadgeTransition.variant_id)
+        .join(Product, Product.id == Variant.product_id)
+        .where(BadgeTransition.shop_id == shop.id)
+        .order_by(BadgeTransition.id.desc())
+        .limit(RECENT_TRANSITIONS)
+    ).all()
+    return render_template(
+        "bigcommerce/support.html",
+        shop=shop,
+        token=token,
+        nav=_nav(shop, token),
+        transitions=transitions,
+        facts=_support_facts(shop),
+        status_url=url_for(".app_status", store_hash=shop.domain),
+    )
+
+
+@bp.get("/app/<store_hash>/status.json")
+def app_status(store_hash: str):
+    """The support page refreshes this with `Authorization: Bearer <app token>`."""
+    shop, _token = _embedded(store_hash)
+    return jsonify(store=shop.domain, **_support_facts(shop))

@@ -1,0 +1,144 @@
+/* Backorder Badges for BigCommerce (Stencil) product pages.
+ *
+ * Registered through the Scripts API as
+ *   <script async src="https://APP/static/badge-widget-bc.js?store=STORE_HASH">
+ * on every storefront page; it does nothing unless the page has Stencil's add-to-cart form
+ * (form[data-cart-item-add] with input[name=product_id]).
+ *
+ * 1. Loads every variant's badge of the product once: GET /storefront/v1/badges?shop=&product=.
+ * 2. Finds the selected variant the way the theme itself does: it posts the option form to the
+ *    storefront's own /remote/v1/product-attributes/{productId} (what stencil-utils'
+ *    productAttributes.optionChange sends) and reads `data.v3_variant_id` from the answer.
+ *    It does so on load and whenever the shopper changes an option, so the badge follows.
+ * 3. A product tracked at product level has one badge: it is shown whatever the options.
+ * Everything from the API is set as text, never as HTML. Failures leave the page as it was.
+ */
+(function () {
+  'use strict';
+
+  var script = document.currentScript;
+  if (!script || !script.src) { return; }
+  var src = new URL(script.src, window.location.href);
+  var store = src.searchParams.get('store');
+  var api = src.origin + '/storefront/v1/badges';
+  if (!store) { return; }
+
+  function render(el, badge) {
+    el.textContent = '';
+    if (!badge || !badge.state || badge.state === 'hidden') {
+      el.hidden = true;
+      el.removeAttribute('data-state');
+      return;
+    }
+    el.hidden = false;
+    el.setAttribute('data-state', badge.state);
+    var pill = document.createElement('span');
+    pill.className = 'bb-badge bb-badge--' + badge.state;
+    pill.textContent = badge.label;
+    pill.style.cssText = 'display:inline-block;padding:.2em .6em;background:#f6f8fa;' +
+      'border:1px solid #d0d7de;border-radius:4px';
+    if (badge.color) { pill.style.borderLeft = '.4em solid ' + badge.color; }
+    el.appendChild(pill);
+    if (badge.state === 'backorder' && badge.eta) {
+      var eta = document.createElement('time');
+      eta.className = 'bb-eta';
+      eta.setAttribute('datetime', badge.eta);
+      eta.textContent = 'Estimated to ship by ' + badge.eta_text;
+      eta.style.cssText = 'display:block;font-size:.9em';
+      el.appendChild(eta);
+    }
+  }
+
+  function formBody(form) {
+    var params = new URLSearchParams();
+    new FormData(form).forEach(function (value, key) {
+      if (typeof value === 'string') { params.append(key, value); }
+    });
+    return params.toString();
+  }
+
+  function selectedVariant(form, productId) {
+    return fetch('/remote/v1/product-attributes/' + encodeURIComponent(productId), {
+      method: 'POST',
+      credentials: 'same-origin',
+      headers: {
+        'Content-Type': 'application/x-www-form-urlencoded; charset=UTF-8',
+        'X-Requested-With': 'XMLHttpRequest',
+        'stencil-config': '{}',
+        'stencil-options': '{}'
+      },
+      body: formBody(form)
+    })
+      .then(function (r) { return r.ok ? r.json() : null; })
+      .then(function (answer) {
+        var data = answer && answer.data;
+        var id = data && (data.v3_variant_id || data.variantId);
+        return id ? String(id) : null;
+      });
+  }
+
+  function placeholder(form) {
+    var el = document.querySelector('[data-backorder-badge]');
+    if (!el) {
+      el = document.createElement('div');
+      el.setAttribute('data-backorder-badge', '');
+      el.style.margin = '.5em 0';
+      form.parentNode.insertBefore(el, form);
+    }
+    el.setAttribute('role', 'status');
+    el.setAttribute('aria-live', 'polite');
+    el.hidden = true;
+    return el;
+  }
+
+  function init(form) {
+    var input = form.querySelector('input[name="product_id"]');
+    var productId = input && input.value;
+    if (!productId) { return; }
+    var el = placeholder(form);
+    var badges = {};
+    var asked = 0;
+    var timer = null;
+
+    function show() {
+      var ids = Object.keys(badges);
+      // One badge for the whole product: product-level tracking, or no options at all.
+      var single = ids.length === 1 ? badges[ids[0]] : null;
+      if (ids.length === 0) { render(el, null); return; }
+      if (single && !form.querySelector('[data-product-attribute]')) {
+        render(el, single);
+        return;
+      }
+      var mine = ++asked;
+      selectedVariant(form, productId).then(function (id) {
+        if (mine !== asked) { return; }  // a newer option change is on its way
+        render(el, (id && badges[id]) || single);
+      }).catch(function () { if (mine === asked) { render(el, single); } });
+    }
+
+    var url = api + '?shop=' + encodeURIComponent(store) +
+      '&product=' + encodeURIComponent(productId);
+    fetch(url, { credentials: 'omit' })
+      .then(function (r) { return r.ok ? r.json() : null; })
+      .then(function (data) {
+        if (data && data.enabled !== false && data.variants) { badges = data.variants; }
+        show();
+      })
+      .catch(function () { /* no badge, page unchanged */ });
+
+    form.addEventListener('change', function () {
+      clearTimeout(timer);
+      timer = setTimeout(show, 100);
+    });
+  }
+
+  function start() {
+    var forms = document.querySelectorAll('form[data-cart-item-add]');
+    for (var i = 0; i < forms.length; i++) { init(forms[i]); }
+  }
+  if (document.readyState === 'loading') {
+    document.addEventListener('DOMContentLoaded', start);
+  } else {
+    start();
+  }
+})();

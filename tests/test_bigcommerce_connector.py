@@ -1,0 +1,377 @@
+"""The BigCommerce V3 client and connector against `responses`, shaped as BigCommerce documents
+each request and answer: rate limits, catalogue mapping, metafield upserts, order lines."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from urllib.parse import parse_qsl, urlsplit
+
+import pytest
+import responses
+
+from connectors.base import BadgePush, ConnectorError, ReauthorisationRequired
+from connectors.bigcommerce import connector as bc_connector
+from connectors.bigcommerce import metafields
+from connectors.bigcommerce.client import BigCommerceClient
+from connectors.bigcommerce.connector import BigCommerceConnector
+from plugin.extensions import db
+from plugin.models import Platform
+from plugin.services import catalog
+from plugin.services.shops import find_shop
+from tests.bigcommerce_support import (
+    API,
+    RATE_HEADERS,
+    STORE,
+    TOKEN,
+    inventory_item,
+    make_store,
+    page,
+    v3_product,
+)
+from webhooks.events import ProductFacts, VariantFacts
+
+
+@pytest.fixture(autouse=True)
+def _fresh_caches():
+    metafields.reset_cache()
+    bc_connector._clients.clear()
+    yield
+    metafields.reset_cache()
+
+
+class Sleeps(list):
+    def __call__(self, seconds: float) -> None:
+        self.append(seconds)
+
+
+def limits(left: int, reset_ms: int = 20000) -> dict[str, str]:
+    return {**RATE_HEADERS, "X-Rate-Limit-Requests-Left": str(left),
+            "X-Rate-Limit-Time-Reset-Ms": str(reset_ms)}  # fmt: skip
+
+
+def query(call) -> dict:
+    return dict(parse_qsl(urlsplit(call.request.url).query))
+
+
+def connector_with(sleeps: Sleeps | None = None):
+    shop = make_store()
+    client = BigCommerceClient(STORE, TOKEN, sleep=sleeps or Sleeps())
+    return shop, BigCommerceConnector(shop, db.session, client)
+
+
+# -- the client and the store's shared quota --------------------------------------------------
+
+
+@responses.activate
+def test_429_waits_reset_ms_and_resends_the_same_write():
+    sleeps = Sleeps()
+    client = BigCommerceClient(STORE, TOKEN, sleep=sleeps)
+    body = [{"id": 7, "value": "{}"}]
+    responses.put(
+        f"{API}/v3/catalog/variants/metafields",
+        status=429,
+        json={"status": 429, "title": "Too many requests"},
+        headers=limits(0, reset_ms=1500),
+    )
+    responses.put(
+        f"{API}/v3/catalog/variants/metafields",
+        json={"data": [{"id": 7}], "errors": []},
+        headers=limits(120),
+    )
+    result = client.request("PUT", "/v3/catalog/variants/metafields", json=body)
+    assert result["data"] == [{"id": 7}]
+    assert sleeps == [1.5]
+    assert [json.loads(c.request.body) for c in responses.calls] == [body, body]
+    assert client.stats.rate_limited == 1
+
+
+@responses.activate
+def test_repeated_429s_back_off_further_each_time():
+    sleeps = Sleeps()
+    client = BigCommerceClient(STORE, TOKEN, sleep=sleeps)
+    for _ in range(3):
+        responses.get(f"{API}/v3/hooks", status=429, headers=limits(0, reset_ms=1000))
+    responses.get(f"{API}/v3/hooks", json={"data": []}, headers=limits(100))
+    assert client.request("GET", "/v3/hooks") == {"data": []}
+    assert sleeps == [1.0, 1.5, 2.0]
+
+
+@responses.activate
+def test_paces_when_requests_left_reaches_zero():
+    sleeps = Sleeps()
+    client = BigCommerceClient(STORE, TOKEN, sleep=sleeps)
+    responses.get(f"{API}/v3/catalog/products/1", json={"data": {}}, headers=limits(0, 7000))
+    responses.get(f"{API}/v3/catalog/products/2", json={"data": {}}, headers=limits(149))
+    client.request("GET", "/v3/catalog/products/1")
+    assert sleeps == []  # nothing to wait for before the first request
+    client.request("GET", "/v3/catalog/products/2")
+    assert sleeps == [7.0]  # waited for the window to reset instead of taking a 429
+    assert client.stats.rate_limited == 0
+
+
+@responses.activate
+def test_server_errors_are_retried_a_few_times_then_raised():
+    sleeps = Sleeps()
+    client = BigCommerceClient(STORE, TOKEN, sleep=sleeps)
+    for _ in range(4):
+        responses.get(f"{API}/v3/hooks", status=502)
+    with pytest.raises(ConnectorError, match="HTTP 502"):
+        client.request("GET", "/v3/hooks")
+    assert len(responses.calls) == 4
+    assert sleeps == [0.5, 1.0, 2.0]
+
+
+@responses.activate
+def test_refused_token_asks_for_reauthorisation():
+    client = BigCommerceClient(STORE, TOKEN, sleep=Sleeps())
+    responses.get(f"{API}/v3/hooks", status=401, json={"status": 401})
+    with pytest.raises(ReauthorisationRequired):
+        client.request("GET", "/v3/hooks")
+
+
+@responses.activate
+def test_no_content_is_an_empty_dict_and_v2_lists_come_wrapped():
+    client = BigCommerceClient(STORE, TOKEN, sleep=Sleeps())
+    responses.delete(f"{API}/v3/hooks/5", status=204)
+    responses.get(f"{API}/v2/orders/1/products", json=[{"id": 1}])
+    assert client.request("DELETE", "/v3/hooks/5") == {}
+    assert client.request("GET", "/v2/orders/1/products") == {"data": [{"id": 1}]}
+
+
+def test_api_base_can_point_at_a_local_fake(monkeypatch):
+    monkeypatch.setenv("BIGCOMMERCE_API_BASE_OVERRIDE", "http://127.0.0.1:9999/")
+    assert BigCommerceClient("abc", "t").base_url == "http://127.0.0.1:9999/stores/abc"
+    monkeypatch.delenv("BIGCOMMERCE_API_BASE_OVERRIDE")
+    assert BigCommerceClient("abc", "t").base_url == "https://api.bigcommerce.com/stores/abc"
+
+
+# -- reading the catalogue ------------------------------------------------------------------
+
+
+@responses.activate
+def test_variant_tracking_maps_every_variant_with_stock_per_location(app):
+    _, connector = connector_with()
+    responses.get(
+        f"{API}/v3/catalog/products/77",
+        json={"data": v3_product(77, [(1, "Small", 3), (2, "Large", 0)]), "meta": {}},
+    )
+    responses.get(
+        f"{API}/v3/inventory/items",
+        json=page([inventory_item(77, 1, {1: 2, 2: 1}), inventory_item(77, 2, {1: 0, 2: 0})]),
+    )
+    facts = connector.fetch_product("77")
+    assert facts == ProductFacts(
+        "77",
+        "Product 77",
+        (
+            VariantFacts("1", "SKU-1", "Small", None, True, False, {"1": 2, "2": 1}),
+            VariantFacts("2", "SKU-2", "Large", None, True, False, {"1": 0, "2": 0}),
+        ),
+    )
+    # Stock events from now on name both locations.
+    assert find_shop(db.session, Platform.BIGCOMMERCE, STORE).platform_data["location_ids"] == [
+        "1",
+        "2",
+    ]
+
+
+@responses.activate
+def test_product_level_tracking_is_one_variant_under_the_base_variant(app):
+    _, connector = connector_with()
+    responses.get(
+        f"{API}/v3/catalog/products/5",
+        json={
+            "data": v3_product(5, [(50, "Red", 0), (51, "Blue", 0)], tracking="product", level=9),
+            "meta": {},
+        },
+    )
+    item = inventory_item(5, 50, {1: 9})
+    item["identity"]["sku_id"] = None
+    responses.get(f"{API}/v3/inventory/items", json=page([inventory_item(5, 51, {1: 0}), item]))
+    (variant,) = connector.fetch_product("5").variants
+    assert (variant.platform_id, variant.inventory_item_id, variant.levels) == (
+        "50",
+        "product:5",
+        {"1": 9},
+    )
+
+
+@responses.activate
+def test_untracked_products_need_no_inventory_call_and_preorder_sells_past_zero(app):
+    _, connector = connector_with()
+    responses.get(
+        f"{API}/v3/catalog/products/8",
+        json={"data": v3_product(8, [(80, "", 0)], tracking="none"), "meta": {}},
+    )
+    responses.get(
+        f"{API}/v3/catalog/products/9",
+        json={"data": v3_product(9, [(90, "", 0)], availability="preorder"), "meta": {}},
+    )
+    responses.get(f"{API}/v3/inventory/items", json=page([inventory_item(9, 90, {1: 0})]))
+    (untracked,) = connector.fetch_product("8").variants
+    assert (untracked.tracked, untracked.levels) == (False, None)
+    (preorder,) = connector.fetch_product("9").variants
+    assert preorder.sells_past_zero is True
+    assert len(responses.calls) == 3
+
+
+@responses.activate
+def test_native_backorder_fields_replace_the_apps_own(app):
+    shop, connector = connector_with()
+    responses.get(
+        f"{API}/v3/catalog/products/3",
+        json={"data": v3_product(3, [(30, "", 0)]), "meta": {}},
+    )
+    responses.get(
+        f"{API}/v3/inventory/items",
+        json=page([inventory_item(3, 30, {1: 0}, backorder_limit=10, qty_backordered=4)]),
+    )
+    (variant,) = connector.fetch_product("3").variants
+    assert (variant.native_backorder_limit, variant.native_backordered) == (10, 4)
+    assert variant.sells_past_zero is True
+    assert shop.platform_data["native_backorders"] is True
+
+
+@responses.activate
+def test_deleted_product_is_none(app):
+    _, connector = connector_with()
+    responses.get(f"{API}/v3/catalog/products/404", status=404, json={"status": 404})
+    assert connector.fetch_product("404") is None
+
+
+@responses.activate
+def test_iter_catalog_pages_with_one_inventory_call_per_page(app):
+    _, connector = connector_with()
+    first = [v3_product(1, [(10, "", 1)]), v3_product(2, [(20, "", 0)], tracking="none")]
+    responses.get(
+        f"{API}/v3/catalog/products",
+        json=page(first, current=1, total_pages=2, total=3),
+    )
+    responses.get(
+        f"{API}/v3/catalog/products",
+        json=page([v3_product(3, [(30, "", 5)])], current=2, total_pages=2, total=3),
+    )
+    responses.get(f"{API}/v3/inventory/items", json=page([inventory_item(1, 10, {1: 1})]))
+    responses.get(f"{API}/v3/inventory/items", json=page([inventory_item(3, 30, {1: 5})]))
+    pages = list(connector.iter_catalog())
+    assert [[p.platform_id for p in pg.products] for pg in pages] == [["1", "2"], ["3"]]
+    assert [(pg.next_cursor, pg.total) for pg in pages] == [("2", 3), (None, 3)]
+    assert pages[1].products[0].variants[0].levels == {"1": 5}
+    sent = [(c.request.method, urlsplit(c.request.url).path, query(c)) for c in responses.calls]
+    assert sent == [
+        ("GET", f"/stores/{STORE}/v3/catalog/products",
+         {"include": "variants", "limit": "250", "page": "1"}),
+        ("GET", f"/stores/{STORE}/v3/inventory/items",
+         {"product_id:in": "1", "limit": "1000", "page": "1"}),
+        ("GET", f"/stores/{STORE}/v3/catalog/products",
+         {"include": "variants", "limit": "250", "page": "2"}),
+        ("GET", f"/stores/{STORE}/v3/inventory/items",
+         {"product_id:in": "3", "limit": "1000", "page": "1"}),
+    ]  # fmt: skip
+
+
+# -- writing badges -----------------------------------------------------------------------------
+
+
+def badge(vid: str, pid: str, state="backorder", eta=date(2026, 12, 1), product_level=False):
+    return BadgePush(
+        variant_platform_id=vid,
+        product_platform_id=pid,
+        state=state,
+        label="Backorder, ships by Tue, December 1, 2026" if state == "backorder" else "In stock",
+        eta=eta if state == "backorder" else None,
+        eta_text="Tue, December 1, 2026" if state == "backorder" else "",
+        enforced_policy=None,
+        merchant_sells_past_zero=False,
+        product_level=product_level,
+    )
+
+
+@responses.activate
+def test_push_updates_existing_metafields_and_creates_only_missing_ones(app):
+    _, connector = connector_with()
+    responses.get(
+        f"{API}/v3/catalog/variants/metafields",
+        json=page([{"id": 501, "resource_id": 11, "namespace": "backorder_badges",
+                    "key": "badge", "value": "{}"}]),
+    )  # fmt: skip
+    responses.put(
+        f"{API}/v3/catalog/variants/metafields",
+        json={"data": [{"id": 501, "resource_id": 11}], "errors": [], "meta": {}},
+    )
+    responses.post(
+        f"{API}/v3/catalog/variants/metafields",
+        json={"data": [{"id": 502, "resource_id": 12}], "errors": [], "meta": {}},
+    )
+    connector.push_badges([badge("11", "1"), badge("12", "1", state="in_stock")])
+    calls = [(c.request.method, json.loads(c.request.body or "null")) for c in responses.calls]
+    backorder = (
+        '{"eta":"2026-12-01","eta_text":"Tue, December 1, 2026",'
+        '"label":"Backorder, ships by Tue, December 1, 2026","state":"backorder"}'
+    )
+    assert calls[1] == ("PUT", [{"id": 501, "value": backorder}])
+    assert calls[2][0] == "POST" and [r["resource_id"] for r in calls[2][1]] == [12]
+
+    # The next push knows both ids: one PUT, no listing, no create.
+    connector.push_badges([badge("11", "1", state="in_stock"), badge("12", "1")])
+    later = responses.calls[3:]
+    assert [c.request.method for c in later] == ["PUT"]
+    assert [r["id"] for r in json.loads(later[0].request.body)] == [501, 502]
+
+
+@responses.activate
+def test_push_splits_into_batches_of_fifty(app):
+    _, connector = connector_with()
+    responses.get(f"{API}/v3/catalog/variants/metafields", json=page([]))
+    responses.post(
+        f"{API}/v3/catalog/variants/metafields",
+        json={"data": [], "errors": [], "meta": {}},
+    )
+    connector.push_badges([badge(str(i), "1") for i in range(1, 121)])
+    posts = [json.loads(c.request.body) for c in responses.calls if c.request.method == "POST"]
+    assert [len(b) for b in posts] == [50, 50, 20]
+
+
+@responses.activate
+def test_product_level_badges_go_to_product_metafields(app):
+    shop, connector = connector_with()
+    catalog.upsert_product(
+        db.session,
+        shop,
+        ProductFacts("5", "P", (VariantFacts("50", inventory_item_id="product:5", levels={}),)),
+        bc_connector.utcnow(),
+    )
+    responses.get(f"{API}/v3/catalog/products/metafields", json=page([]))
+    responses.post(
+        f"{API}/v3/catalog/products/metafields",
+        json={"data": [{"id": 9, "resource_id": 5}], "errors": [], "meta": {}},
+    )
+    connector.push_badges([badge("50", "5")])
+    assert [urlsplit(c.request.url).path for c in responses.calls] == [
+        f"/stores/{STORE}/v3/catalog/products/metafields",
+        f"/stores/{STORE}/v3/catalog/products/metafields",
+    ]
+    assert json.loads(responses.calls[1].request.body)[0]["resource_id"] == 5
+
+
+@responses.activate
+def test_a_failed_item_raises_and_the_retry_lists_again_instead_of_duplicating(app):
+    _, connector = connector_with()
+    listing = responses.get(f"{API}/v3/catalog/variants/metafields", json=page([]))
+    responses.post(
+        f"{API}/v3/catalog/variants/metafields",
+        status=422,
+        json={"data": [], "errors": [{"status": 409, "title": "already exists"}], "meta": {}},
+    )
+    with pytest.raises(ConnectorError):
+        connector.push_badges([badge("11", "1")])
+
+    # Another worker had created it: the retry finds it and updates it in place.
+    listing.body = json.dumps(page([{"id": 77, "resource_id": 11}]))
+    responses.put(
+        f"{API}/v3/catalog/variants/metafields",
+        json={"data": [{"id": 77, "resource_id": 11}], "errors": [], "meta": {}},
+    )
+    connector.push_badges([badge("11", "1")])
+    assert [c.request.method for c in responses.calls] == ["GET", "POST", "GET", "PUT"]
