@@ -224,7 +224,7 @@ def test_stock_events_with_the_same_payload_hash_are_both_kept(client):
 @responses.activate
 def test_sku_inventory_event_fetches_stock_and_pushes_a_variant_metafield(client):
     """store/sku/inventory/updated for a variant the app has not seen: the product is fetched
-    (catalog + inventory), the event's variant decided and written as a variant metafield.
+    (catalog + inventory), its variants decided and written as variant metafields.
     The stock read for the product serves the level lookup too: no third inventory call."""
     make_store()
     responses.get(
@@ -272,7 +272,8 @@ def test_sku_inventory_event_fetches_stock_and_pushes_a_variant_metafield(client
     )
     method, path, query, body = calls[3]
     assert (method, path, query) == ("POST", f"/stores/{STORE}/v3/catalog/variants/metafields", {})
-    assert body == [
+    # Both variants of the newly mirrored product get their badge, not only the event's.
+    assert sorted(body, key=lambda item: item["resource_id"]) == [
         {
             "namespace": "backorder_badges",
             "key": "badge",
@@ -280,6 +281,14 @@ def test_sku_inventory_event_fetches_stock_and_pushes_a_variant_metafield(client
             "permission_set": "read_and_sf_access",
             "description": "Backorder Badges: the badge and ETA shown on the product page",
             "resource_id": 509,
+        },
+        {
+            "namespace": "backorder_badges",
+            "key": "badge",
+            "value": '{"eta":null,"eta_text":"","label":"In stock","state":"in_stock"}',
+            "permission_set": "read_and_sf_access",
+            "description": "Backorder Badges: the badge and ETA shown on the product page",
+            "resource_id": 510,
         },
     ]
     assert len(calls) == 4

@@ -232,3 +232,22 @@ def test_a_thin_order_payload_is_completed_through_the_connector(client):
         2,
         "thin@example.com",
     )
+
+
+def test_an_event_for_an_unmirrored_product_gives_every_variant_a_badge(client):
+    shop = sandbox_store.ensure_shop(db.session)
+    db.session.commit()
+    # The store's products/update never arrived: the app first hears of this product through
+    # a stock event for one of its variants, and must mirror (and badge) all of them.
+    product, _hooks = sandbox_store.create_product(
+        db.session, shop, "Scarf", [("Red", "R", 0, "continue"), ("Blue", "B", 6, "deny")]
+    )
+    db.session.commit()
+    red, blue = product.variants
+    response = post_sandbox_webhook(
+        client, "inventory_levels/update", {"variant_id": red.id, "available": 0}
+    )
+    assert response.status_code == 200
+    body = client.get(f"/storefront/v1/badges?shop=demo.sandbox.local&product={product.id}").json
+    assert body["variants"][str(red.id)]["state"] == "backorder"
+    assert body["variants"][str(blue.id)]["state"] == "in_stock"

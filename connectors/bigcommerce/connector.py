@@ -337,9 +337,11 @@ def _session_cache(session: Session) -> dict:
     if cache is None:
         cache = session.info[_CACHE_KEY] = {}
 
-        def clear(*_args) -> None:
-            cache.clear()
+        def clear(_session, transaction) -> None:
+            # Only when the job's own transaction ends: a SAVEPOINT (the mirror uses them)
+            # fires after_commit too, and must not throw away reads made for this job.
+            if transaction.parent is None:
+                cache.clear()
 
-        event.listen(session, "after_commit", clear)
-        event.listen(session, "after_rollback", clear)
+        event.listen(session, "after_transaction_end", clear)
     return cache

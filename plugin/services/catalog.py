@@ -10,6 +10,7 @@ from collections.abc import Iterable
 from datetime import datetime
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from plugin.models import InventoryLevel, Product, Shop, StoreSettings, Variant
@@ -35,14 +36,8 @@ def upsert_product(
     session: Session, shop: Shop, facts: ProductFacts, occurred_at: datetime
 ) -> list[Variant]:
     """Apply a full product snapshot; returns the variants whose facts changed or are new."""
-    product = session.scalars(
-        select(Product).where(Product.shop_id == shop.id, Product.platform_id == facts.platform_id)
-    ).first()
-    if product is None:
-        product = Product(shop_id=shop.id, platform_id=facts.platform_id, title=facts.title)
-        session.add(product)
-        session.flush()
-    elif is_stale(product.source_updated_at, occurred_at):
+    product = _product_row(session, shop, facts)
+    if is_stale(product.source_updated_at, occurred_at):
         return []
     product.title = facts.title
     product.source_updated_at = occurred_at
@@ -76,6 +71,24 @@ def upsert_product(
         session.delete(gone)
     session.flush()
     return touched
+
+
+def _product_row(session: Session, shop: Shop, facts: ProductFacts) -> Product:
+    """The mirrored product, inserted if new. Two workers may meet a new product at once: the
+    loser of the insert race reads the winner's row instead of failing its job."""
+    query = select(Product).where(
+        Product.shop_id == shop.id, Product.platform_id == facts.platform_id
+    )
+    product = session.scalars(query).first()
+    if product is not None:
+        return product
+    try:
+        with session.begin_nested():
+            product = Product(shop_id=shop.id, platform_id=facts.platform_id, title=facts.title)
+            session.add(product)
+        return product
+    except IntegrityError:
+        return session.scalars(query).one()
 
 
 def _apply_variant_facts(

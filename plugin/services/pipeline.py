@@ -84,7 +84,7 @@ def _is_compliance(topic: str) -> bool:
 
 
 def _apply(session, shop: Shop, inbox: WebhookEvent, app_event, outcome: Outcome, now) -> None:
-    changed_variants: list[Variant] = []
+    changed: list[Variant] = []
     match app_event:
         case ev.ProductChanged():
             facts = app_event.facts or connector_for(shop, session).fetch_product(
@@ -93,25 +93,15 @@ def _apply(session, shop: Shop, inbox: WebhookEvent, app_event, outcome: Outcome
             if facts is None:
                 outcome.notes.append(f"product {app_event.product_id} no longer exists")
                 return
-            changed_variants = catalog.upsert_product(session, shop, facts, app_event.occurred_at)
+            changed = catalog.upsert_product(session, shop, facts, app_event.occurred_at)
         case ev.InventoryChanged():
-            variant = _resolve(session, shop, app_event.variant, app_event.occurred_at)
+            variant = _resolve(session, shop, app_event.variant, app_event.occurred_at, changed)
             if variant is None:
                 outcome.notes.append("inventory event for an unknown variant")
-                return
-            available = app_event.available
-            if available is None:
-                available = connector_for(shop, session).fetch_level(
-                    app_event.variant, app_event.location_id
-                )
-            if available is None or not catalog.set_level(
-                session, variant, app_event.location_id, available, app_event.occurred_at
-            ):
+            elif _apply_level(session, shop, variant, app_event, now):
+                changed.append(variant)
+            else:
                 outcome.notes.append(f"stale inventory for variant {variant.platform_id} skipped")
-                return
-            catalog.recompute_total(session, shop, variant)
-            backorders.allocate_restocked(session, variant, now)
-            changed_variants = [variant]
         case ev.OrderCreated():
             if app_event.needs_fetch:
                 fetched = connector_for(shop, session).fetch_order(app_event.order_id)
@@ -120,7 +110,7 @@ def _apply(session, shop: Shop, inbox: WebhookEvent, app_event, outcome: Outcome
                     return
                 app_event = fetched
             for line in app_event.lines:
-                variant = _resolve(session, shop, line.variant, app_event.occurred_at)
+                variant = _resolve(session, shop, line.variant, app_event.occurred_at, changed)
                 if variant is None:
                     continue
                 backorders.record_backorder_line(
@@ -133,7 +123,7 @@ def _apply(session, shop: Shop, inbox: WebhookEvent, app_event, outcome: Outcome
                     customer_email=app_event.customer_email,
                     ordered_at=app_event.occurred_at,
                 )
-                changed_variants.append(variant)
+                changed.append(variant)
         case ev.AppUninstalled():
             shops.mark_uninstalled(shop, app_event.occurred_at)
             return
@@ -144,14 +134,39 @@ def _apply(session, shop: Shop, inbox: WebhookEvent, app_event, outcome: Outcome
             raise TypeError(f"no handler for {type(app_event).__name__}")
 
     session.flush()
-    for variant in changed_variants:
+    for variant in dict.fromkeys(changed):  # each once, in order
         if refresh_badge(
             session, shop, variant, cause=inbox.topic, webhook_event_id=inbox.id, now=now
         ):
             outcome.badges_changed += 1
 
 
-def _resolve(session: Session, shop: Shop, ref: ev.VariantRef, occurred_at: datetime):
+def _apply_level(session: Session, shop: Shop, variant: Variant, event, now) -> bool:
+    """Apply one location's stock; False when the event is older than what was applied."""
+    available = event.available
+    if available is None:
+        available = connector_for(shop, session).fetch_level(event.variant, event.location_id)
+    if available is None or not catalog.set_level(
+        session, variant, event.location_id, available, event.occurred_at
+    ):
+        return False
+    catalog.recompute_total(session, shop, variant)
+    backorders.allocate_restocked(session, variant, now)
+    return True
+
+
+def _resolve(
+    session: Session,
+    shop: Shop,
+    ref: ev.VariantRef,
+    occurred_at: datetime,
+    changed: list[Variant],
+) -> Variant | None:
+    """The mirrored variant an event names, mirroring its product first if it is new.
+
+    Every variant mirrored that way goes into `changed`, so each gets its badge now: a sibling's
+    own event may be older than this snapshot and be skipped as stale.
+    """
     variant = catalog.find_variant(session, shop.id, ref)
     if variant is not None or (ref.variant_id is None and ref.inventory_item_id is None):
         return variant
@@ -159,6 +174,6 @@ def _resolve(session: Session, shop: Shop, ref: ev.VariantRef, occurred_at: date
     if facts is None:
         return None
     # Mirrored as of the event's time: the event itself still applies, and anything newer wins.
-    catalog.upsert_product(session, shop, facts, occurred_at)
+    changed.extend(catalog.upsert_product(session, shop, facts, occurred_at))
     session.flush()
     return catalog.find_variant(session, shop.id, ref)
