@@ -24,3 +24,11 @@ def connector_for(shop: Shop, session: Session) -> Connector:
 
         return BigCommerceConnector(shop, session)
     raise ConnectorError(f"no connector for platform {shop.platform!r} yet")
+
+
+def refresh_expiring_tokens() -> int:
+    """Refresh every installed shop's access token that expires soon, on every platform whose
+    tokens expire (Shopify's expiring offline tokens; BigCommerce's do not expire)."""
+    from connectors.shopify.tokens import refresh_expiring_tokens as refresh_shopify
+
+    return refresh_shopify()

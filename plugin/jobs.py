@@ -164,3 +164,11 @@ def requeue_stuck_webhooks() -> str:
     for event_id in ids:
         enqueue("webhooks", process_webhook, event_id, job_id=f"webhook-{event_id}", coalesce=True)
     return f"re-queued {len(ids)} webhook(s)"
+
+
+@job
+def refresh_expiring_tokens() -> str:
+    """Background jobs must never meet an expired token: refresh them ahead of time."""
+    from connectors import refresh_expiring_tokens as refresh
+
+    return f"refreshed {refresh()} token(s)"

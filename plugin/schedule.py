@@ -2,10 +2,13 @@
 
 from rq import cron
 
-from plugin.jobs import reconcile_all_shops, requeue_stuck_webhooks
+from plugin.jobs import reconcile_all_shops, refresh_expiring_tokens, requeue_stuck_webhooks
 
 RECONCILE_EVERY_SECONDS = 60 * 60
 SWEEP_EVERY_SECONDS = 5 * 60
+# Shopify's expiring offline tokens last an hour; each run refreshes those due within 15 min.
+TOKEN_REFRESH_EVERY_SECONDS = 10 * 60
 
 cron.register(reconcile_all_shops, queue_name="sync", interval=RECONCILE_EVERY_SECONDS)
 cron.register(requeue_stuck_webhooks, queue_name="webhooks", interval=SWEEP_EVERY_SECONDS)
+cron.register(refresh_expiring_tokens, queue_name="sync", interval=TOKEN_REFRESH_EVERY_SECONDS)

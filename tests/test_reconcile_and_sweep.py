@@ -99,4 +99,5 @@ def test_clock_process_loads_the_schedule_the_procfile_names(redis_url):
     assert registered == {
         ("reconcile_all_shops", "sync", schedule.RECONCILE_EVERY_SECONDS),
         ("requeue_stuck_webhooks", "webhooks", schedule.SWEEP_EVERY_SECONDS),
+        ("refresh_expiring_tokens", "sync", schedule.TOKEN_REFRESH_EVERY_SECONDS),
     }

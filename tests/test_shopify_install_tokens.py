@@ -156,6 +156,8 @@ def test_a_refresh_done_by_another_worker_is_reused_not_repeated(app):
 
 
 def test_background_job_refreshes_only_installed_shops_expiring_soon(app):
+    from plugin.jobs import refresh_expiring_tokens as scheduled_refresh
+
     due = installed_shop("due.myshopify.com", expires_in=timedelta(minutes=10))
     installed_shop("later.myshopify.com", expires_in=timedelta(hours=2))
     installed_shop("legacy.myshopify.com", refresh=None, expires_in=None)
@@ -169,6 +171,8 @@ def test_background_job_refreshes_only_installed_shops_expiring_soon(app):
             TOKEN_URL.format(shop=revoked.domain), status=401, json={"error": "invalid_client"}
         )
         assert refresh_expiring_tokens() == 1
+        # The clock's scheduled job (plugin/schedule.py) runs the same refresh.
+        assert scheduled_refresh() == "refreshed 0 token(s)"  # nothing due any more
         assert sorted(c.request.url for c in rsps.calls) == [
             TOKEN_URL.format(shop=due.domain),
             TOKEN_URL.format(shop=revoked.domain),
