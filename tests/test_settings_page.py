@@ -116,3 +116,42 @@ def test_settings_form_cannot_change_another_shops_variant(client):
     client.post("/sandbox/settings", data=valid_form(**{f"variant-{other_variant.id}-limit": "1"}))
     db.session.expire_all()
     assert db.session.get(Variant, other_variant.id).backorder_limit is None
+
+
+def test_the_merchant_chooses_which_locations_count(client):
+    from plugin.models import InventoryLevel, Product
+    from plugin.services.catalog import set_level
+
+    _shop, product = seed()
+    vid = product.variants[0].id
+    mirror = db.session.scalars(select(Variant)).one()
+    # A second location (say, a store room) holds 5 units of the sold-out variant.
+    set_level(db.session, mirror, "backroom", 5, db.session.get(Product, 1).source_updated_at)
+    db.session.commit()
+    page = client.get("/sandbox/settings").get_data(as_text=True)
+    assert 'name="location" value="backroom" checked' in page
+    assert 'name="location" value="default" checked' in page
+
+    # Counting both: the backroom's 5 units make it in stock.
+    client.post(
+        "/sandbox/settings",
+        data={**valid_form(), "locations_shown": "1", "location": ["default", "backroom"]},
+    )
+    badge_url = f"/storefront/v1/badges?shop=demo.sandbox.local&variants={vid}"
+    assert client.get(badge_url).json["variants"][str(vid)]["state"] == "in_stock"
+
+    # Only the shop floor counts: sold out there, so backorder.
+    client.post(
+        "/sandbox/settings", data={**valid_form(), "locations_shown": "1", "location": ["default"]}
+    )
+    assert client.get(badge_url).json["variants"][str(vid)]["state"] == "backorder"
+    db.session.expire_all()
+    assert db.session.scalars(select(StoreSettings)).one().location_ids == ["default"]
+
+    # None ticked is refused next to the field, and the saved choice stays.
+    refused = client.post("/sandbox/settings", data={**valid_form(), "locations_shown": "1"})
+    assert refused.status_code == 422
+    assert "Choose at least one location whose stock counts." in refused.get_data(as_text=True)
+    db.session.expire_all()
+    assert db.session.scalars(select(StoreSettings)).one().location_ids == ["default"]
+    assert len(db.session.scalars(select(InventoryLevel)).all()) == 2

@@ -22,8 +22,6 @@ from plugin.models import BadgeTransition, InboxStatus, Product, Shop, Variant, 
 from plugin.services import bigcommerce_install as installs
 from plugin.services import bigcommerce_session as app_tokens
 from plugin.services import settings_form
-from plugin.services.badging import refresh_shop_badges
-from plugin.services.shop_time import shop_today
 from plugin.services.tokens import vault
 
 log = logging.getLogger(__name__)
@@ -217,17 +215,11 @@ def app_settings(store_hash: str):
         saved = request.args.get("saved", type=int)
         notice = f"Settings saved. {saved} badge(s) updated." if saved is not None else None
         return _settings_page(shop, token, notice=notice)
-    variants = settings_form.shop_variants(session, shop)
-    submission = settings_form.parse(
-        request.form, [v.id for v in variants], shop_today(shop.timezone)
-    )
+    submission, changed = settings_form.submit(session, shop, request.form)
     if not submission.ok:
         session.rollback()
-        values = {k: v for k, v in request.form.items() if k != "token"}
+        values = settings_form.submitted_values(request.form)
         return _settings_page(shop, token, values=values, errors=submission.errors, status=422)
-    settings_form.apply(session, shop, submission)
-    session.flush()
-    changed = refresh_shop_badges(session, shop, cause="settings")
     session.commit()
     if changed:
         from plugin.jobs import schedule_push

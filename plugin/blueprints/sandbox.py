@@ -19,9 +19,7 @@ from flask import (
 
 from plugin.extensions import db
 from plugin.services import sandbox_store, settings_form
-from plugin.services.badging import refresh_shop_badges
 from plugin.services.sandbox_store import SandboxError
-from plugin.services.shop_time import shop_today
 
 bp = Blueprint("sandbox", __name__, url_prefix="/sandbox")
 POLL_SECONDS = 3
@@ -171,13 +169,8 @@ def settings():
     if request.method == "GET":
         values, errors = settings_form.form_values(shop, variants), {}
     else:
-        submission = settings_form.parse(
-            request.form, [v.id for v in variants], shop_today(shop.timezone)
-        )
+        submission, changed = settings_form.submit(session, shop, request.form)
         if submission.ok:
-            settings_form.apply(session, shop, submission)
-            session.flush()
-            changed = refresh_shop_badges(session, shop, cause="settings")
             session.commit()
             if changed:
                 from plugin.jobs import schedule_push
@@ -186,7 +179,7 @@ def settings():
             flash(f"Settings saved. {changed} badge(s) updated.", "ok")
             return redirect(url_for(".settings"))
         session.rollback()
-        values, errors = dict(request.form), submission.errors
+        values, errors = settings_form.submitted_values(request.form), submission.errors
     status = 422 if errors else 200
     return (
         render_template(

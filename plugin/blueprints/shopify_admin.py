@@ -37,8 +37,7 @@ from plugin.models import (
     WebhookEvent,
 )
 from plugin.services import settings_form
-from plugin.services.badging import refresh_shop_badges
-from plugin.services.shop_time import format_eta, shop_today
+from plugin.services.shop_time import format_eta
 from plugin.services.shops import find_shop
 
 bp = Blueprint("shopify_admin", __name__, url_prefix="/shopify")
@@ -338,17 +337,13 @@ def save_settings(shop: Shop):
         payload = request.get_json(silent=True)
         if not isinstance(payload, dict):
             return api_error(400, "send the settings as a JSON object")
-        form = {str(k): "" if v is None else str(v) for k, v in payload.items()}
+        form = {str(k): _form_value(v) for k, v in payload.items()}
     else:
         form = request.form.to_dict()
-    variants = settings_form.shop_variants(session, shop)
-    submission = settings_form.parse(form, [v.id for v in variants], shop_today(shop.timezone))
+    submission, changed = settings_form.submit(session, shop, form)
     if not submission.ok:
         session.rollback()
         return jsonify(saved=False, errors=submission.errors), 422
-    settings_form.apply(session, shop, submission)
-    session.flush()
-    changed = refresh_shop_badges(session, shop, cause="settings")
     session.commit()
     if changed and shop.status == InstallStatus.INSTALLED:
         from plugin.jobs import schedule_push
@@ -357,6 +352,15 @@ def save_settings(shop: Shop):
     return jsonify(
         saved=True, badges_updated=changed, message=f"Settings saved. {changed} badge(s) updated."
     )
+
+
+def _form_value(value) -> str:
+    """JSON values as the form would send them; a list (locations) as comma-separated ids."""
+    if value is None:
+        return ""
+    if isinstance(value, list):
+        return ",".join(str(item) for item in value)
+    return str(value)
 
 
 @bp.get("/api/support")

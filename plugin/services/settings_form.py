@@ -16,7 +16,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from plugin.badge_engine import MAX_LEAD_DAYS
-from plugin.models import Shop, StoreSettings, Variant
+from plugin.models import InventoryLevel, Shop, StoreSettings, Variant
+from plugin.services.badging import refresh_shop_badges
+from plugin.services.catalog import recompute_total
+from plugin.services.shop_time import shop_today
 
 COLOUR = re.compile(r"^#[0-9a-fA-F]{6}$")
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -66,9 +69,33 @@ def _int(raw: str, name: str, errors: dict[str, str], low: int, high: int, label
     return value
 
 
-def parse(form: Mapping[str, str], variant_ids: list[int], today: date) -> SettingsSubmission:
+def _chosen_locations(form: Mapping[str, str]) -> list[str]:
+    if hasattr(form, "getlist"):
+        return [v for v in form.getlist("location") if v]
+    raw = form.get("location") or ""
+    return [v.strip() for v in str(raw).split(",") if v.strip()]
+
+
+def parse(
+    form: Mapping[str, str],
+    variant_ids: list[int],
+    today: date,
+    locations: list[str] | None = None,
+) -> SettingsSubmission:
+    """`locations` are the stock locations the shop has; the merchant picks which count."""
     sub = SettingsSubmission()
     errors = sub.errors
+    # Unticking every box sends no "location" at all, so the form marks that it showed them;
+    # a client that never showed the choice (the JSON API, say) leaves it as it was.
+    if locations and (form.get("locations_shown") or form.get("location")):
+        chosen = _chosen_locations(form)
+        unknown = [loc for loc in chosen if loc not in locations]
+        if unknown:
+            errors["location"] = f"Unknown location {unknown[0][:40]!r}."
+        elif not chosen:
+            errors["location"] = "Choose at least one location whose stock counts."
+        # Every location chosen is stored as "all", so new locations count too.
+        sub.values["location_ids"] = None if set(chosen) == set(locations) else sorted(chosen)
     for name in FLAG_FIELDS:
         sub.values[name] = form.get(name) in ("on", "1", "true", "yes")
 
@@ -145,6 +172,41 @@ def shop_variants(session: Session, shop: Shop) -> list[Variant]:
     )
 
 
+def shop_locations(session: Session, shop: Shop) -> list[str]:
+    """Every location the mirror has stock figures for."""
+    return sorted(
+        session.scalars(
+            select(InventoryLevel.location_id).where(InventoryLevel.shop_id == shop.id).distinct()
+        )
+    )
+
+
+def submit(session: Session, shop: Shop, form: Mapping[str, str]) -> tuple[SettingsSubmission, int]:
+    """Validate; only if every field is valid, save and re-decide the shop's badges.
+
+    Returns the submission and how many badges changed. The caller commits, then schedules
+    the push; on errors it rolls back and shows them, and nothing saved before is touched.
+    """
+    variants = shop_variants(session, shop)
+    submission = parse(
+        form, [v.id for v in variants], shop_today(shop.timezone), shop_locations(session, shop)
+    )
+    if not submission.ok:
+        return submission, 0
+    apply(session, shop, submission)
+    session.flush()
+    for variant in variants:
+        recompute_total(session, shop, variant)
+    return submission, refresh_shop_badges(session, shop, cause="settings")
+
+
+def submitted_values(form: Mapping[str, str]) -> dict[str, object]:
+    """What the merchant typed, to show again next to the errors (checkbox lists included)."""
+    values: dict[str, object] = {k: v for k, v in form.items() if k != "token"}
+    values["location"] = _chosen_locations(form)
+    return values
+
+
 def apply(session: Session, shop: Shop, sub: SettingsSubmission) -> None:
     if not sub.ok:
         raise ValueError("refusing to save settings with errors")
@@ -163,15 +225,21 @@ def apply(session: Session, shop: Shop, sub: SettingsSubmission) -> None:
         variant.backorder_limit = change.limit
 
 
-def form_values(shop: Shop, variants: list[Variant]) -> dict[str, str]:
+def form_values(shop: Shop, variants: list[Variant]) -> dict[str, object]:
     """The saved settings as the form shows them."""
     s = shop.settings
-    values: dict[str, str] = {name: "on" if getattr(s, name) else "" for name in FLAG_FIELDS}
+    values: dict[str, object] = {name: "on" if getattr(s, name) else "" for name in FLAG_FIELDS}
     for name in (*LABEL_FIELDS, *COLOUR_FIELDS):
         values[name] = getattr(s, name)
     values["default_lead_days"] = str(s.default_lead_days)
     values["timezone"] = shop.timezone
     values["email_reply_to"] = s.email_reply_to or ""
+    chosen = s.location_ids
+    values["location"] = (
+        list(chosen)
+        if chosen
+        else sorted({level.location_id for v in variants for level in v.levels})
+    )
     for v in variants:
         values[f"variant-{v.id}-eta"] = v.eta_override.isoformat() if v.eta_override else ""
         values[f"variant-{v.id}-lead"] = (
