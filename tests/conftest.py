@@ -22,7 +22,10 @@ from plugin.models import Base
 PG_ADMIN_URL = os.environ.get(
     "TEST_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
-REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+REDIS_SERVER = os.environ.get("TEST_REDIS_SERVER", "redis://127.0.0.1:6379")
+# Set TEST_REDIS_URL to pin a database; otherwise each test session claims a free one (15
+# down to 1), so two runs on one machine (a developer's and CI's) never flush each other's.
+REDIS_URL = os.environ.get("TEST_REDIS_URL")
 FERNET_KEY = "x3Q0o1l3J0mW6s2vVn0k3Jm4H3t7Yw2Qe1Zr5Uu8Ii0="
 
 
@@ -86,17 +89,42 @@ def client(app):
     return app.test_client()
 
 
-@pytest.fixture
-def redis_url() -> Iterator[str]:
+@pytest.fixture(scope="session")
+def redis_session_url() -> Iterator[str]:
     from redis import Redis
 
-    client = Redis.from_url(REDIS_URL)
+    if REDIS_URL:
+        yield REDIS_URL
+        return
+    registry = Redis.from_url(f"{REDIS_SERVER}/0")
+    try:
+        registry.ping()
+    except Exception as exc:  # pragma: no cover - environment problem, said plainly
+        pytest.exit(f"Redis is not reachable at {REDIS_SERVER}: {exc}", returncode=2)
+    claim = f"backorder-badges:test-session:{uuid.uuid4().hex}"
+    for number in range(15, 0, -1):
+        key = f"backorder-badges:test-db:{number}"
+        if registry.set(key, claim, nx=True, ex=3 * 3600):
+            break
+    else:  # pragma: no cover
+        pytest.exit("every Redis test database (1-15) is claimed by another test run", 2)
+    yield f"{REDIS_SERVER}/{number}"
+    if registry.get(key) == claim.encode():
+        registry.delete(key)
+    registry.close()
+
+
+@pytest.fixture
+def redis_url(redis_session_url) -> Iterator[str]:
+    from redis import Redis
+
+    client = Redis.from_url(redis_session_url)
     try:
         client.ping()
     except Exception as exc:  # pragma: no cover
-        pytest.exit(f"Redis is not reachable at {REDIS_URL}: {exc}", returncode=2)
+        pytest.exit(f"Redis is not reachable at {redis_session_url}: {exc}", returncode=2)
     client.flushdb()
-    yield REDIS_URL
+    yield redis_session_url
     client.flushdb()
     client.close()
 

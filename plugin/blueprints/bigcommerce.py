@@ -12,16 +12,15 @@ from __future__ import annotations
 import logging
 
 from flask import Blueprint, current_app, jsonify, redirect, render_template, request, url_for
-from sqlalchemy import func, select
 
 from connectors.bigcommerce import oauth
 from connectors.bigcommerce.client import BigCommerceClient
 from connectors.bigcommerce.signed_payload import PayloadRefused, verify_callback
 from plugin.extensions import db
-from plugin.models import BadgeTransition, InboxStatus, Product, Shop, Variant, WebhookEvent
+from plugin.models import Shop
 from plugin.services import bigcommerce_install as installs
 from plugin.services import bigcommerce_session as app_tokens
-from plugin.services import settings_form
+from plugin.services import settings_form, support
 from plugin.services.tokens import vault
 
 log = logging.getLogger(__name__)
@@ -229,31 +228,12 @@ def app_settings(store_hash: str):
 
 
 def _support_facts(shop: Shop) -> dict:
-    session = db.session
-    counts = dict(
-        session.execute(
-            select(WebhookEvent.status, func.count())
-            .where(WebhookEvent.shop_id == shop.id)
-            .group_by(WebhookEvent.status)
-        ).all()
-    )
-    last_received = session.scalar(
-        select(func.max(WebhookEvent.received_at)).where(WebhookEvent.shop_id == shop.id)
-    )
-    failures = session.scalars(
-        select(WebhookEvent)
-        .where(WebhookEvent.shop_id == shop.id, WebhookEvent.status == InboxStatus.FAILED)
-        .order_by(WebhookEvent.received_at.desc())
-        .limit(5)
-    ).all()
+    health = support.inbox_health(db.session, shop)
     data = shop.platform_data or {}
     return {
-        "inbox": {str(status): counts.get(status, 0) for status in InboxStatus},
-        "last_received_at": last_received.isoformat() if last_received else None,
-        "failures": [
-            {"topic": e.topic, "attempts": e.attempts, "error": (e.last_error or "")[:300]}
-            for e in failures
-        ],
+        "inbox": health["counts"],
+        "last_received_at": health["last_received_at"],
+        "failures": health["failing"],
         "hooks_registered": len(data.get("hook_ids") or {}),
         "script_registered": bool(data.get("script_uuid")),
         "registered_at": data.get("registered_at"),
@@ -264,14 +244,7 @@ def _support_facts(shop: Shop) -> dict:
 @bp.get("/app/<store_hash>/support")
 def app_support(store_hash: str):
     shop, token = _embedded(store_hash)
-    transitions = db.session.execute(
-        select(BadgeTransition, Variant.title, Variant.sku, Product.title)
-        .join(Variant, Variant.id == BadgeTransition.variant_id)
-        .join(Product, Product.id == Variant.product_id)
-        .where(BadgeTransition.shop_id == shop.id)
-        .order_by(BadgeTransition.id.desc())
-        .limit(RECENT_TRANSITIONS)
-    ).all()
+    transitions = support.recent_transitions(db.session, shop, RECENT_TRANSITIONS)
     return render_template(
         "bigcommerce/support.html",
         shop=shop,

@@ -22,22 +22,17 @@ from flask import (
     request,
     url_for,
 )
-from sqlalchemy import func, select
 
 from connectors.shopify import oauth
 from connectors.shopify.session_token import InvalidSessionToken, SessionToken, verify
 from connectors.shopify.tokens import store_grant
 from plugin.extensions import db
 from plugin.models import (
-    BadgeTransition,
     InstallStatus,
     Platform,
     Shop,
-    Variant,
-    WebhookEvent,
 )
-from plugin.services import settings_form
-from plugin.services.shop_time import format_eta
+from plugin.services import settings_form, support
 from plugin.services.shops import find_shop
 
 bp = Blueprint("shopify_admin", __name__, url_prefix="/shopify")
@@ -225,54 +220,13 @@ def reauth_url(shop_domain: str) -> str:
 def support_view(shop: Shop) -> dict:
     """Recent badge changes and how the shop's webhooks are doing, for support conversations."""
     session = db.session
-    rows = session.execute(
-        select(BadgeTransition, Variant)
-        .join(Variant, Variant.id == BadgeTransition.variant_id)
-        .where(BadgeTransition.shop_id == shop.id)
-        .order_by(BadgeTransition.id.desc())
-        .limit(RECENT_TRANSITIONS)
-    ).all()
-    transitions = [
-        {
-            "at": t.created_at.isoformat(),
-            "variant": f"{v.product.title} · {v.title}" if v.product else v.title,
-            "sku": v.sku or "",
-            "from": t.from_state.value if t.from_state else None,
-            "to": t.to_state.value,
-            "eta": format_eta(t.to_eta),
-            "label": t.label,
-            "cause": t.cause,
-        }
-        for t, v in rows
-    ]
-    counts = dict(
-        session.execute(
-            select(WebhookEvent.status, func.count())
-            .where(WebhookEvent.shop_id == shop.id)
-            .group_by(WebhookEvent.status)
-        ).all()
-    )
-    last = session.scalar(
-        select(func.max(WebhookEvent.received_at)).where(WebhookEvent.shop_id == shop.id)
-    )
-    failing = session.scalars(
-        select(WebhookEvent)
-        .where(WebhookEvent.shop_id == shop.id, WebhookEvent.status == "failed")
-        .order_by(WebhookEvent.id.desc())
-        .limit(5)
-    ).all()
+    transitions = support.recent_transitions(session, shop, RECENT_TRANSITIONS)
+    health = support.inbox_health(session, shop)
     return {
         "status": shop.status.value,
         "reauth_reason": (shop.platform_data or {}).get("reauth_reason"),
         "transitions": transitions,
-        "inbox": {
-            "counts": {str(k.value if hasattr(k, "value") else k): n for k, n in counts.items()},
-            "last_received_at": last.isoformat() if last else None,
-            "failing": [
-                {"topic": e.topic, "attempts": e.attempts, "error": e.last_error or ""}
-                for e in failing
-            ],
-        },
+        "inbox": health,
     }
 
 

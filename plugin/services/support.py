@@ -1,0 +1,70 @@
+"""What support staff look at first: recent badge changes and how the shop's webhooks fare.
+
+Shared by every platform's embedded admin page, so a support conversation reads the same on
+Shopify and BigCommerce.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from plugin.models import BadgeTransition, InboxStatus, Shop, Variant, WebhookEvent
+from plugin.services.shop_time import format_eta
+
+RECENT_TRANSITIONS = 20
+RECENT_FAILURES = 5
+
+
+def recent_transitions(session: Session, shop: Shop, limit: int = RECENT_TRANSITIONS) -> list[dict]:
+    rows = session.execute(
+        select(BadgeTransition, Variant)
+        .join(Variant, Variant.id == BadgeTransition.variant_id)
+        .where(BadgeTransition.shop_id == shop.id)
+        .order_by(BadgeTransition.id.desc())
+        .limit(limit)
+    ).all()
+    return [
+        {
+            "at": t.created_at.isoformat(),
+            "product": v.product.title if v.product else "",
+            "variant": f"{v.product.title} · {v.title}" if v.product else v.title,
+            "variant_title": v.title,
+            "sku": v.sku or "",
+            "from": t.from_state.value if t.from_state else None,
+            "to": t.to_state.value,
+            "eta": format_eta(t.to_eta),
+            "label": t.label,
+            "cause": t.cause,
+            "reason": t.reason,
+        }
+        for t, v in rows
+    ]
+
+
+def inbox_health(session: Session, shop: Shop) -> dict:
+    """Events per status (every status listed), when the last arrived, the latest failures."""
+    counts = dict(
+        session.execute(
+            select(WebhookEvent.status, func.count())
+            .where(WebhookEvent.shop_id == shop.id)
+            .group_by(WebhookEvent.status)
+        ).all()
+    )
+    last = session.scalar(
+        select(func.max(WebhookEvent.received_at)).where(WebhookEvent.shop_id == shop.id)
+    )
+    failing = session.scalars(
+        select(WebhookEvent)
+        .where(WebhookEvent.shop_id == shop.id, WebhookEvent.status == InboxStatus.FAILED)
+        .order_by(WebhookEvent.id.desc())
+        .limit(RECENT_FAILURES)
+    ).all()
+    return {
+        "counts": {status.value: counts.get(status, 0) for status in InboxStatus},
+        "last_received_at": last.isoformat() if last else None,
+        "failing": [
+            {"topic": e.topic, "attempts": e.attempts, "error": (e.last_error or "")[:300]}
+            for e in failing
+        ],
+    }
