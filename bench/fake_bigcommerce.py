@@ -32,6 +32,9 @@ class FakeStore:
     metafields: dict[str, dict[int, dict]] = field(
         default_factory=lambda: {"variants": {}, "products": {}}
     )
+    # Webhook subscriptions and storefront scripts, as /v3/hooks and /v3/content/scripts keep them.
+    hooks: dict[int, dict] = field(default_factory=dict)
+    scripts: dict[str, dict] = field(default_factory=dict)
     calls: Counter = field(default_factory=Counter)
     rate_limited: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -118,12 +121,33 @@ class FakeStore:
                 return 200, self._items(query)
             if len(parts) == 4 and parts[1] == "catalog" and parts[3] == "metafields":
                 return self._metafields(method, parts[2], query, body)
+            if parts == ["v3", "hooks"] or parts[:2] == ["v3", "hooks"]:
+                return self._registry(method, parts[2:], query, body, self.hooks, "id")
+            if parts[:3] == ["v3", "content", "scripts"]:
+                return self._registry(method, parts[3:], query, body, self.scripts, "uuid")
             if method == "GET" and parts[:2] == ["v2", "orders"] and len(parts) == 3:
                 order = self.orders.get(int(parts[2]))
                 return (200, order) if order else (404, [{"status": 404}])
             if method == "GET" and parts[:2] == ["v2", "orders"] and parts[3:] == ["products"]:
                 return 200, self.order_products.get(int(parts[2]), [])
         return 404, {"status": 404, "title": f"no fake for {method} {path}"}
+
+    def _registry(self, method, rest, query, body, rows: dict, key: str) -> tuple[int, object]:
+        """Hooks and scripts: list (paged), create, update by id."""
+        if method == "GET" and not rest:
+            return 200, self._page(list(rows.values()), query)
+        if method == "POST" and not rest:
+            self._next_id += 1
+            ident = self._next_id if key == "id" else f"script-{self._next_id}"
+            rows[ident] = {**body, key: ident}
+            return 200, {"data": rows[ident], "meta": {}}
+        if method == "PUT" and len(rest) == 1:
+            ident = int(rest[0]) if key == "id" else rest[0]
+            if ident not in rows:
+                return 404, {"status": 404}
+            rows[ident] = {**rows[ident], **body}
+            return 200, {"data": rows[ident], "meta": {}}
+        return 404, {"status": 404}
 
     def _product(self, product: dict) -> dict:
         out = dict(product)

@@ -6,9 +6,9 @@ Measured in one run, on the same store and workers:
   install: a reconciliation mirrors the catalogue and pushes every badge (as after an install);
   calm   (the baseline): one webhook per variant (100);
   storm:  ten webhooks per variant (1,000), the store's stock changing before each one.
-Workers are `rq worker -w rq.worker.SimpleWorker` (jobs run in the worker process, so the
-client's view of the quota and the metafield ids carry over between jobs, as in a long-lived
-deployment). For each phase: platform calls, 429s received, and the time from the first webhook
+Workers run as the Procfile runs them (`plugin.worker.AppWorker`, jobs in the worker process,
+so the client's view of the quota carries over between jobs, and the Procfile's queue order).
+For each phase: platform calls, 429s received, and the time from the first webhook
 posted until every variant's badge metafield in the fake store is right (the "right" badge
 follows the store's final stock). A lost update would show as a badge that never becomes
 right (the run then fails).
@@ -43,6 +43,7 @@ from plugin import create_app  # noqa: E402
 from plugin.commands import upgrade_database  # noqa: E402
 from plugin.extensions import db  # noqa: E402
 from plugin.models import InboxStatus, Platform, WebhookEvent  # noqa: E402
+from plugin.queue import QUEUE_NAMES  # noqa: E402
 from plugin.services import shops  # noqa: E402
 from plugin.services.tokens import vault  # noqa: E402
 
@@ -186,11 +187,10 @@ def start_workers(count: int, env: dict[str, str], redis_url: str) -> list[subpr
                 "worker",
                 "--with-scheduler",
                 "-w",
-                "rq.worker.SimpleWorker",
+                "plugin.worker.AppWorker",
                 "-u",
                 redis_url,
-                "webhooks",
-                "push",
+                *QUEUE_NAMES,
             ],
             cwd=ROOT,
             env=env,
