@@ -16,7 +16,7 @@ right (the run then fails).
 The quota window can be scaled down (--scale) so the run takes seconds, not minutes: the quota
 stays 150 requests, the window becomes 30 s x scale. The printed figures say which scale made them.
 
-    /work/venv/bin/python bench/restock_storm_bigcommerce.py --scale 0.1
+    .venv/bin/python bench/restock_storm_bigcommerce.py --scale 0.1
 """
 
 from __future__ import annotations
@@ -309,7 +309,7 @@ def report(args, window_ms: int, phases: list[dict], unprocessed: int) -> None:
     )
     print(f"inbox events not processed at the end: {unprocessed}; every badge right: yes")
     print(
-        "reproduce: /work/venv/bin/python bench/restock_storm_bigcommerce.py "
+        "reproduce: .venv/bin/python bench/restock_storm_bigcommerce.py "
         f"--scale {args.scale} --workers {args.workers} --seed {args.seed} "
         f"--variants {args.variants} --per-variant {args.per_variant}"
     )

@@ -9,7 +9,7 @@ exactly one row per request and the `webhooks` queue exactly one job per request
 
 Run from the repository root:
 
-    /work/venv/bin/python bench/webhook_ingest.py --requests 2000 --concurrency 8 --workers 2
+    .venv/bin/python bench/webhook_ingest.py --requests 2000 --concurrency 8 --workers 2
 
 Everything it creates (servers, database, the Redis db's keys) is removed at the end. It refuses
 to start if the Redis db is not empty, so it never counts or flushes anyone else's jobs.
