@@ -11,7 +11,8 @@
  *    productAttributes.optionChange sends) and reads `data.v3_variant_id` from the answer.
  *    It does so on load and whenever the shopper changes an option, so the badge follows.
  * 3. A product tracked at product level has one badge: it is shown whatever the options.
- * Everything from the API is set as text, never as HTML. Failures leave the page as it was.
+ * The badge itself is drawn by badge-widget.js (loaded on product pages only), so it looks
+ * and reads the same as everywhere else. Failures leave the page as it was.
  */
 (function () {
   'use strict';
@@ -23,30 +24,18 @@
   var api = src.origin + '/storefront/v1/badges';
   if (!store) { return; }
 
-  function render(el, badge) {
-    el.textContent = '';
-    if (!badge || !badge.state || badge.state === 'hidden') {
-      el.hidden = true;
-      el.removeAttribute('data-state');
-      return;
-    }
-    el.hidden = false;
-    el.setAttribute('data-state', badge.state);
-    var pill = document.createElement('span');
-    pill.className = 'bb-badge bb-badge--' + badge.state;
-    pill.textContent = badge.label;
-    pill.style.cssText = 'display:inline-block;padding:.2em .6em;background:#f6f8fa;' +
-      'border:1px solid #d0d7de;border-radius:4px';
-    if (badge.color) { pill.style.borderLeft = '.4em solid ' + badge.color; }
-    el.appendChild(pill);
-    if (badge.state === 'backorder' && badge.eta) {
-      var eta = document.createElement('time');
-      eta.className = 'bb-eta';
-      eta.setAttribute('datetime', badge.eta);
-      eta.textContent = 'Estimated to ship by ' + badge.eta_text;
-      eta.style.cssText = 'display:block;font-size:.9em';
-      el.appendChild(eta);
-    }
+  var render = function () {};  // replaced by the shared renderer once it is loaded
+
+  // The badge is drawn by badge-widget.js's renderer, shared with every storefront.
+  function withRenderer(then) {
+    if (window.BackorderBadges) { then(window.BackorderBadges.render); return; }
+    var shared = document.createElement('script');
+    shared.async = true;
+    shared.src = src.origin + '/static/badge-widget.js';
+    shared.onload = function () {
+      if (window.BackorderBadges) { then(window.BackorderBadges.render); }
+    };
+    document.head.appendChild(shared);
   }
 
   function formBody(form) {
@@ -134,7 +123,11 @@
 
   function start() {
     var forms = document.querySelectorAll('form[data-cart-item-add]');
-    for (var i = 0; i < forms.length; i++) { init(forms[i]); }
+    if (!forms.length) { return; }
+    withRenderer(function (shared) {
+      render = shared;
+      for (var i = 0; i < forms.length; i++) { init(forms[i]); }
+    });
   }
   if (document.readyState === 'loading') {
     document.addEventListener('DOMContentLoaded', start);

@@ -2,6 +2,8 @@
  * Shows the selected variant's badge and ETA from the badge API, follows the option picker,
  * and (optionally) revalidates so a stock change shows without a reload. Text, not colour
  * alone, carries the state; everything from the API is set as text, never as HTML.
+ * It also lends its renderer (window.BackorderBadges.render) to the platform scripts, such as
+ * badge-widget-bc.js, so every storefront draws the badge the same way.
  */
 (function () {
   'use strict';
@@ -84,8 +86,11 @@
     if (every > 0) { setInterval(load, every * 1000); }
   }
 
+  window.BackorderBadges = window.BackorderBadges || { render: render };
+
   function start() {
-    var nodes = document.querySelectorAll('#backorder-badge, [data-backorder-badge]');
+    // Only containers that say where the badge API is; platform scripts drive their own.
+    var nodes = document.querySelectorAll('#backorder-badge[data-api], [data-backorder-badge][data-api]');
     for (var i = 0; i < nodes.length; i++) { init(nodes[i]); }
   }
   if (document.readyState === 'loading') {
