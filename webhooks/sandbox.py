@@ -4,7 +4,6 @@ worker run for a local store as for a real one.
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import hmac
 import json
@@ -15,7 +14,13 @@ from datetime import datetime
 from plugin.models import WebhookEvent, utcnow
 from plugin.settings import Settings
 from webhooks import events as ev
-from webhooks.source import Delivery, ShopFinder, WebhookRefused, parse_timestamp
+from webhooks.source import (
+    Delivery,
+    ShopFinder,
+    base64_hmac,
+    check_signature,
+    delivery_from_headers,
+)
 
 TOPICS = ("products/update", "inventory_levels/update", "orders/create", "app/uninstalled")
 H_TOPIC = "X-Sandbox-Topic"
@@ -31,7 +36,7 @@ def signing_key(settings: Settings) -> bytes:
 
 
 def sign(settings: Settings, body: bytes) -> str:
-    return base64.b64encode(hmac.new(signing_key(settings), body, hashlib.sha256).digest()).decode()
+    return base64_hmac(signing_key(settings), body)
 
 
 def build_delivery(
@@ -62,17 +67,9 @@ class SandboxWebhooks:
     def verify(
         self, body: bytes, headers: Mapping[str, str], settings: Settings, find_shop: ShopFinder
     ) -> Delivery:
-        given = headers.get(H_HMAC, "")
-        if not given or not hmac.compare_digest(given.encode(), sign(settings, body).encode()):
-            raise WebhookRefused("invalid webhook signature")
-        topic, shop, event_id = headers.get(H_TOPIC), headers.get(H_SHOP), headers.get(H_EVENT)
-        if not topic or not shop or not event_id:
-            raise WebhookRefused(f"missing {H_TOPIC}, {H_SHOP} or {H_EVENT}", status=400)
-        return Delivery(
-            shop_domain=shop,
-            topic=topic,
-            event_id=event_id,
-            triggered_at=parse_timestamp(headers.get(H_TRIGGERED)),
+        check_signature(headers.get(H_HMAC), sign(settings, body), "invalid webhook signature")
+        return delivery_from_headers(
+            headers, topic=H_TOPIC, shop=H_SHOP, event_ids=(H_EVENT,), triggered=H_TRIGGERED
         )
 
     def to_events(self, inbox: WebhookEvent) -> list[ev.AppEvent]:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -55,3 +58,40 @@ def parse_timestamp(value: str | None) -> datetime | None:
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
     return parsed.astimezone(UTC)
+
+
+def base64_hmac(key: bytes, body: bytes) -> str:
+    """Base64 HMAC-SHA256 of the raw body: how Shopify (and the sandbox) sign a delivery."""
+    return base64.b64encode(hmac.new(key, body, hashlib.sha256).digest()).decode()
+
+
+def check_signature(given: str | None, expected: str, refusal: str) -> None:
+    """Constant-time; an empty or missing signature is refused like a wrong one."""
+    given = (given or "").strip()
+    if not given or not hmac.compare_digest(given.encode(), expected.encode()):
+        raise WebhookRefused(refusal, status=401)
+
+
+def delivery_from_headers(
+    headers: Mapping[str, str],
+    *,
+    topic: str,
+    shop: str,
+    event_ids: tuple[str, ...],
+    triggered: str,
+) -> Delivery:
+    """A Delivery read from Shopify-style headers; the first event-id header present wins."""
+
+    def get(name: str) -> str:
+        return (headers.get(name) or "").strip()
+
+    event_id = next((get(name) for name in event_ids if get(name)), "")
+    delivery = Delivery(
+        shop_domain=get(shop).lower(),
+        topic=get(topic),
+        event_id=event_id,
+        triggered_at=parse_timestamp(headers.get(triggered)),
+    )
+    if not delivery.topic or not delivery.shop_domain or not delivery.event_id:
+        raise WebhookRefused(f"missing {topic}, {shop} or {event_ids[0]}", status=400)
+    return delivery
