@@ -56,16 +56,7 @@ def sandbox_seed() -> None:
     if sandbox_store.list_products(db.session, shop):
         click.echo("sandbox store already has products")
         return
-    _product, hooks = sandbox_store.create_product(
-        db.session,
-        shop,
-        "Organic cotton tee",
-        [
-            ("Small", "TEE-S", 3, "continue"),
-            ("Medium", "TEE-M", 0, "continue"),
-            ("Large", "TEE-L", 0, "deny"),
-        ],
-    )
+    _product, hooks = sandbox_store.seed_demo(db.session, shop)
     db.session.commit()
     statuses = sandbox_store.deliver(shop, hooks)
     click.echo(f"seeded {shop.domain}; webhook statuses {statuses}")

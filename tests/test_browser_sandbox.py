@@ -128,16 +128,7 @@ def seed_tee():
     """The demo product, created in the sandbox store and delivered as its signed webhook."""
     shop = sandbox_store.ensure_shop(db.session)
     db.session.commit()
-    product, hooks = sandbox_store.create_product(
-        db.session,
-        shop,
-        "Organic cotton tee",
-        [
-            ("Small", "TEE-S", 3, "continue"),
-            ("Medium", "TEE-M", 0, "continue"),
-            ("Large", "TEE-L", 0, "deny"),
-        ],
-    )
+    product, hooks = sandbox_store.seed_demo(db.session, shop)
     db.session.commit()
     assert sandbox_store.deliver(shop, hooks) == [200]
     variants = {v.title: v.id for v in product.variants}

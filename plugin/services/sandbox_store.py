@@ -57,6 +57,20 @@ def ensure_shop(session: Session, domain: str = DEMO_SHOP) -> Shop:
     return shop
 
 
+DEMO_PRODUCT = "Organic cotton tee"
+# One variant of each badge: in stock, sold out but selling past zero, sold out and stopping.
+DEMO_VARIANTS = [
+    ("Small", "TEE-S", 3, "continue"),
+    ("Medium", "TEE-M", 0, "continue"),
+    ("Large", "TEE-L", 0, "deny"),
+]
+
+
+def seed_demo(session: Session, shop: Shop) -> tuple[SandboxProduct, list[Webhook]]:
+    """The demo product the README's first command shows; the caller commits, then delivers."""
+    return create_product(session, shop, DEMO_PRODUCT, list(DEMO_VARIANTS))
+
+
 def product_payload(product: SandboxProduct) -> dict:
     return {
         "id": product.id,
