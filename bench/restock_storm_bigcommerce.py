@@ -38,7 +38,7 @@ from sqlalchemy.engine import make_url
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.fake_bigcommerce import FakeBigCommerce, FakeStore  # noqa: E402
+from fakes.bigcommerce import FakeBigCommerce, FakeStore  # noqa: E402
 from plugin import create_app  # noqa: E402
 from plugin.commands import upgrade_database  # noqa: E402
 from plugin.extensions import db  # noqa: E402
@@ -235,26 +235,23 @@ def main() -> None:
     workers: list[subprocess.Popen] = []
     try:
         with FakeBigCommerce(store) as fake:
-            env = app_env(database_url, args.redis_url)
+            env = {
+                **app_env(database_url, args.redis_url),
+                "BIGCOMMERCE_API_BASE_OVERRIDE": fake.url,
+            }
             app = create_app(env)
             with app.app_context():
                 upgrade_database()
                 shop = shops.install_shop(
                     db.session, vault(), Platform.BIGCOMMERCE, STORE_HASH, access_token=TOKEN
                 )
-                shop.platform_data = {"webhook_secret": HOOK_SECRET}
+                shops.set_webhook_secret(shop, HOOK_SECRET)
                 shop.settings.auto_backorder = True
                 db.session.commit()
-                worker_env = {
-                    **os.environ,
-                    **env,
-                    "PYTHONPATH": str(ROOT),
-                    "BIGCOMMERCE_API_BASE_OVERRIDE": fake.url,
-                }
+                worker_env = {**os.environ, **env, "PYTHONPATH": str(ROOT)}
                 workers = start_workers(args.workers, worker_env, args.redis_url)
                 client = app.test_client()
                 rng = random.Random(args.seed)
-                os.environ["BIGCOMMERCE_API_BASE_OVERRIDE"] = fake.url  # for the reconcile
                 warm = install_reconcile(shop.id, store, variants, rng)
                 calm = run_phase("calm (baseline)", client, store, variants, 1, rng)
                 storm = run_phase("storm", client, store, variants, args.per_variant, rng)

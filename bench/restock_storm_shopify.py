@@ -3,7 +3,7 @@
 Everything is real except Shopify itself: the webhooks are signed and POSTed to the app's
 endpoint (Flask test client, in this process), stored in the PostgreSQL inbox, queued on Redis
 and processed by real `rq worker --with-scheduler` processes, which push badges through the
-Shopify connector to a local fake of the GraphQL Admin API (bench/fake_shopify_graphql.py) that
+Shopify connector to a local fake of the GraphQL Admin API (fakes/shopify_graphql.py) that
 validates every document against Shopify's schema and enforces the leaky bucket (100 points/s
 restored, THROTTLED answers when it cannot cover a call).
 
@@ -42,14 +42,13 @@ from redis import Redis  # noqa: E402
 from sqlalchemy import create_engine, func, select, text  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 
-from bench.fake_shopify_graphql import FakeShopify  # noqa: E402
 from bench.storm_shopify_data import (  # noqa: E402
     build_store,
     contend,
     expected_states,
     storm_events,
 )
-from connectors.shopify.graphql import ENDPOINT_OVERRIDE_ENV  # noqa: E402
+from fakes.shopify_graphql import FakeShopify  # noqa: E402
 from plugin import create_app  # noqa: E402
 from plugin.commands import upgrade_database  # noqa: E402
 from plugin.extensions import db  # noqa: E402
@@ -183,7 +182,7 @@ def main() -> None:
             worker_env = {
                 **os.environ,
                 **env_for(database_url, args.redis),
-                ENDPOINT_OVERRIDE_ENV: api_base,
+                "SHOPIFY_API_BASE_OVERRIDE": api_base,
                 "PYTHONPATH": str(ROOT),
             }
             rq = str(Path(sys.executable).parent / "rq")

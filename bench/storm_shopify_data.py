@@ -8,7 +8,7 @@ import threading
 import time
 from datetime import timedelta
 
-from bench.fake_shopify_graphql import FakeShopify, FakeVariant
+from fakes.shopify_graphql import FakeShopify, FakeVariant
 
 LOCATIONS = ("61000001", "61000002")
 PRODUCTS, PER_PRODUCT, UPDATES_PER_VARIANT = 10, 10, 10

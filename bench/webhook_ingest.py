@@ -188,7 +188,7 @@ def build_requests(app, shop_domain: str, count: int) -> list[tuple[bytes, dict[
     settings = app.extensions["settings"]
     return [
         build_delivery(
-            settings,
+            settings.secret_key,
             shop_domain,
             "inventory_levels/update",
             {

@@ -1,17 +1,23 @@
-"""The one small interface every platform adapter implements.
+"""The one small interface every platform adapter implements, and what the app hands it.
 
 Platform HTTP, auth headers and rate limits live behind it; callers see app-level facts
-(`ProductFacts`) and hand it app-level badges (`BadgePush`).
+(`domain.events.ProductFacts`) and hand it app-level badges (`domain.badges.BadgePush`).
+Adapters know no Flask, no ORM and nothing of the app: the app builds each one with what it
+needs (a `Credentials` source that can refresh, a `KeyValueCache`, plain settings values) and
+persists what it returns.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import datetime
 from typing import Protocol
 
-from webhooks.events import OrderCreated, ProductFacts, VariantRef
+from domain.badges import BadgePush, PushResult
+from domain.events import OrderFacts, ProductFacts, VariantRef
 
 
 class ConnectorError(RuntimeError):
@@ -22,21 +28,91 @@ class ReauthorisationRequired(ConnectorError):
     """The platform refused the shop's token and refreshing it did not help."""
 
 
-@dataclass(frozen=True)
-class BadgePush:
-    """One variant's badge as the storefront should show it."""
+class Credentials(Protocol):
+    """Where an adapter gets the store's access token; the app keeps and refreshes it."""
 
-    variant_platform_id: str
-    product_platform_id: str
-    state: str  # in_stock | backorder | out_of_stock | hidden
-    label: str
-    eta: date | None
-    eta_text: str
-    # "continue" / "deny" to enforce selling past zero, None to restore the merchant's policy.
-    enforced_policy: str | None
-    merchant_sells_past_zero: bool
-    # Product-level tracking (BigCommerce) puts the badge on the product, not the variant.
-    product_level: bool = False
+    def access_token(self) -> str:
+        """The current token (refreshed first by the app if it is about to expire)."""
+
+    def refresh_after_unauthorized(self) -> str:
+        """The platform answered 401: a fresh token, or ReauthorisationRequired."""
+
+    def refused(self, reason: str) -> None:
+        """The platform refused even a fresh token: the merchant must approve the app again."""
+
+
+def _cannot_refresh() -> str:
+    raise ReauthorisationRequired("this token cannot be refreshed")
+
+
+@dataclass(frozen=True)
+class TokenCallbacks:
+    """`Credentials` made of plain callables: how the app hands an adapter its token source."""
+
+    access_token: Callable[[], str]
+    refresh_after_unauthorized: Callable[[], str] = _cannot_refresh
+    refused: Callable[[str], None] = lambda _reason: None
+
+
+class KeyValueCache(Protocol):
+    """A small cache shared by every worker of the app (Redis in production)."""
+
+    def get(self, key: str) -> str | None: ...
+
+    def set(self, key: str, value: str, ttl_s: int) -> None: ...
+
+    def get_map(self, key: str) -> dict[str, str]: ...
+
+    def update_map(self, key: str, values: dict[str, str], ttl_s: int) -> None: ...
+
+    def delete(self, key: str) -> None: ...
+
+
+class MemoryCache:
+    """`KeyValueCache` in one process, for the embedded default (no Redis) and tests."""
+
+    def __init__(self, clock=time.monotonic) -> None:
+        self._values: dict[str, tuple[float, object]] = {}
+        self._lock = threading.Lock()
+        self._clock = clock
+
+    def _live(self, key: str):
+        entry = self._values.get(key)
+        if entry is None:
+            return None
+        expires, value = entry
+        if expires < self._clock():
+            self._values.pop(key, None)
+            return None
+        return value
+
+    def get(self, key: str) -> str | None:
+        with self._lock:
+            value = self._live(key)
+            return value if isinstance(value, str) else None
+
+    def set(self, key: str, value: str, ttl_s: int) -> None:
+        with self._lock:
+            self._values[key] = (self._clock() + ttl_s, value)
+
+    def get_map(self, key: str) -> dict[str, str]:
+        with self._lock:
+            value = self._live(key)
+            return dict(value) if isinstance(value, dict) else {}
+
+    def update_map(self, key: str, values: dict[str, str], ttl_s: int) -> None:
+        with self._lock:
+            current = self._live(key)
+            merged = {**(current if isinstance(current, dict) else {}), **values}
+            self._values[key] = (self._clock() + ttl_s, merged)
+
+    def delete(self, key: str) -> None:
+        with self._lock:
+            self._values.pop(key, None)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._values.clear()
 
 
 @dataclass(frozen=True)
@@ -53,20 +129,28 @@ class Connector(Protocol):
         """Idempotent setup the store needs before shoppers can see badges; run on install and
         by every reconciliation so anything removed since is put back."""
 
-    def fetch_product(self, product_id: str) -> ProductFacts | None:
-        """The product with all its variants and stock per location, or None if deleted."""
+    def fetch_product(
+        self, product_id: str, fresh_after: datetime | None = None
+    ) -> ProductFacts | None:
+        """The product with all its variants and stock per location, or None if deleted.
 
-    def resolve_variant(self, ref: VariantRef) -> ProductFacts | None:
+        `fresh_after`: a read shared with another job is used only if it began after this."""
+
+    def resolve_variant(
+        self, ref: VariantRef, fresh_after: datetime | None = None
+    ) -> ProductFacts | None:
         """The product that holds the variant an event names, for variants not yet mirrored."""
 
-    def fetch_level(self, ref: VariantRef, location_id: str) -> int | None:
+    def fetch_level(
+        self, ref: VariantRef, location_id: str, fresh_after: datetime | None = None
+    ) -> int | None:
         """Current stock at one location, for events that carry no absolute figure."""
 
-    def fetch_order(self, order_id: str) -> OrderCreated | None:
+    def fetch_order(self, order_id: str) -> OrderFacts | None:
         """The order's lines and customer, for events that carry only the order id."""
 
     def iter_catalog(self, cursor: str | None = None) -> Iterator[CatalogPage]:
         """Every product, page by page, for reconciliation."""
 
-    def push_badges(self, pushes: Sequence[BadgePush]) -> None:
+    def push_badges(self, pushes: Sequence[BadgePush]) -> PushResult:
         """Write the badges to the store. Raises ConnectorError if any write did not land."""

@@ -1,83 +1,88 @@
-"""The sandbox "platform" API: reads its catalogue and stores pushed badges in the app's DB.
+"""The sandbox "platform" API: reads the local sandbox store and hands it the badges to show.
 
 It stands where Shopify's GraphQL API or BigCommerce's V3 API stand for real shops, so the
-worker's code path is the same; only the transport is a table instead of HTTPS.
+worker's code path is the same; only the transport differs. The store itself lives in the app
+(`plugin.services.sandbox_store`), which hands this adapter a `SandboxApi` that answers in the
+same JSON shapes the sandbox's webhooks carry.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from datetime import datetime
+from typing import Protocol
 
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session
-
-from connectors.base import BadgePush, CatalogPage
-from plugin.models import SandboxOrder, SandboxProduct, SandboxVariant, Shop, utcnow
-from webhooks.events import OrderCreated, OrderLine, ProductFacts, VariantFacts, VariantRef
+from connectors.base import CatalogPage
+from domain.badges import BadgePush, PushResult
+from domain.events import OrderFacts, ProductFacts, VariantRef
+from webhooks.sandbox import LOCATION, order_facts, product_facts
 
 PAGE_SIZE = 50
-LOCATION = "default"
+
+
+class SandboxApi(Protocol):
+    """The sandbox store's API, for one store; another store's records simply do not exist."""
+
+    def product(self, product_id: str) -> dict | None:
+        """A product as `products/update` sends it."""
+
+    def product_of_variant(self, variant_id: str) -> dict | None: ...
+
+    def products_after(self, after: int, limit: int) -> tuple[list[dict], int]:
+        """Products with ids above `after`, oldest first, and the store's total."""
+
+    def order(self, order_id: str) -> dict | None:
+        """An order as `orders/create` sends it (lines included)."""
+
+    def show_badges(self, badges: Sequence[dict]) -> None:
+        """Store what each variant's page shows: {variant_id, state, label, eta, policy}."""
 
 
 class SandboxConnector:
     platform = "sandbox"
 
-    def __init__(self, shop: Shop, session: Session):
-        self.shop = shop
-        self.session = session
+    def __init__(self, api: SandboxApi):
+        self.api = api
 
     def prepare_store(self) -> None:
         """The sandbox store shows whatever is pushed; it needs no setup."""
 
-    def fetch_product(self, product_id: str) -> ProductFacts | None:
-        product = self._product(product_id)
-        return product_facts(product) if product else None
+    def fetch_product(
+        self, product_id: str, fresh_after: datetime | None = None
+    ) -> ProductFacts | None:
+        payload = self.api.product(product_id)
+        return product_facts(payload) if payload else None
 
-    def resolve_variant(self, ref: VariantRef) -> ProductFacts | None:
-        variant = self._variant(ref.variant_id)
-        return product_facts(variant.product) if variant else None
-
-    def fetch_level(self, ref: VariantRef, location_id: str) -> int | None:
-        variant = self._variant(ref.variant_id)
-        return variant.inventory if variant and location_id == LOCATION else None
-
-    def fetch_order(self, order_id: str) -> OrderCreated | None:
-        order = self.session.get(SandboxOrder, int(order_id)) if order_id.isdigit() else None
-        if order is None or order.shop_id != self.shop.id:
+    def resolve_variant(
+        self, ref: VariantRef, fresh_after: datetime | None = None
+    ) -> ProductFacts | None:
+        if not ref.variant_id:
             return None
-        return OrderCreated(
-            order_id=str(order.id),
-            order_name=f"#{1000 + order.id}",
-            customer_email=order.email,
-            occurred_at=order.created_at,
-            lines=(
-                OrderLine(
-                    line_id=str(order.id * 10),
-                    variant=VariantRef(variant_id=str(order.variant_id)),
-                    quantity=order.quantity,
-                ),
-            ),
-        )
+        payload = self.api.product_of_variant(ref.variant_id)
+        return product_facts(payload) if payload else None
+
+    def fetch_level(
+        self, ref: VariantRef, location_id: str, fresh_after: datetime | None = None
+    ) -> int | None:
+        payload = self.api.product_of_variant(ref.variant_id) if ref.variant_id else None
+        if payload is None or location_id != LOCATION:
+            return None
+        for variant in payload["variants"]:
+            if str(variant["id"]) == ref.variant_id:
+                return int(variant["inventory_quantity"])
+        return None
+
+    def fetch_order(self, order_id: str) -> OrderFacts | None:
+        payload = self.api.order(order_id)
+        return order_facts(payload) if payload is not None else None
 
     def iter_catalog(self, cursor: str | None = None) -> Iterator[CatalogPage]:
         after = int(cursor or 0)
-        total = self.session.scalar(
-            select(func.count())
-            .select_from(SandboxProduct)
-            .where(SandboxProduct.shop_id == self.shop.id)
-        )
         while True:
-            products = list(
-                self.session.scalars(
-                    select(SandboxProduct)
-                    .where(SandboxProduct.shop_id == self.shop.id, SandboxProduct.id > after)
-                    .order_by(SandboxProduct.id)
-                    .limit(PAGE_SIZE)
-                )
-            )
+            products, total = self.api.products_after(after, PAGE_SIZE)
             if not products:
                 return
-            after = products[-1].id
+            after = int(products[-1]["id"])
             more = len(products) == PAGE_SIZE
             yield CatalogPage(
                 [product_facts(p) for p in products], str(after) if more else None, total
@@ -85,44 +90,17 @@ class SandboxConnector:
             if not more:
                 return
 
-    def push_badges(self, pushes: Sequence[BadgePush]) -> None:
-        now = utcnow()
-        for push in pushes:
-            variant = self._variant(push.variant_platform_id)
-            if variant is None:
-                continue  # deleted in the store since; nothing to show it on
-            variant.badge_state = push.state
-            variant.badge_label = push.label
-            variant.badge_eta = push.eta
-            variant.badge_pushed_at = now
-            variant.app_policy = push.enforced_policy
-
-    def _product(self, product_id: str | None) -> SandboxProduct | None:
-        if not product_id or not product_id.isdigit():
-            return None
-        product = self.session.get(SandboxProduct, int(product_id))
-        return product if product and product.shop_id == self.shop.id else None
-
-    def _variant(self, variant_id: str | None) -> SandboxVariant | None:
-        if not variant_id or not variant_id.isdigit():
-            return None
-        variant = self.session.get(SandboxVariant, int(variant_id))
-        # Like a real platform API: another store's records simply do not exist for this one.
-        return variant if variant is not None and variant.shop_id == self.shop.id else None
-
-
-def product_facts(product: SandboxProduct) -> ProductFacts:
-    return ProductFacts(
-        platform_id=str(product.id),
-        title=product.title,
-        variants=tuple(
-            VariantFacts(
-                platform_id=str(v.id),
-                sku=v.sku,
-                title=v.title,
-                sells_past_zero=v.policy == "continue",
-                levels={LOCATION: v.inventory},
-            )
-            for v in product.variants
-        ),
-    )
+    def push_badges(self, pushes: Sequence[BadgePush]) -> PushResult:
+        self.api.show_badges(
+            [
+                {
+                    "variant_id": push.variant_platform_id,
+                    "state": push.state,
+                    "label": push.label,
+                    "eta": push.eta,
+                    "policy": push.enforced_policy,
+                }
+                for push in pushes
+            ]
+        )
+        return PushResult()

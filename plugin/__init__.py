@@ -51,10 +51,11 @@ def register_settings(app: Flask, env: Mapping[str, str] | None) -> None:
 
 
 def register_extensions(app: Flask) -> None:
-    from plugin.extensions import db, redis_connection
+    from plugin.extensions import db, redis_connection, shared_cache
 
     db.init_app(app)
     redis_connection.init_app(app)
+    shared_cache.init_app(app)
 
 
 def register_blueprints(app: Flask) -> None:
@@ -65,12 +66,12 @@ def register_blueprints(app: Flask) -> None:
         shopify_admin,
         shopify_install,
         storefront,
+        webhooks,
     )
-    from webhooks import routes as webhook_routes
 
     app.register_blueprint(health.bp)
     app.register_blueprint(storefront.bp)
-    app.register_blueprint(webhook_routes.bp)
+    app.register_blueprint(webhooks.bp)
     app.register_blueprint(sandbox.bp)
     app.register_blueprint(shopify_install.bp)
     app.register_blueprint(shopify_admin.bp)

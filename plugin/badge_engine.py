@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-from plugin.models.badge import BadgeKind
+from domain.badges import BadgeKind
 
 MAX_LEAD_DAYS = 365
 

@@ -24,12 +24,31 @@ def alembic_config():
 
 
 def upgrade_database(revision: str = "head") -> None:
+    migrate(revision)
+
+
+def migrate(revision: str, *, down: bool = False) -> None:
+    """Upgrade (or downgrade) on one connection of the app's engine.
+
+    On SQLite, batch migrations rebuild a table by copying it and dropping the old one; with
+    foreign keys on, that drop would cascade into every child row. So they are off for the
+    migration, and the connection is thrown away after it rather than returned to the pool.
+    """
     from alembic import command
 
-    with db.engine.begin() as connection:
-        config = alembic_config()
-        config.attributes["connection"] = connection
-        command.upgrade(config, revision)
+    with db.engine.connect() as connection:
+        sqlite = connection.dialect.name == "sqlite"
+        if sqlite:
+            connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
+            connection.commit()
+        try:
+            with connection.begin():
+                config = alembic_config()
+                config.attributes["connection"] = connection
+                (command.downgrade if down else command.upgrade)(config, revision)
+        finally:
+            if sqlite:
+                connection.invalidate()
 
 
 db_cli = AppGroup("db", help="Database migrations (Alembic).")
@@ -68,9 +87,8 @@ webhooks_cli = AppGroup("webhooks", help="The webhook inbox.")
 @webhooks_cli.command("retry")
 def webhooks_retry() -> None:
     """Queue again every stored webhook that is pending or failed."""
-    from plugin.jobs import process_webhook
+    from plugin.jobs import queue_webhook
     from plugin.models import InboxStatus, WebhookEvent
-    from plugin.queue import enqueue
 
     ids = list(
         db.session.scalars(
@@ -80,7 +98,7 @@ def webhooks_retry() -> None:
         )
     )
     for event_id in ids:
-        enqueue("webhooks", process_webhook, event_id, job_id=f"webhook-{event_id}", coalesce=True)
+        queue_webhook(event_id)
     click.echo(f"queued {len(ids)} webhook(s)")
 
 

@@ -3,7 +3,8 @@
 Each request (or, outside a request, each app context) gets its own SQLAlchemy session, so a
 request, a job run by a worker and a webhook the sandbox delivers to the app in-process each
 have their own unit of work and their own commit. Flask reuses the outer app context for a
-request dispatched inside another, so the session is keyed on the request context first.
+request dispatched inside another, so a request's session is kept in its WSGI environ, and only
+outside a request on `g`.
 """
 
 from __future__ import annotations
@@ -11,13 +12,15 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from flask import Flask, current_app
-from flask.globals import _cv_app, _cv_request
+from flask import Flask, current_app, g, has_request_context, request
 from redis import Redis
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
+from connectors.base import KeyValueCache, MemoryCache
 from plugin.settings import Settings
+
+SESSION_KEY = "backorder_badges.db_session"
 
 
 class Database:
@@ -40,23 +43,20 @@ class Database:
         return current_app.extensions["db_engine"]
 
     @staticmethod
-    def _scope():
-        return _cv_request.get(None) or _cv_app.get(None)
+    def _scope() -> dict:
+        return request.environ if has_request_context() else g.__dict__
 
     @property
     def session(self) -> Session:
         scope = self._scope()
-        session = getattr(scope, "_bb_db_session", None)
+        session = scope.get(SESSION_KEY)
         if session is None:
-            session = current_app.extensions["db_sessionmaker"]()
-            scope._bb_db_session = session
+            session = scope[SESSION_KEY] = current_app.extensions["db_sessionmaker"]()
         return session
 
     def _close_session(self, _exc: BaseException | None) -> None:
-        scope = self._scope()
-        session = getattr(scope, "_bb_db_session", None)
+        session = self._scope().pop(SESSION_KEY, None)
         if session is not None:
-            del scope._bb_db_session
             session.close()
 
     @contextmanager
@@ -98,5 +98,50 @@ class RedisConnection:
         return current_app.extensions["redis"]
 
 
+class RedisCache:
+    """`connectors.base.KeyValueCache` on Redis: shared by every worker process."""
+
+    def __init__(self, client: Redis):
+        self.client = client
+
+    def get(self, key: str) -> str | None:
+        value = self.client.get(key)
+        return value.decode() if value is not None else None
+
+    def set(self, key: str, value: str, ttl_s: int) -> None:
+        self.client.set(key, value, ex=ttl_s)
+
+    def get_map(self, key: str) -> dict[str, str]:
+        return {k.decode(): v.decode() for k, v in self.client.hgetall(key).items()}
+
+    def update_map(self, key: str, values: dict[str, str], ttl_s: int) -> None:
+        if not values:
+            return
+        pipe = self.client.pipeline()
+        pipe.hset(key, mapping=values)
+        pipe.expire(key, ttl_s)
+        pipe.execute()
+
+    def delete(self, key: str) -> None:
+        self.client.delete(key)
+
+
+# Without Redis, one process holds the whole app: one in-memory cache serves it.
+_process_cache = MemoryCache()
+
+
+class SharedCache:
+    """The small cache platform adapters are handed: Redis when configured, else in memory."""
+
+    def init_app(self, app: Flask) -> None:
+        redis = app.extensions.get("redis")
+        app.extensions["kv_cache"] = RedisCache(redis) if redis is not None else _process_cache
+
+    @property
+    def cache(self) -> KeyValueCache:
+        return current_app.extensions["kv_cache"]
+
+
 db = Database()
 redis_connection = RedisConnection()
+shared_cache = SharedCache()

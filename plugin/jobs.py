@@ -1,8 +1,8 @@
-"""RQ jobs. Each takes ids, opens one unit of work, is idempotent, and raises on failure so RQ
-retries it with backoff.
+"""RQ jobs, and the helpers that queue them. Each job takes ids, opens one unit of work, is
+idempotent, and raises on failure so RQ retries it with backoff.
 
-Workers are plain `rq worker` processes: a job builds (once per process) and enters an app
-context itself, so the Procfile needs no custom worker class.
+The Procfile's workers are `plugin.worker.AppWorker`, which builds the app once per process;
+a job enters an app context itself when it runs outside one (any other `rq worker` works too).
 """
 
 from __future__ import annotations
@@ -61,6 +61,18 @@ def job(func: F) -> F:
             return func(*args)
 
     return run  # type: ignore[return-value]
+
+
+def queue_webhook(event_id: int, *, coalesce: bool = True) -> None:
+    """Queue a stored webhook for processing; with `coalesce`, not while it already waits."""
+    enqueue("webhooks", process_webhook, event_id, job_id=f"webhook-{event_id}", coalesce=coalesce)
+
+
+def start_sync(shop_id: int) -> None:
+    """After an install or re-authorisation, on any platform: read the whole catalogue (which
+    decides every badge and pushes what changed) and send any badge that waited for the token."""
+    enqueue("sync", reconcile_shop, shop_id, job_id=f"reconcile-shop-{shop_id}", coalesce=True)
+    schedule_push(shop_id)
 
 
 @job
@@ -162,13 +174,13 @@ def requeue_stuck_webhooks() -> str:
         )
     )
     for event_id in ids:
-        enqueue("webhooks", process_webhook, event_id, job_id=f"webhook-{event_id}", coalesce=True)
+        queue_webhook(event_id)
     return f"re-queued {len(ids)} webhook(s)"
 
 
 @job
 def refresh_expiring_tokens() -> str:
     """Background jobs must never meet an expired token: refresh them ahead of time."""
-    from connectors import refresh_expiring_tokens as refresh
+    from plugin.platforms import refresh_expiring_tokens as refresh
 
     return f"refreshed {refresh()} token(s)"

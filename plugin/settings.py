@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 ENVIRONMENTS = ("development", "production", "test")
@@ -45,7 +45,9 @@ class Settings:
     bigcommerce_client_id: str
     bigcommerce_client_secret: str
     sandbox_enabled: bool
-    extra: dict[str, str] = field(default_factory=dict)
+    # Outside production, tests and benchmarks point the platform adapters at local fakes.
+    shopify_api_base_override: str | None = None
+    bigcommerce_api_base_override: str | None = None
 
     @property
     def is_production(self) -> bool:
@@ -103,6 +105,12 @@ class Settings:
             bigcommerce_client_secret=get("BIGCOMMERCE_CLIENT_SECRET")
             or "dev-bigcommerce-client-secret",
             sandbox_enabled=(get("SANDBOX_ENABLED") or sandbox_default) == "1",
+            shopify_api_base_override=None
+            if app_env == "production"
+            else get("SHOPIFY_API_BASE_OVERRIDE") or None,
+            bigcommerce_api_base_override=None
+            if app_env == "production"
+            else get("BIGCOMMERCE_API_BASE_OVERRIDE") or None,
         )
 
 

@@ -3,6 +3,8 @@
 Payloads are built the way BigCommerce builds them (PyJWT, HS256, the claims its docs list;
 legacy payloads as base64(json).base64(hex hmac)). The fake V3 API keeps state, so a second
 install or load sees what the first one registered, and records every request for assertions.
+Its catalogue, stock and metafields (what the sync after an install reads and writes) are
+answered by `fakes.bigcommerce`'s store, reachable as `FakeStore.catalogue`.
 """
 
 from __future__ import annotations
@@ -16,10 +18,13 @@ import time
 import uuid
 import warnings
 from dataclasses import dataclass, field
+from urllib.parse import parse_qs, urlsplit
 
 import jwt
 import responses
 from jwt.warnings import InsecureKeyLengthWarning
+
+from fakes import bigcommerce as fake_catalogue
 
 CLIENT_ID = "bc-client-id"
 CLIENT_SECRET = "bc-client-secret"
@@ -112,9 +117,13 @@ def expected_token_request(store_hash: str, code: str, scope: str) -> dict:
     }
 
 
+REGISTRATION_PATHS = ("/v3/hooks", "/v3/content/scripts")
+
+
 @dataclass
 class FakeStore:
-    """One store's hooks and scripts as V3 lists them for this app's client id."""
+    """One store's hooks and scripts as V3 lists them for this app's client id, and its
+    catalogue (empty unless products are added to `catalogue`)."""
 
     store_hash: str
     hooks: list[dict] = field(default_factory=list)
@@ -124,7 +133,11 @@ class FakeStore:
     # The next N writes are answered 429, as when other apps spent the store's shared quota.
     rate_limit_writes: int = 0
     page_size: int | None = None
+    catalogue: fake_catalogue.FakeStore = field(init=False)
     _next_id: int = 22561593
+
+    def __post_init__(self) -> None:
+        self.catalogue = fake_catalogue.FakeStore(self.store_hash, token="")
 
     def install(self, rsps: responses.RequestsMock) -> FakeStore:
         base = re.escape(API.format(store_hash=self.store_hash))
@@ -151,7 +164,12 @@ class FakeStore:
                     {"status": self.fail_hooks_with, "title": "JSON data is missing or invalid"},
                 )
             return self._hooks(request, path, body)
-        return self._scripts(request, path, body)
+        if path.startswith("/v3/content/scripts"):
+            return self._scripts(request, path, body)
+        status, answer = self.catalogue.handle(
+            request.method, path, parse_qs(urlsplit(request.url).query), body
+        )
+        return self._reply(status, answer)
 
     def _reply(self, status: int, payload: dict | None):
         return status, dict(RATE_HEADERS), json.dumps(payload) if payload is not None else ""
@@ -227,8 +245,13 @@ class FakeStore:
     def writes(self) -> list[tuple[str, str, dict | None]]:
         return [r for r in self.requests if r[0] != "GET"]
 
+    def registration_requests(self) -> list[tuple[str, str, dict | None]]:
+        """Requests to the store's hooks and scripts, leaving out catalogue reads and badges."""
+        return [r for r in self.requests if r[1].startswith(REGISTRATION_PATHS)]
+
 
 HOOK_SCOPES = (
+    "store/product/created",
     "store/product/updated",
     "store/product/inventory/updated",
     "store/product/inventory/order/updated",

@@ -1,6 +1,6 @@
 """Builders for BigCommerce tests: deliveries signed as BigCommerce signs them (Standard Webhooks,
-with the `standardwebhooks` library), the documented payloads, a seeded store, and V3 answers
-shaped as BigCommerce documents them."""
+with the `standardwebhooks` library), the documented payloads, a connector on a fresh cache, and
+V3 answers shaped as BigCommerce documents them. Stores themselves come from `tests.factories`."""
 
 from __future__ import annotations
 
@@ -12,16 +12,16 @@ from pathlib import Path
 
 from standardwebhooks import Webhook
 
-from plugin.extensions import db
-from plugin.models import Platform, Shop
-from plugin.services import shops
-from plugin.services.tokens import vault
+from connectors.base import KeyValueCache, MemoryCache, TokenCallbacks
+from connectors.bigcommerce.client import BigCommerceClient
+from connectors.bigcommerce.connector import BigCommerceConnector
+from tests.factories import BIGCOMMERCE_HOOK_SECRET as HOOK_SECRET
+from tests.factories import BIGCOMMERCE_STORE as STORE
+from tests.factories import BIGCOMMERCE_TOKEN as TOKEN
 
 FIXTURES = Path(__file__).parent / "fixtures" / "bigcommerce"
-STORE = "g5cd38"
-TOKEN = "bc-access-token"
-HOOK_SECRET = "hook-secret-from-registration"
 CLIENT_SECRET = "bc-client-secret"  # tests/conftest.py base_env
+APP_URL = "https://app.test"  # tests/conftest.py base_env
 API = f"https://api.bigcommerce.com/stores/{STORE}"
 RATE_HEADERS = {
     "X-Rate-Limit-Requests-Left": "140",
@@ -62,15 +62,19 @@ def signed(
     return body, headers
 
 
-def make_store(store: str = STORE, *, data: dict | None = None) -> Shop:
-    shop = shops.install_shop(db.session, vault(), Platform.BIGCOMMERCE, store, access_token=TOKEN)
-    shop.platform_data = {
-        **(shop.platform_data or {}),
-        "webhook_secret": HOOK_SECRET,
-        **(data or {}),
-    }
-    db.session.commit()
-    return shop
+def store_connector(
+    client: BigCommerceClient | None = None, cache: KeyValueCache | None = None
+) -> BigCommerceConnector:
+    """The store's connector for one unit of work, on its own cache unless one is given; its
+    client never really sleeps (pass one with a `sleep` to see the waits)."""
+    return BigCommerceConnector(
+        STORE,
+        TokenCallbacks(access_token=lambda: TOKEN),
+        cache if cache is not None else MemoryCache(),
+        app_url=APP_URL,
+        webhook_secret=HOOK_SECRET,
+        client=client or BigCommerceClient(STORE, TOKEN, sleep=lambda _seconds: None),
+    )
 
 
 def v3_product(

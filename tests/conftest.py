@@ -80,6 +80,8 @@ def app(database_url):
     _truncate(database_url)
     application = create_app(base_env(DATABASE_URL=database_url))
     application.config["RAISE_INLINE_JOB_ERRORS"] = True
+    # Without Redis the adapters share one in-process cache: nothing learnt leaks between tests.
+    application.extensions["kv_cache"].clear()
     with application.app_context():
         yield application
 

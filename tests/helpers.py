@@ -1,4 +1,4 @@
-"""Small builders shared by tests: signed sandbox deliveries and seeded shops."""
+"""Signed sandbox deliveries, as the sandbox store POSTs them."""
 
 from __future__ import annotations
 
@@ -6,10 +6,7 @@ from datetime import datetime
 
 from flask import current_app
 
-from plugin.extensions import db
-from plugin.models import Platform, Shop
-from plugin.services import sandbox_store, shops
-from plugin.services.tokens import vault
+from plugin.services import sandbox_store
 from webhooks import sandbox as sandbox_webhooks
 
 
@@ -23,7 +20,7 @@ def post_sandbox_webhook(
     triggered_at: datetime | None = None,
 ):
     body, headers = sandbox_webhooks.build_delivery(
-        current_app.extensions["settings"],
+        current_app.extensions["settings"].secret_key,
         shop_domain,
         topic,
         payload,
@@ -31,9 +28,3 @@ def post_sandbox_webhook(
         triggered_at=triggered_at,
     )
     return client.post("/webhooks/sandbox", data=body, headers=headers)
-
-
-def make_shop(domain: str, platform: Platform = Platform.SANDBOX, token: str | None = None) -> Shop:
-    shop = shops.install_shop(db.session, vault(), platform, domain, access_token=token)
-    db.session.commit()
-    return shop

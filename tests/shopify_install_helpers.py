@@ -1,4 +1,5 @@
-"""Builders for the Shopify install/embedded tests: signed queries, session tokens, shops."""
+"""Builders for the Shopify install/embedded tests: signed queries, session tokens, token
+endpoint answers (shops come from tests/factories.py)."""
 
 from __future__ import annotations
 
@@ -6,17 +7,11 @@ import hashlib
 import hmac
 import time
 import warnings
-from datetime import timedelta
 from urllib.parse import quote, urlencode
 
 import jwt
 from flask import current_app
 from jwt.warnings import InsecureKeyLengthWarning
-
-from connectors.shopify.oauth import TokenGrant
-from connectors.shopify.tokens import store_grant
-from plugin.extensions import db
-from plugin.models import utcnow
 
 TOKEN_URL = "https://{shop}/admin/oauth/access_token"
 
@@ -38,7 +33,7 @@ def session_token(
     shop: str,
     *,
     secret: str | None = None,
-    aud: str | None = None,
+    aud: str | list[str] | None = None,
     exp_in: int = 60,
     nbf_in: int = -5,
     dest: str | None = None,
@@ -70,29 +65,6 @@ def grant_body(access="shpat_new", refresh="shprt_new", expires_in=3600) -> dict
         "refresh_token_expires_in": 7776000,
         "scope": "read_products,write_products,read_inventory,read_orders,read_locations",
     }
-
-
-def installed_shop(
-    domain: str,
-    *,
-    access: str = "shpat_old",
-    refresh: str | None = "shprt_old",
-    expires_in: timedelta | None = timedelta(hours=1),
-):
-    now = utcnow()
-    shop = store_grant(
-        db.session,
-        domain,
-        TokenGrant(
-            access_token=access,
-            scope="read_products",
-            access_token_expires_at=now + expires_in if expires_in is not None else None,
-            refresh_token=refresh,
-            refresh_token_expires_at=now + timedelta(days=90) if refresh else None,
-        ),
-    )
-    db.session.commit()
-    return shop
 
 
 def graphql_url(shop: str) -> str:

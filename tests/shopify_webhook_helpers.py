@@ -1,5 +1,5 @@
 """Builders for the Shopify webhook and connector tests: signed deliveries, documented payloads,
-and GraphQL answers shaped as Shopify documents them."""
+and GraphQL answers shaped as Shopify documents them (shops come from tests/factories.py)."""
 
 from __future__ import annotations
 
@@ -10,22 +10,18 @@ from pathlib import Path
 
 from flask import current_app
 
-from plugin.models import Platform, Shop, utcnow
-from tests.helpers import make_shop
+from plugin.models import utcnow
+from tests.factories import SHOPIFY_SHOP, SHOPIFY_TOKEN
 from webhooks.shopify import sign
 
 FIXTURES = Path(__file__).parent / "fixtures/shopify"
-SHOP = "backorder-demo.myshopify.com"
-TOKEN = "shpat_test_offline_token"
+# The shop tests/factories.py installs by default, and its token.
+SHOP, TOKEN = SHOPIFY_SHOP, SHOPIFY_TOKEN
 ENDPOINT = f"https://{SHOP}/admin/api/2025-01/graphql.json"
 
 
 def fixture_bytes(name: str) -> bytes:
     return (FIXTURES / name).read_bytes()
-
-
-def make_shopify_shop(domain: str = SHOP, token: str = TOKEN) -> Shop:
-    return make_shop(domain, Platform.SHOPIFY, token=token)
 
 
 def shopify_headers(

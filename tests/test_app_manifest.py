@@ -44,6 +44,6 @@ def test_every_manifest_path_is_served(app, role, path, method):
     assert endpoint != "static" or (ROOT / "static" / concrete.split("/static/", 1)[1]).exists()
     if role.endswith(".webhooks"):
         platform = role.split(".")[0]
-        from webhooks.registry import source_for
+        from plugin.platforms import webhook_source
 
-        assert source_for(platform).platform == platform
+        assert webhook_source(platform).platform == platform

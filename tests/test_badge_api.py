@@ -1,7 +1,9 @@
+import pytest
+
 from plugin.extensions import db
 from plugin.models import Platform
 from plugin.services import sandbox_store
-from tests.helpers import make_shop
+from tests import factories
 
 
 def seed():
@@ -59,24 +61,25 @@ def test_cache_headers_etag_and_304(client):
     assert changed.headers["ETag"] != etag
 
 
-def test_unknown_shop_is_404_json(client):
-    response = client.get("/storefront/v1/badges?shop=nobody.example&variants=1")
-    assert response.status_code == 404
-    assert response.json == {"error": "unknown shop"}
+TOO_MANY = ",".join(str(i) for i in range(300))
 
 
-def test_bad_requests_get_clear_errors(client):
+@pytest.mark.parametrize(
+    ("query", "status", "error"),
+    [
+        ("shop=nobody.example&variants=1", 404, "unknown shop"),
+        ("variants=1", 400, "the shop parameter is required"),
+        ("shop=demo.sandbox.local", 400, "give variants=<id,id,...> or product=<id>"),
+        ("shop=demo.sandbox.local&variants=1,<script>", 400, "not a valid id: '<script>'"),
+        (f"shop=demo.sandbox.local&variants={TOO_MANY}", 400, "at most 250 variants per request"),
+    ],
+)
+def test_bad_requests_get_clear_json_errors(client, query, status, error):
     seed()
-    assert client.get("/storefront/v1/badges?variants=1").json["error"].startswith("the shop")
-    missing = client.get("/storefront/v1/badges?shop=demo.sandbox.local")
-    assert missing.status_code == 400
-    bad = client.get("/storefront/v1/badges?shop=demo.sandbox.local&variants=1,<script>")
-    assert bad.status_code == 400
-    too_many = ",".join(str(i) for i in range(300))
-    assert (
-        client.get(f"/storefront/v1/badges?shop=demo.sandbox.local&variants={too_many}").status_code
-        == 400
-    )
+    response = client.get(f"/storefront/v1/badges?{query}")
+    assert response.status_code == status
+    assert response.json == {"error": error}
+    assert response.headers["Cache-Control"] == "no-store"
 
 
 def test_unknown_variant_ids_get_an_explicit_empty_badge(client):
@@ -87,7 +90,7 @@ def test_unknown_variant_ids_get_an_explicit_empty_badge(client):
 
 def test_one_shop_cannot_read_another_shops_badges(client):
     _shop, product = seed()
-    make_shop("other.sandbox.local", Platform.SANDBOX)
+    factories.shop("other.sandbox.local", Platform.SANDBOX)
     vid = product.variants[0].id
     leaked = client.get(f"/storefront/v1/badges?shop=other.sandbox.local&variants={vid}").json
     assert leaked["variants"][str(vid)]["state"] is None

@@ -10,34 +10,34 @@ from urllib.parse import parse_qsl, urlsplit
 import pytest
 import responses
 
-from connectors.base import BadgePush, ConnectorError, ReauthorisationRequired
+from connectors.base import ConnectorError, MemoryCache, ReauthorisationRequired
 from connectors.bigcommerce import connector as bc_connector
-from connectors.bigcommerce import metafields
-from connectors.bigcommerce.client import BigCommerceClient
-from connectors.bigcommerce.connector import BigCommerceConnector
+from connectors.bigcommerce.client import BigCommerceClient, api_base
+from domain.badges import BadgePush
+from domain.events import ProductFacts, VariantFacts
 from plugin.extensions import db
-from plugin.models import Platform
+from plugin.models import utcnow
 from plugin.services import catalog
-from plugin.services.shops import find_shop
+from plugin.settings import Settings
+from tests import factories
 from tests.bigcommerce_support import (
     API,
     RATE_HEADERS,
     STORE,
     TOKEN,
     inventory_item,
-    make_store,
     page,
+    store_connector,
     v3_product,
 )
-from webhooks.events import ProductFacts, VariantFacts
+from tests.conftest import base_env
 
 
 @pytest.fixture(autouse=True)
-def _fresh_caches():
-    metafields.reset_cache()
+def _fresh_clients():
     bc_connector._clients.clear()
     yield
-    metafields.reset_cache()
+    bc_connector._clients.clear()
 
 
 class Sleeps(list):
@@ -54,10 +54,8 @@ def query(call) -> dict:
     return dict(parse_qsl(urlsplit(call.request.url).query))
 
 
-def connector_with(sleeps: Sleeps | None = None):
-    shop = make_store()
-    client = BigCommerceClient(STORE, TOKEN, sleep=sleeps or Sleeps())
-    return shop, BigCommerceConnector(shop, db.session, client)
+def connector_with(sleeps: Sleeps | None = None, cache: MemoryCache | None = None):
+    return store_connector(BigCommerceClient(STORE, TOKEN, sleep=sleeps or Sleeps()), cache)
 
 
 # -- the client and the store's shared quota --------------------------------------------------
@@ -139,10 +137,23 @@ def test_no_content_is_an_empty_dict_and_v2_lists_come_wrapped():
     assert client.request("GET", "/v2/orders/1/products") == {"data": [{"id": 1}]}
 
 
-def test_api_base_can_point_at_a_local_fake(monkeypatch):
-    monkeypatch.setenv("BIGCOMMERCE_API_BASE_OVERRIDE", "http://127.0.0.1:9999/")
-    assert BigCommerceClient("abc", "t").base_url == "http://127.0.0.1:9999/stores/abc"
-    monkeypatch.delenv("BIGCOMMERCE_API_BASE_OVERRIDE")
+@pytest.mark.parametrize(
+    ("app_env", "expected"),
+    [
+        ("test", "http://127.0.0.1:9999/stores/abc"),
+        ("development", "http://127.0.0.1:9999/stores/abc"),
+        ("production", "https://api.bigcommerce.com/stores/abc"),  # never in production
+    ],
+)
+def test_api_base_can_point_at_a_local_fake(app_env, expected):
+    env = base_env(
+        APP_ENV=app_env,
+        BIGCOMMERCE_API_BASE_OVERRIDE="http://127.0.0.1:9999/",
+        DATABASE_URL="postgresql://db/app",
+        REDIS_URL="redis://127.0.0.1:6379/0",
+    )
+    override = Settings.from_env(env).bigcommerce_api_base_override
+    assert BigCommerceClient("abc", "t", base_url=api_base("abc", override)).base_url == expected
     assert BigCommerceClient("abc", "t").base_url == "https://api.bigcommerce.com/stores/abc"
 
 
@@ -151,7 +162,7 @@ def test_api_base_can_point_at_a_local_fake(monkeypatch):
 
 @responses.activate
 def test_variant_tracking_maps_every_variant_with_stock_per_location(app):
-    _, connector = connector_with()
+    connector = connector_with()
     responses.get(
         f"{API}/v3/catalog/products/77",
         json={"data": v3_product(77, [(1, "Small", 3), (2, "Large", 0)]), "meta": {}},
@@ -169,16 +180,15 @@ def test_variant_tracking_maps_every_variant_with_stock_per_location(app):
             VariantFacts("2", "SKU-2", "Large", None, True, False, {"1": 0, "2": 0}),
         ),
     )
-    # Stock events from now on name both locations.
-    assert find_shop(db.session, Platform.BIGCOMMERCE, STORE).platform_data["location_ids"] == [
-        "1",
-        "2",
-    ]
+    # Once applied, stock events from now on name both locations.
+    shop = factories.bigcommerce_store()
+    catalog.upsert_product(db.session, shop, facts, utcnow())
+    assert catalog.location_ids(db.session, shop.id) == ("1", "2")
 
 
 @responses.activate
-def test_product_level_tracking_is_one_variant_under_the_base_variant(app):
-    _, connector = connector_with()
+def test_product_level_tracking_is_one_variant_under_the_base_variant():
+    connector = connector_with()
     responses.get(
         f"{API}/v3/catalog/products/5",
         json={
@@ -198,8 +208,8 @@ def test_product_level_tracking_is_one_variant_under_the_base_variant(app):
 
 
 @responses.activate
-def test_untracked_products_need_no_inventory_call_and_preorder_sells_past_zero(app):
-    _, connector = connector_with()
+def test_untracked_products_need_no_inventory_call_and_preorder_sells_past_zero():
+    connector = connector_with()
     responses.get(
         f"{API}/v3/catalog/products/8",
         json={"data": v3_product(8, [(80, "", 0)], tracking="none"), "meta": {}},
@@ -218,7 +228,7 @@ def test_untracked_products_need_no_inventory_call_and_preorder_sells_past_zero(
 
 @responses.activate
 def test_native_backorder_fields_replace_the_apps_own(app):
-    shop, connector = connector_with()
+    connector = connector_with()
     responses.get(
         f"{API}/v3/catalog/products/3",
         json={"data": v3_product(3, [(30, "", 0)]), "meta": {}},
@@ -227,22 +237,27 @@ def test_native_backorder_fields_replace_the_apps_own(app):
         f"{API}/v3/inventory/items",
         json=page([inventory_item(3, 30, {1: 0}, backorder_limit=10, qty_backordered=4)]),
     )
-    (variant,) = connector.fetch_product("3").variants
+    facts = connector.fetch_product("3")
+    (variant,) = facts.variants
     assert (variant.native_backorder_limit, variant.native_backordered) == (10, 4)
     assert variant.sells_past_zero is True
-    assert shop.platform_data["native_backorders"] is True
+    # Once applied, the store is known to count backorders itself.
+    shop = factories.bigcommerce_store()
+    assert shop.native_backorders is False
+    catalog.upsert_product(db.session, shop, facts, utcnow())
+    assert shop.native_backorders is True
 
 
 @responses.activate
-def test_deleted_product_is_none(app):
-    _, connector = connector_with()
+def test_deleted_product_is_none():
+    connector = connector_with()
     responses.get(f"{API}/v3/catalog/products/404", status=404, json={"status": 404})
     assert connector.fetch_product("404") is None
 
 
 @responses.activate
-def test_iter_catalog_pages_with_one_inventory_call_per_page(app):
-    _, connector = connector_with()
+def test_iter_catalog_pages_with_one_inventory_call_per_page():
+    connector = connector_with()
     first = [v3_product(1, [(10, "", 1)]), v3_product(2, [(20, "", 0)], tracking="none")]
     responses.get(
         f"{API}/v3/catalog/products",
@@ -274,7 +289,7 @@ def test_iter_catalog_pages_with_one_inventory_call_per_page(app):
 # -- writing badges -----------------------------------------------------------------------------
 
 
-def badge(vid: str, pid: str, state="backorder", eta=date(2026, 12, 1), product_level=False):
+def badge(vid: str, pid: str, state="backorder", eta=date(2026, 12, 1), inventory_item_id=None):
     return BadgePush(
         variant_platform_id=vid,
         product_platform_id=pid,
@@ -284,13 +299,14 @@ def badge(vid: str, pid: str, state="backorder", eta=date(2026, 12, 1), product_
         eta_text="Tue, December 1, 2026" if state == "backorder" else "",
         enforced_policy=None,
         merchant_sells_past_zero=False,
-        product_level=product_level,
+        inventory_item_id=inventory_item_id,
     )
 
 
 @responses.activate
-def test_push_updates_existing_metafields_and_creates_only_missing_ones(app):
-    _, connector = connector_with()
+def test_push_updates_existing_metafields_and_creates_only_missing_ones():
+    shared = MemoryCache()  # the app's cache, shared by every job
+    connector = connector_with(cache=shared)
     responses.get(
         f"{API}/v3/catalog/variants/metafields",
         json=page([{"id": 501, "resource_id": 11, "namespace": "backorder_badges",
@@ -313,16 +329,16 @@ def test_push_updates_existing_metafields_and_creates_only_missing_ones(app):
     assert calls[1] == ("PUT", [{"id": 501, "value": backorder}])
     assert calls[2][0] == "POST" and [r["resource_id"] for r in calls[2][1]] == [12]
 
-    # The next push knows both ids: one PUT, no listing, no create.
-    connector.push_badges([badge("11", "1", state="in_stock"), badge("12", "1")])
+    # The next push (another job) knows both ids: one PUT, no listing, no create.
+    connector_with(cache=shared).push_badges([badge("11", "1", state="in_stock"), badge("12", "1")])
     later = responses.calls[3:]
     assert [c.request.method for c in later] == ["PUT"]
     assert [r["id"] for r in json.loads(later[0].request.body)] == [501, 502]
 
 
 @responses.activate
-def test_push_splits_into_batches_of_fifty(app):
-    _, connector = connector_with()
+def test_push_splits_into_batches_of_fifty():
+    connector = connector_with()
     responses.get(f"{API}/v3/catalog/variants/metafields", json=page([]))
     responses.post(
         f"{API}/v3/catalog/variants/metafields",
@@ -334,20 +350,15 @@ def test_push_splits_into_batches_of_fifty(app):
 
 
 @responses.activate
-def test_product_level_badges_go_to_product_metafields(app):
-    shop, connector = connector_with()
-    catalog.upsert_product(
-        db.session,
-        shop,
-        ProductFacts("5", "P", (VariantFacts("50", inventory_item_id="product:5", levels={}),)),
-        bc_connector.utcnow(),
-    )
+def test_product_level_badges_go_to_product_metafields():
+    connector = connector_with()
     responses.get(f"{API}/v3/catalog/products/metafields", json=page([]))
     responses.post(
         f"{API}/v3/catalog/products/metafields",
         json={"data": [{"id": 9, "resource_id": 5}], "errors": [], "meta": {}},
     )
-    connector.push_badges([badge("50", "5")])
+    # The product's stock is one item ("product:5"): its badge belongs on the product.
+    connector.push_badges([badge("50", "5", inventory_item_id="product:5")])
     assert [urlsplit(c.request.url).path for c in responses.calls] == [
         f"/stores/{STORE}/v3/catalog/products/metafields",
         f"/stores/{STORE}/v3/catalog/products/metafields",
@@ -356,8 +367,9 @@ def test_product_level_badges_go_to_product_metafields(app):
 
 
 @responses.activate
-def test_a_failed_item_raises_and_the_retry_lists_again_instead_of_duplicating(app):
-    _, connector = connector_with()
+def test_a_failed_item_raises_and_the_retry_lists_again_instead_of_duplicating():
+    shared = MemoryCache()
+    connector = connector_with(cache=shared)
     listing = responses.get(f"{API}/v3/catalog/variants/metafields", json=page([]))
     responses.post(
         f"{API}/v3/catalog/variants/metafields",
@@ -373,5 +385,5 @@ def test_a_failed_item_raises_and_the_retry_lists_again_instead_of_duplicating(a
         f"{API}/v3/catalog/variants/metafields",
         json={"data": [{"id": 77, "resource_id": 11}], "errors": [], "meta": {}},
     )
-    connector.push_badges([badge("11", "1")])
+    connector_with(cache=shared).push_badges([badge("11", "1")])
     assert [c.request.method for c in responses.calls] == ["GET", "POST", "GET", "PUT"]

@@ -9,21 +9,18 @@ import pytest
 import responses
 
 from connectors.bigcommerce import connector as bc_connector
-from connectors.bigcommerce.client import BigCommerceClient
-from connectors.bigcommerce.connector import BigCommerceConnector
+from domain.events import ProductFacts, VariantFacts, VariantRef
 from plugin.extensions import db
+from plugin.models import utcnow
 from plugin.services import catalog
-from tests.bigcommerce_support import API, STORE, TOKEN, make_store
-from webhooks.events import ProductFacts, VariantFacts, VariantRef
+from tests import factories
+from tests.bigcommerce_support import API, store_connector
 
 
 @pytest.fixture
-def connector(app):
+def connector():
     bc_connector._clients.clear()
-    shop = make_store()
-    return BigCommerceConnector(
-        shop, db.session, BigCommerceClient(STORE, TOKEN, sleep=lambda s: None)
-    )
+    return store_connector()
 
 
 def query(call) -> dict:
@@ -49,22 +46,25 @@ def test_fetch_order_reads_the_v2_order_and_its_products(connector):
         ],
     )
     order = connector.fetch_order("250")
-    assert order.order_name == "#250"
-    assert order.customer_email == "jane@example.com"
-    assert order.occurred_at.isoformat() == "2019-06-25T16:15:35+00:00"
+    assert order.name == "#250"
+    assert order.customer.email == "jane@example.com"
+    assert order.placed_at.isoformat() == "2019-06-25T16:15:35+00:00"
+    # Each line names the variant ordered and the product's stock item, in case the product
+    # is tracked at product level (the mirror then holds it under that item).
     assert [(line.line_id, line.variant, line.quantity) for line in order.lines] == [
-        ("31", VariantRef(variant_id="509", product_id="206"), 2)
+        ("31", VariantRef(variant_id="509", inventory_item_id="product:206", product_id="206"), 2)
     ]
     assert query(responses.calls[1]) == {"limit": "250", "page": "1"}
 
 
 @responses.activate
-def test_order_lines_of_product_level_products_name_the_products_stock(connector):
+def test_order_lines_of_product_level_products_name_the_products_stock(app, connector):
+    shop = factories.bigcommerce_store()
     catalog.upsert_product(
         db.session,
-        connector.shop,
+        shop,
         ProductFacts("167", "Sweater", (VariantFacts("301", inventory_item_id="product:167"),)),
-        bc_connector.utcnow(),
+        utcnow(),
     )
     responses.get(f"{API}/v2/orders/251", json={"id": 251, "billing_address": {}})
     responses.get(
@@ -72,8 +72,11 @@ def test_order_lines_of_product_level_products_name_the_products_stock(connector
         json=[{"id": 40, "order_id": 251, "product_id": 167, "variant_id": 302, "quantity": 1}],
     )
     (line,) = connector.fetch_order("251").lines
-    assert line.variant == VariantRef(inventory_item_id="product:167", product_id="167")
-    assert catalog.find_variant(db.session, connector.shop.id, line.variant).platform_id == "301"
+    assert line.variant == VariantRef(
+        variant_id="302", inventory_item_id="product:167", product_id="167"
+    )
+    # Variant 302 is not mirrored: the line draws on the product's one stock item, kept as 301.
+    assert catalog.find_variant(db.session, shop.id, line.variant).platform_id == "301"
 
 
 @responses.activate

@@ -17,10 +17,11 @@ from urllib.parse import parse_qs
 import pytest
 from werkzeug.serving import make_server
 
-from plugin.extensions import db
-from plugin.models import BadgeKind, Product, Variant, VariantBadge
-from tests.bigcommerce_support import STORE, make_store
+from tests import factories
+from tests.bigcommerce_support import STORE
 
+# The badge the shared renderer draws inside the placeholder, anew on every render.
+BADGE_PILL = "[data-backorder-badge] .bb-badge"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 # (size value id, colour value id) -> v3 variant id, as the store's option matrix has it.
 MATRIX = {("1", "3"): 509, ("2", "3"): 510, ("1", "4"): 511, ("2", "4"): 512}
@@ -92,40 +93,29 @@ class Storefront(BaseHTTPRequestHandler):
         self._send(200, json.dumps({"data": data, "content": None}), "application/json")
 
 
+BACKORDER = ("backorder", "Backorder, ships by Tue, December 1, 2026", date(2026, 12, 1))
+
+
 def seed_badges():
-    shop = make_store()
-    tee = Product(shop_id=shop.id, platform_id="206", title="Tee")
-    sweater = Product(shop_id=shop.id, platform_id="167", title="Sweater")
-    db.session.add_all([tee, sweater])
-    db.session.flush()
-    badges = {
-        "509": (BadgeKind.IN_STOCK, "In stock", None),
-        "510": (
-            BadgeKind.BACKORDER,
-            "Backorder, ships by Tue, December 1, 2026",
-            date(2026, 12, 1),
-        ),
-        "511": (BadgeKind.OUT_OF_STOCK, "Out of stock", None),
-        "512": (BadgeKind.IN_STOCK, "In stock", None),
-        "301": (
-            BadgeKind.BACKORDER,
-            "Backorder, ships by Tue, December 1, 2026",
-            date(2026, 12, 1),
-        ),
-    }
-    for vid, (state, label, eta) in badges.items():
-        variant = Variant(
-            shop_id=shop.id,
-            product=sweater if vid == "301" else tee,
-            platform_id=vid,
-            inventory_item_id="product:167" if vid == "301" else None,
-        )
-        db.session.add(variant)
-        db.session.flush()
-        db.session.add(
-            VariantBadge(variant_id=variant.id, shop_id=shop.id, state=state, label=label, eta=eta)
-        )
-    db.session.commit()
+    shop = factories.bigcommerce_store()
+    factories.product(
+        shop,
+        "206",
+        "Tee",
+        [
+            {"platform_id": "509", "badge": ("in_stock", "In stock", None)},
+            {"platform_id": "510", "badge": BACKORDER},
+            {"platform_id": "511", "badge": ("out_of_stock", "Out of stock", None)},
+            {"platform_id": "512", "badge": ("in_stock", "In stock", None)},
+        ],
+    )
+    # Tracked at product level: one stock item, one badge, whichever option is chosen.
+    factories.product(
+        shop,
+        "167",
+        "Sweater",
+        [{"platform_id": "301", "inventory_item_id": "product:167", "badge": BACKORDER}],
+    )
 
 
 @pytest.fixture
@@ -206,8 +196,15 @@ def test_product_level_tracking_shows_the_one_badge_for_every_option(servers, pa
     store_url, _, _ = servers
     page.goto(f"{store_url}/sweater/")
     assert "Backorder, ships by" in badge_text(page)
+    # Every render draws a new badge element: keep this one to see the next render happen.
+    page.evaluate("pill => { window.shownBadge = document.querySelector(pill); }", BADGE_PILL)
     page.select_option("select[name='attribute[114]']", "2")  # another variant, same stock
-    page.wait_for_timeout(400)
+    page.wait_for_function(
+        "pill => { const now = document.querySelector(pill);"
+        " return now && now !== window.shownBadge; }",
+        arg=BADGE_PILL,
+        timeout=10_000,
+    )
     assert "Backorder, ships by" in page.inner_text("[data-backorder-badge]")
 
 

@@ -8,12 +8,14 @@ import pytest
 import responses
 from sqlalchemy import text
 
-from plugin.extensions import db
-from plugin.models import InstallStatus, Platform
-from plugin.services.shops import find_shop
+from plugin.extensions import db, shared_cache
+from plugin.models import InstallStatus, Platform, StoreRegistration
+from plugin.services.bigcommerce_install import owner_of, users_of
+from plugin.services.shops import find_shop, webhook_secret
 from plugin.services.tokens import vault
 from tests.bc_callback_helpers import (
     HOOK_SCOPES,
+    REGISTRATION_PATHS,
     TOKEN_URL,
     FakeStore,
     assert_no_cookie,
@@ -39,6 +41,14 @@ def auth(client, code="qr6h3thvbvag2ffq", store=STORE, scope=SCOPE):
     )
 
 
+@pytest.fixture(autouse=True)
+def _fresh_cache(app):
+    # Metafield ids the sync learnt live in the app's process cache (no Redis here).
+    shared_cache.cache.clear()
+    yield
+    shared_cache.cache.clear()
+
+
 @pytest.fixture
 def bc():
     with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
@@ -57,9 +67,19 @@ def add_token_exchange(
     )
 
 
+def registrations(shop) -> dict[str, dict[str, str]]:
+    """kind -> {name: remote id}, as the app remembers what it registered on the store."""
+    found: dict[str, dict[str, str]] = {}
+    for row in db.session.query(StoreRegistration).filter_by(shop_id=shop.id):
+        found.setdefault(row.kind, {})[row.name] = row.remote_id
+    return found
+
+
 def test_install_exchanges_the_code_stores_the_token_encrypted_and_registers(app, client, bc):
     add_token_exchange(bc)
     store = FakeStore(STORE).install(bc)
+    store.catalogue.add_product(206, "Tee", [509, 510])
+    store.catalogue.set_level(510, 4)
 
     response = auth(client)
 
@@ -77,44 +97,70 @@ def test_install_exchanges_the_code_stores_the_token_encrypted_and_registers(app
     assert shop.status == InstallStatus.INSTALLED
     assert shop.access_token_encrypted != "xxxxalphanumstringxxxx"
     assert vault().decrypt(shop.access_token_encrypted) == "xxxxalphanumstringxxxx"
+    secret = webhook_secret(shop)
+    assert len(secret) >= 40
     row = db.session.execute(text("SELECT * FROM shops WHERE domain = :d"), {"d": STORE}).one()
     assert not any("xxxxalphanumstringxxxx" in str(value) for value in row)
-    assert shop.platform_data["users"] == {"24654": {"email": "merchant@example.com"}}
-    assert shop.platform_data["owner_id"] == "24654"
-    secret = shop.platform_data["webhook_secret"]
-    assert len(secret) >= 40
+    assert not any(secret in str(value) for value in row)  # kept encrypted like the token
+    users = [(u.user_id, u.email, u.is_owner) for u in users_of(db.session, shop)]
+    assert users == [("24654", "merchant@example.com", True)]
+    assert owner_of(db.session, shop).user_id == "24654"
 
-    assert store.requests == [
+    registration = [
         ("GET", "/v3/hooks", None),
         *[("POST", "/v3/hooks", expected_hook_body(scope, secret)) for scope in HOOK_SCOPES],
         ("GET", "/v3/content/scripts", None),
         ("POST", "/v3/content/scripts", expected_script_body(STORE)),
     ]
-    assert set(shop.platform_data["hook_ids"]) == set(HOOK_SCOPES)
-    assert shop.platform_data["script_uuid"] == store.scripts[0]["uuid"]
+    assert store.registration_requests()[: len(registration)] == registration
+    assert registrations(shop) == {
+        "webhook": {hook["scope"]: str(hook["id"]) for hook in store.hooks},
+        "script": {"Backorder Badges": store.scripts[0]["uuid"]},
+    }
+    assert set(registrations(shop)["webhook"]) == set(HOOK_SCOPES)
     # The page carries the app's own token for the iframe, not a cookie.
     assert re.search(rf'action="/bigcommerce/app/{STORE}\?token=[^"]+"', page)
+
+    # The install started the catalogue sync: the store's variants are on the settings page,
+    # their badges decided and written to the store, and nothing was registered twice.
+    assert "Tee · " in page and "SKU-509" in page and "SKU-510" in page
+    assert "No variants synced yet." not in page
+    sync = [(method, path) for method, path, _ in store.requests[9:]]
+    assert [r for r in sync if not r[1].startswith(REGISTRATION_PATHS)] == [
+        ("GET", "/v3/catalog/products"),
+        ("GET", "/v3/inventory/items"),
+        ("GET", "/v3/catalog/variants/metafields"),
+        ("POST", "/v3/catalog/variants/metafields"),
+    ]
+    assert store.catalogue.badge("variants", 509)["state"] == "out_of_stock"
+    assert store.catalogue.badge("variants", 510)["state"] == "in_stock"
+    assert len(store.hooks) == len(HOOK_SCOPES) and len(store.scripts) == 1
 
 
 def test_reinstall_updates_the_token_and_creates_no_duplicate_hooks_or_script(app, client, bc):
     add_token_exchange(bc)
     store = FakeStore(STORE).install(bc)
     assert auth(client).status_code == 200
-    secret = find_shop(db.session, Platform.BIGCOMMERCE, STORE).platform_data["webhook_secret"]
+    secret = webhook_secret(find_shop(db.session, Platform.BIGCOMMERCE, STORE))
     store.requests.clear()
 
     add_token_exchange(bc, code="second-code", token="new-token-after-reinstall")
     assert auth(client, code="second-code").status_code == 200
 
-    assert store.requests == [("GET", "/v3/hooks", None), ("GET", "/v3/content/scripts", None)]
-    assert len(store.hooks) == 6 and len(store.scripts) == 1
+    assert store.registration_requests()[:2] == [
+        ("GET", "/v3/hooks", None),
+        ("GET", "/v3/content/scripts", None),
+    ]
+    assert store.writes() == []
+    assert len(store.hooks) == len(HOOK_SCOPES) and len(store.scripts) == 1
     db.session.expire_all()
     shop = find_shop(db.session, Platform.BIGCOMMERCE, STORE)
     assert vault().decrypt(shop.access_token_encrypted) == "new-token-after-reinstall"
-    assert shop.platform_data["webhook_secret"] == secret
+    assert webhook_secret(shop) == secret
 
 
 INCOMPLETE = "This install link is incomplete"
+INVALID = "Invalid grant"
 NOT_A_STORE = "does not name a BigCommerce store"
 
 
@@ -137,34 +183,49 @@ def test_bad_install_links_are_refused_and_nothing_is_stored(app, client, bc, qu
     assert db.session.execute(text("SELECT count(*) FROM shops")).scalar() == 0
 
 
-def test_a_refused_exchange_shows_why_and_stores_nothing(app, client, bc):
-    add_token_exchange(
-        bc, status=400, body={"error": "invalid_grant", "error_description": "Invalid grant"}
-    )
+@pytest.mark.parametrize(
+    ("answer", "message"),
+    [
+        pytest.param(
+            {
+                "status": 400,
+                "body": {"error": "invalid_grant", "error_description": "Invalid grant"},
+            },
+            f"BigCommerce refused the install ({INVALID})",
+            id="refused-exchange",
+        ),
+        pytest.param(
+            {"body": token_response("otherstore")},
+            "granted access to a different store",
+            id="token-for-another-store",
+        ),
+    ],
+)
+def test_an_exchange_that_grants_no_token_for_the_store_stores_nothing(
+    app, client, bc, answer, message
+):
+    add_token_exchange(bc, **answer)
     response = auth(client)
 
     assert response.status_code == 400
-    assert "BigCommerce refused the install (Invalid grant)" in response.get_data(as_text=True)
+    assert message in response.get_data(as_text=True)
     assert db.session.execute(text("SELECT count(*) FROM shops")).scalar() == 0
     assert [c.request.url for c in bc.calls] == [TOKEN_URL]
 
 
-def test_a_token_for_another_store_is_not_accepted(app, client, bc):
-    add_token_exchange(bc, body=token_response("otherstore"))
-    response = auth(client)
-
-    assert response.status_code == 400
-    assert db.session.execute(text("SELECT count(*) FROM shops")).scalar() == 0
-
-
 def test_a_failed_registration_keeps_the_install_and_says_so(app, client, bc):
     add_token_exchange(bc)
-    FakeStore(STORE, fail_hooks_with=422).install(bc)
+    store = FakeStore(STORE, fail_hooks_with=422).install(bc)
+    store.catalogue.add_product(206, "Tee", [509])
 
     response = auth(client)
 
     assert response.status_code == 200
-    assert "could not finish setting up this store" in response.get_data(as_text=True)
+    page = response.get_data(as_text=True)
+    assert "could not finish setting up this store" in page
+    # The catalogue sync still ran: the store's variant is there, its badge written.
+    assert "SKU-509" in page
+    assert store.catalogue.badge("variants", 509)["state"] == "out_of_stock"
     shop = find_shop(db.session, Platform.BIGCOMMERCE, STORE)
     assert shop.status == InstallStatus.INSTALLED
-    assert "422" in shop.platform_data["registration_error"]
+    assert "422" in shop.registration_error

@@ -8,29 +8,16 @@ signs. Jobs go to real Redis (queued, not run), so this checks only that deliver
 
 from __future__ import annotations
 
-import base64
-import json
-import uuid
-from datetime import UTC, datetime
-from pathlib import Path
-
 import pytest
 import responses
 from sqlalchemy import select
-from standardwebhooks import Webhook
 
 from plugin.extensions import db
 from plugin.models import WebhookEvent
-from tests.bc_callback_helpers import (
-    CLIENT_SECRET,
-    TOKEN_URL,
-    FakeStore,
-    load_jwt,
-    token_response,
-)
+from tests.bc_callback_helpers import HOOK_SCOPES, TOKEN_URL, FakeStore, load_jwt, token_response
+from tests.bigcommerce_support import documented_payload, signed
 
 STORE = "g5cd38"
-FIXTURE = Path(__file__).parent / "fixtures" / "bigcommerce" / "store-sku-inventory-updated.json"
 
 
 @pytest.fixture
@@ -49,19 +36,9 @@ def install(client, bc, code):
 
 
 def deliver(client, store: FakeStore, scope: str, *, with_hook_headers: bool = True):
-    payload = json.loads(FIXTURE.read_text())
-    payload["producer"] = f"stores/{STORE}"
+    payload = documented_payload("store-sku-inventory-updated", store=STORE)
     payload["scope"] = scope
-    body = json.dumps(payload)
-    msg_id = f"msg_{uuid.uuid4().hex}"
-    now = datetime.now(UTC)
-    signer = Webhook(base64.b64encode(CLIENT_SECRET.encode()).decode())
-    headers = {
-        "Content-Type": "application/json",
-        "webhook-id": msg_id,
-        "webhook-timestamp": str(int(now.timestamp())),
-        "webhook-signature": signer.sign(msg_id, now, body),
-    }
+    body, headers = signed(payload, secret_header=None)
     if with_hook_headers:
         hook = next(h for h in store.hooks if h["scope"] == scope and h["is_active"])
         headers.update(hook["headers"])
@@ -100,6 +77,6 @@ def test_after_uninstall_and_reinstall_the_new_hooks_work(queued_app, bc):
 
     install(client, bc, "second")
 
-    assert len(store.hooks) == 6 and len(store.scripts) == 1
+    assert len(store.hooks) == len(HOOK_SCOPES) and len(store.scripts) == 1
     assert deliver(client, store, "store/product/inventory/updated").status_code == 200
     assert len(stored_events()) == 1

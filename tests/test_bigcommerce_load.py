@@ -11,11 +11,13 @@ import responses
 from sqlalchemy import text
 
 from plugin.extensions import db
-from plugin.models import InstallStatus, Platform
-from plugin.services import bigcommerce_session, shops
-from plugin.services.shops import find_shop
-from plugin.services.tokens import vault
+from plugin.models import InstallStatus, Platform, StoreUser
+from plugin.services import bigcommerce_session
+from plugin.services.bigcommerce_install import user_belongs, users_of
+from plugin.services.shops import find_shop, webhook_secret
+from tests import factories
 from tests.bc_callback_helpers import (
+    HOOK_SCOPES,
     FakeStore,
     assert_no_cookie,
     expected_hook_body,
@@ -29,22 +31,37 @@ OWNER = 7654321
 STAFF = 9876543
 
 
-def installed(store_hash=STORE, users=(OWNER,)):
-    shop = shops.install_shop(
-        db.session, vault(), Platform.BIGCOMMERCE, store_hash, access_token=f"token-{store_hash}"
+def installed(users=(OWNER,)):
+    return factories.bigcommerce_store(
+        STORE, token=f"token-{STORE}", webhook_secret=f"secret-{STORE}", owner=OWNER, users=users
     )
-    shop.platform_data = {
-        "webhook_secret": f"secret-{store_hash}",
-        "owner_id": str(OWNER),
-        "users": {str(u): {"email": f"{u}@example.com"} for u in users},
-    }
-    db.session.commit()
-    return shop
 
 
 def reload_shop(store_hash=STORE):
     db.session.expire_all()
     return find_shop(db.session, Platform.BIGCOMMERCE, store_hash)
+
+
+def users() -> dict[str, tuple[str, str | None]]:
+    """Who may open the app on the store now: user id -> (email, locale)."""
+    return {u.user_id: (u.email, u.locale) for u in users_of(db.session, reload_shop())}
+
+
+def belongs(user_id) -> bool:
+    return user_belongs(db.session, reload_shop(), str(user_id))
+
+
+def store_facts() -> tuple:
+    """Everything a callback may change about the store and its users."""
+    shop = reload_shop()
+    rows = db.session.query(StoreUser).filter_by(shop_id=shop.id).order_by(StoreUser.id)
+    return (
+        shop.status,
+        shop.access_token_encrypted,
+        shop.registered_at,
+        shop.registration_error,
+        [(u.user_id, u.email, u.locale, u.is_owner, u.admitted_at, u.removed_at) for u in rows],
+    )
 
 
 @pytest.fixture
@@ -87,15 +104,16 @@ def test_a_new_user_of_the_store_is_added_on_load(app, client, store):
     installed()
     open_app(client, user_id=STAFF, email="staff@example.com")
 
-    users = reload_shop().platform_data["users"]
-    assert users[str(STAFF)] == {"email": "staff@example.com", "locale": "en-US"}
-    assert str(OWNER) in users
+    assert users() == {
+        str(OWNER): (f"{OWNER}@example.com", None),
+        str(STAFF): ("staff@example.com", "en-US"),
+    }
 
 
 def test_a_second_load_registers_nothing_twice_and_reactivates_a_dormant_hook(app, client, store):
     installed()
     open_app(client, user_id=OWNER)
-    assert len(store.hooks) == 6 and len(store.scripts) == 1
+    assert len(store.hooks) == len(HOOK_SCOPES) and len(store.scripts) == 1
     # BigCommerce deactivates hooks after 90 days without events.
     dormant = next(h for h in store.hooks if h["scope"] == "store/order/created")
     dormant["is_active"] = False
@@ -115,7 +133,7 @@ def test_a_second_load_registers_nothing_twice_and_reactivates_a_dormant_hook(ap
         ("GET", "/v3/hooks", None),
         ("GET", "/v3/content/scripts", None),
     ]
-    assert len(store.hooks) == 6 and len(store.scripts) == 1
+    assert len(store.hooks) == len(HOOK_SCOPES) and len(store.scripts) == 1
 
 
 @pytest.mark.parametrize(
@@ -132,7 +150,7 @@ def test_a_second_load_registers_nothing_twice_and_reactivates_a_dormant_hook(ap
 )
 def test_unverifiable_payloads_are_refused_and_change_nothing(app, client, store, forged):
     installed()
-    before = dict(reload_shop().platform_data)
+    before = store_facts()
 
     response = client.get(
         "/bigcommerce/load",
@@ -141,7 +159,7 @@ def test_unverifiable_payloads_are_refused_and_change_nothing(app, client, store
 
     assert response.status_code == 401
     assert "could not be verified" in response.get_data(as_text=True)
-    assert reload_shop().platform_data == before
+    assert store_facts() == before
     assert store.requests == []
 
 
@@ -157,30 +175,42 @@ def test_a_load_for_a_store_that_never_installed_is_refused(app, client, store):
     assert db.session.execute(text("SELECT count(*) FROM shops")).scalar() == 0
 
 
-def test_the_legacy_signed_payload_is_accepted_and_a_tampered_one_is_not(app, client, store):
+def test_the_legacy_signed_payload_is_accepted(app, client, store):
     installed()
     good = legacy_payload(STORE, user_id=STAFF)
     response = client.get("/bigcommerce/load", query_string={"signed_payload": good})
     assert response.status_code == 302
-    assert str(STAFF) in reload_shop().platform_data["users"]
+    assert belongs(STAFF)
 
-    # Same signature, a different store in the JSON.
-    encoded_json, _other_signature = legacy_payload(OTHER, user_id=STAFF).split(".")
-    _, good_signature = good.split(".")
-    tampered = encoded_json + "." + good_signature
-    assert (
-        client.get("/bigcommerce/load", query_string={"signed_payload": tampered}).status_code
-        == 401
-    )
-    forged = legacy_payload(STORE, user_id=1, secret="guessed")
-    assert (
-        client.get("/bigcommerce/load", query_string={"signed_payload": forged}).status_code == 401
-    )
-    stale = legacy_payload(STORE, user_id=1, timestamp=time.time() - 3 * 86400)
-    assert (
-        client.get("/bigcommerce/load", query_string={"signed_payload": stale}).status_code == 401
-    )
-    assert "1" not in reload_shop().platform_data["users"]
+
+def tampered_legacy_payload() -> str:
+    """The store's genuine signature on a JSON naming another store."""
+    encoded_json, _other_signature = legacy_payload(OTHER, user_id=1).split(".")
+    _, good_signature = legacy_payload(STORE, user_id=1).split(".")
+    return encoded_json + "." + good_signature
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        pytest.param(tampered_legacy_payload, id="tampered"),
+        pytest.param(lambda: legacy_payload(STORE, user_id=1, secret="guessed"), id="forged"),
+        pytest.param(
+            lambda: legacy_payload(STORE, user_id=1, timestamp=time.time() - 3 * 86400),
+            id="stale",
+        ),
+    ],
+)
+def test_legacy_payloads_that_do_not_verify_are_refused(app, client, store, payload):
+    installed()
+    before = store_facts()
+
+    response = client.get("/bigcommerce/load", query_string={"signed_payload": payload()})
+
+    assert response.status_code == 401
+    assert not belongs(1)
+    assert store_facts() == before
+    assert find_shop(db.session, Platform.BIGCOMMERCE, OTHER) is None
 
 
 def test_uninstall_marks_the_store_uninstalled_and_deletes_the_token(app, client, store):
@@ -201,8 +231,8 @@ def test_uninstall_marks_the_store_uninstalled_and_deletes_the_token(app, client
     shop = reload_shop()
     assert shop.status == InstallStatus.UNINSTALLED
     assert shop.access_token_encrypted is None
-    assert "users" not in shop.platform_data
-    assert shop.platform_data["webhook_secret"] == f"secret-{STORE}"
+    assert users() == {}
+    assert webhook_secret(shop) == f"secret-{STORE}"  # kept for a reinstall
     # Nobody can open it any more, not even the owner with a fresh payload.
     again = client.get("/bigcommerce/load", query_string={"signed_payload_jwt": load_jwt(STORE)})
     assert again.status_code == 404
@@ -220,15 +250,15 @@ def test_remove_user_revokes_the_user_and_their_open_page(app, client, store):
     )
 
     assert response.status_code == 200
-    assert str(STAFF) not in reload_shop().platform_data["users"]
+    assert not belongs(STAFF)
     assert client.get(location).status_code == 403
     # A payload signed before the removal cannot bring them back.
     replay = client.get("/bigcommerce/load", query_string={"signed_payload_jwt": earlier_payload})
     assert replay.status_code == 403
-    assert str(STAFF) not in reload_shop().platform_data["users"]
+    assert not belongs(STAFF)
     # When the owner grants access again, BigCommerce signs a new payload and they are back.
     open_app(client, user_id=STAFF, issued_at=int(time.time()) + 2)
-    assert str(STAFF) in reload_shop().platform_data["users"]
+    assert belongs(STAFF)
     # The owner is unaffected.
     owner_page, _ = open_app(client, user_id=OWNER)
     assert client.get(owner_page).status_code == 200
@@ -241,7 +271,7 @@ def test_remove_user_with_a_forged_payload_changes_nothing(app, client, store):
         query_string={"signed_payload_jwt": load_jwt(STORE, user_id=STAFF, secret="x")},
     )
     assert response.status_code == 401
-    assert str(STAFF) in reload_shop().platform_data["users"]
+    assert belongs(STAFF)
 
 
 def test_app_tokens_expire(app):

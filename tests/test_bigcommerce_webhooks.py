@@ -12,16 +12,15 @@ import responses
 from sqlalchemy import func, select
 
 from connectors.bigcommerce import connector as bc_connector
-from connectors.bigcommerce import metafields
-from plugin.extensions import db
+from plugin.extensions import db, shared_cache
 from plugin.models import InboxStatus, Variant, VariantBadge, WebhookEvent
+from tests import factories
 from tests.bigcommerce_support import (
     API,
     RATE_HEADERS,
     STORE,
     documented_payload,
     inventory_item,
-    make_store,
     page,
     signed,
     v3_product,
@@ -29,11 +28,12 @@ from tests.bigcommerce_support import (
 
 
 @pytest.fixture(autouse=True)
-def _fresh_caches():
-    metafields.reset_cache()
+def _fresh_caches(app):
+    # The app's process cache (no Redis here) keeps metafield ids and shared stock reads.
+    shared_cache.cache.clear()
     bc_connector._clients.clear()
     yield
-    metafields.reset_cache()
+    shared_cache.cache.clear()
     bc_connector._clients.clear()
 
 
@@ -55,50 +55,57 @@ def sent(call) -> tuple[str, str, dict, object]:
 # -- refusals ---------------------------------------------------------------------------------
 
 
-def test_bad_signature_is_refused_and_nothing_stored(client):
-    make_store()
-    body, headers = signed(documented_payload("store-sku-inventory-updated"))
-    tampered = body.replace(b'"value": 5', b'"value": 6')
-    response = post(client, tampered, headers)
-    assert response.status_code == 401
-    assert stored() == 0
-
-
-def test_signature_with_another_apps_secret_is_refused(client):
-    make_store()
-    body, headers = signed(documented_payload("store-order-created"), client_secret="not-ours")
-    assert post(client, body, headers).status_code == 401
-    assert stored() == 0
-
-
-def test_expired_timestamp_is_refused(client):
-    make_store()
-    an_hour_ago = datetime.now(UTC) - timedelta(hours=1)
-    body, headers = signed(documented_payload("store-order-created"), when=an_hour_ago)
-    assert post(client, body, headers).status_code == 401
-    assert stored() == 0
-
-
-def test_missing_secret_header_is_refused(client):
-    make_store()
-    body, headers = signed(documented_payload("store-product-updated"), secret_header=None)
+@pytest.mark.parametrize(
+    ("payload_name", "store", "signing", "tamper", "error"),
+    [
+        pytest.param("store-sku-inventory-updated", STORE, {}, True, None, id="bad-signature"),
+        pytest.param(
+            "store-order-created",
+            STORE,
+            {"client_secret": "not-ours"},
+            False,
+            None,
+            id="another-apps-secret",
+        ),
+        pytest.param(
+            "store-order-created",
+            STORE,
+            {"when": datetime.now(UTC) - timedelta(hours=1)},
+            False,
+            None,
+            id="expired-timestamp",
+        ),
+        pytest.param(
+            "store-product-updated",
+            STORE,
+            {"secret_header": None},
+            False,
+            "X-Backorder-Secret",
+            id="missing-secret-header",
+        ),
+        pytest.param(
+            "store-product-updated",
+            STORE,
+            {"secret_header": "guess"},
+            False,
+            None,
+            id="wrong-secret-header",
+        ),
+        pytest.param("store-product-updated", "otherstore", {}, False, None, id="unknown-store"),
+    ],
+)
+def test_unverifiable_deliveries_are_refused_and_nothing_stored(
+    client, payload_name, store, signing, tamper, error
+):
+    factories.bigcommerce_store()
+    body, headers = signed(documented_payload(payload_name, store=store), **signing)
+    if tamper:
+        body = body.replace(b'"value": 5', b'"value": 6')
+        assert b'"value": 6' in body
     response = post(client, body, headers)
     assert response.status_code == 401
-    assert "X-Backorder-Secret" in response.json["error"]
-    assert stored() == 0
-
-
-def test_wrong_secret_header_is_refused(client):
-    make_store()
-    body, headers = signed(documented_payload("store-product-updated"), secret_header="guess")
-    assert post(client, body, headers).status_code == 401
-    assert stored() == 0
-
-
-def test_unknown_store_is_refused(client):
-    make_store()
-    body, headers = signed(documented_payload("store-product-updated", store="otherstore"))
-    assert post(client, body, headers).status_code == 401
+    if error:
+        assert error in response.json["error"]
     assert stored() == 0
 
 
@@ -107,7 +114,7 @@ def test_unknown_store_is_refused(client):
 
 @responses.activate
 def test_same_webhook_id_twice_is_stored_and_processed_once(client):
-    make_store()
+    factories.bigcommerce_store()
     responses.get(f"{API}/v3/catalog/products/205", status=404, json={"status": 404})
     payload = documented_payload("store-product-updated")
     body, headers = signed(payload, msg_id="msg_2KWPBgLlAfxdpx2AI54pPJ85f4W")
@@ -150,16 +157,13 @@ def order_250_answers(product_id: int = 206, variant_id: int = 509, quantity: in
 @responses.activate
 def test_an_order_for_a_backordered_variant_records_a_backorder_line(client):
     from plugin.models import BackorderLine, BadgeKind
-    from plugin.services import catalog
     from plugin.services.badging import refresh_badge
-    from webhooks.events import ProductFacts, VariantFacts
 
-    shop = make_store()
-    facts = ProductFacts(
-        "206", "Tee", (VariantFacts("509", sells_past_zero=True, levels={"1": 0}),)
+    shop = factories.bigcommerce_store()
+    tee = factories.product(
+        shop, "206", "Tee", [{"platform_id": "509", "sells_past_zero": True, "levels": {"1": 0}}]
     )
-    [variant] = catalog.upsert_product(db.session, shop, facts, datetime.now(UTC))
-    db.session.flush()
+    [variant] = tee.variants
     assert refresh_badge(db.session, shop, variant, cause="test").state == BadgeKind.BACKORDER
     db.session.commit()
     order_250_answers()
@@ -182,7 +186,7 @@ def test_an_order_for_a_backordered_variant_records_a_backorder_line(client):
 
 @responses.activate
 def test_same_order_under_two_webhook_ids_is_one_event_by_payload_hash(client):
-    make_store()
+    factories.bigcommerce_store()
     order_250_answers(product_id=0, variant_id=0)  # a gift-certificate line: nothing to mirror
     payload = documented_payload("store-order-created")
     assert post(client, *signed(payload, msg_id="msg_a")).status_code == 200
@@ -196,7 +200,7 @@ def test_same_order_under_two_webhook_ids_is_one_event_by_payload_hash(client):
 @responses.activate
 def test_stock_events_with_the_same_payload_hash_are_both_kept(client):
     """The hash covers the data only: stock set to 5 twice is two changes, both fetched."""
-    make_store()
+    factories.bigcommerce_store()
     responses.get(
         f"{API}/v3/inventory/items",
         json=page([inventory_item(206, 509, {1: 5})]),
@@ -226,7 +230,7 @@ def test_sku_inventory_event_fetches_stock_and_pushes_a_variant_metafield(client
     """store/sku/inventory/updated for a variant the app has not seen: the product is fetched
     (catalog + inventory), its variants decided and written as variant metafields.
     The stock read for the product serves the level lookup too: no third inventory call."""
-    make_store()
+    factories.bigcommerce_store()
     responses.get(
         f"{API}/v3/catalog/products/206",
         json={"data": v3_product(206, [(509, "Small", 0), (510, "Large", 3)]), "meta": {}},
@@ -303,7 +307,7 @@ def test_sku_inventory_event_fetches_stock_and_pushes_a_variant_metafield(client
 
 @responses.activate
 def test_second_stock_event_reads_one_inventory_answer_and_updates_the_metafield(client):
-    make_store()
+    factories.bigcommerce_store()
     responses.get(
         f"{API}/v3/catalog/products/206",
         json={"data": v3_product(206, [(509, "Small", 5)]), "meta": {}},
@@ -343,7 +347,7 @@ def test_second_stock_event_reads_one_inventory_answer_and_updates_the_metafield
 
 @responses.activate
 def test_product_level_tracking_mirrors_one_variant_and_pushes_a_product_metafield(client):
-    make_store()
+    factories.bigcommerce_store()
     product = v3_product(167, [(301, "Red", 0), (302, "Blue", 0)], tracking="product", level=0)
     responses.get(f"{API}/v3/catalog/products/167", json={"data": product, "meta": {}})
     responses.get(f"{API}/v3/inventory/items", json=page([inventory_item(167, 301, {1: 4})]))
@@ -369,7 +373,7 @@ def test_product_level_tracking_mirrors_one_variant_and_pushes_a_product_metafie
 
 @responses.activate
 def test_product_updated_refetches_the_product(client):
-    make_store()
+    factories.bigcommerce_store()
     responses.get(
         f"{API}/v3/catalog/products/205",
         json={"data": v3_product(205, [(900, "", 2)], base_variant_id=900), "meta": {}},
@@ -387,28 +391,29 @@ def test_product_updated_refetches_the_product(client):
     assert badge.pushed_version == badge.version
 
 
-def test_order_created_is_stored_with_the_order_id_and_no_lines(app):
-    """The payload has only the id: to_events does no HTTP and leaves the lines to the connector."""
+def test_order_created_is_stored_with_the_order_id_and_no_lines():
+    """The payload has only the id: to_events does no HTTP and asks the app to read the order."""
     from webhooks.bigcommerce import BigCommerceWebhooks
+    from webhooks.source import StoreContext, StoredDelivery
 
-    make_store()
     payload = documented_payload("store-order-created")
-    event = WebhookEvent(
-        platform="bigcommerce",
-        shop_domain=STORE,
+    received_at = datetime.now(UTC)
+    delivery = StoredDelivery(
         topic="store/order/created",
-        event_id="x",
         body=json.dumps(payload).encode(),
-        headers={},
+        received_at=received_at,
         triggered_at=datetime.fromtimestamp(payload["created_at"], tz=UTC),
     )
-    (order,) = BigCommerceWebhooks().to_events(event)
-    assert order.order_id == "250" and order.lines == ()
+    with responses.RequestsMock():  # any HTTP request would fail the test
+        (order,) = BigCommerceWebhooks("bc-client-secret").to_events(delivery, StoreContext())
+    assert order.order_id == "250" and order.order is None
+    assert order.fetch.fresh_after == received_at
+    assert order.occurred_at == delivery.triggered_at
 
 
 @responses.activate
 def test_a_stock_event_reads_every_location_with_one_inventory_call(client):
-    make_store(data={"location_ids": ["1", "2"]})
+    factories.store_locations(factories.bigcommerce_store(), "1", "2")
     responses.get(
         f"{API}/v3/catalog/products/206",
         json={"data": v3_product(206, [(509, "Small", 0)]), "meta": {}},
@@ -431,7 +436,9 @@ def test_a_stock_event_reads_every_location_with_one_inventory_call(client):
 @responses.activate
 def test_stores_with_native_backorders_refetch_the_product_on_stock_events(client):
     """Native backorder counts move with stock, and only the whole product carries them."""
-    make_store(data={"native_backorders": True})
+    shop = factories.bigcommerce_store()
+    shop.native_backorders = True
+    db.session.commit()
     responses.get(
         f"{API}/v3/catalog/products/206",
         json={"data": v3_product(206, [(509, "Small", 0)]), "meta": {}},
@@ -458,7 +465,7 @@ def test_stores_with_native_backorders_refetch_the_product_on_stock_events(clien
 def test_a_late_delivery_of_an_older_event_still_applies_the_stock_read_now(client):
     """BigCommerce retries for up to 48 h: an event created before the last applied one must
     not be skipped as stale, because what it applies is a read made now, not its payload."""
-    make_store()
+    factories.bigcommerce_store()
     responses.get(
         f"{API}/v3/catalog/products/206",
         json={"data": v3_product(206, [(509, "Small", 5)]), "meta": {}},

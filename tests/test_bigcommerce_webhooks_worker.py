@@ -7,16 +7,19 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
+from redis import Redis
+from rq.registry import ScheduledJobRegistry
 from sqlalchemy import select
 
-from bench.fake_bigcommerce import FakeBigCommerce, FakeStore
+from fakes.bigcommerce import FakeBigCommerce, FakeStore
 from plugin.extensions import db
 from plugin.models import InboxStatus, WebhookEvent
-from tests.bigcommerce_support import STORE, TOKEN, documented_payload, make_store, signed
+from tests import factories
+from tests.bigcommerce_support import STORE, TOKEN, documented_payload, signed
 from tests.conftest import base_env
+from tests.waiting import wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
 RQ = str(Path(sys.executable).with_name("rq"))
@@ -51,7 +54,7 @@ def test_stock_webhooks_through_redis_and_a_real_worker_land_as_a_metafield(
     store.add_product(206, "Tee", [509, 510])
     store.set_level(509, 0)
     store.set_level(510, 4)
-    make_store()
+    factories.bigcommerce_store()
     client = queued_app.test_client()
     payload = documented_payload("store-sku-inventory-updated")
     first, first_headers = signed(payload, msg_id="msg_worker_1")
@@ -103,7 +106,16 @@ def test_stock_webhooks_through_redis_and_a_real_worker_land_as_a_metafield(
     ]
 
 
+def scheduled_jobs_due(redis_url: str) -> bool:
+    """Every job scheduled for later (the push) is due, so a worker started now runs it."""
+    with Redis.from_url(redis_url) as redis:
+        registry = ScheduledJobRegistry("push", connection=redis)
+        return len(registry.get_jobs_to_schedule()) == registry.get_job_count(cleanup=False)
+
+
 def drain(database_url: str, redis_url: str, api_base: str) -> None:
     run_worker(database_url, redis_url, api_base)
-    time.sleep(1.3)  # the push is scheduled 1 s out so a burst of events coalesces
+    # The push is scheduled 1 s out so a burst of events coalesces: the next worker runs it
+    # once it is due.
+    wait_until(lambda: scheduled_jobs_due(redis_url), timeout=10, what="the coalesced push")
     run_worker(database_url, redis_url, api_base)

@@ -21,6 +21,7 @@ from werkzeug.serving import make_server
 from plugin.extensions import db
 from plugin.services import sandbox_store
 from plugin.services.shop_time import format_eta, shop_today
+from tests.waiting import wait_until
 
 CHROMIUM = Path("/usr/bin/chromium")
 XSS = "<img src=x onerror=alert(1)>"
@@ -183,10 +184,14 @@ def test_product_page_follows_inventory_changes_without_reload(live_server, tab)
     expect(badge).to_have_text("In stock")
 
     # While nothing changes, the widget revalidates with its ETag and the API answers 304.
-    revalidated = wait_until(
-        page, lambda: any(etag and status == 304 for etag, status in live_server.badge_api_calls())
+    wait_until(
+        lambda: any(etag and status == 304 for etag, status in live_server.badge_api_calls()),
+        timeout=6,
+        what="a 304 revalidation of the badge API",
+        interval=0,
+        # Let the page run (its timers fire) between checks.
+        before_each=lambda: page.wait_for_timeout(100),
     )
-    assert revalidated, f"no 304 revalidation seen: {live_server.badge_api_calls()}"
 
     # The merchant sets Small to 0 in the store admin, in another tab.
     admin = tab.context.new_page()
@@ -201,15 +206,6 @@ def test_product_page_follows_inventory_changes_without_reload(live_server, tab)
     expect(badge).to_have_text(f"Backorder, ships by {format_eta(eta)}", timeout=8000)
     expect(page.locator("#backorder-badge time")).to_have_attribute("datetime", eta.isoformat())
     assert page.evaluate("window.loadedOnce") is True, "the page reloaded"
-
-
-def wait_until(page, condition, seconds: float = 6) -> bool:
-    """Let the page run (its timers fire) until `condition()` holds, for at most `seconds`."""
-    for _ in range(int(seconds * 10)):
-        if condition():
-            return True
-        page.wait_for_timeout(100)
-    return condition()
 
 
 def test_settings_refuse_bad_input_next_to_the_field_and_keep_what_was_saved(live_server, tab):

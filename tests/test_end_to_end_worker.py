@@ -7,7 +7,6 @@ import os
 import shlex
 import subprocess
 import sys
-import time
 from datetime import timedelta
 from pathlib import Path
 
@@ -21,6 +20,7 @@ from plugin.models import BadgeTransition, InboxStatus, SandboxVariant, WebhookE
 from plugin.queue import QUEUE_NAMES
 from plugin.services import sandbox_store
 from plugin.services.shop_time import shop_today
+from tests import waiting
 from tests.conftest import base_env
 from tests.helpers import post_sandbox_webhook
 
@@ -81,20 +81,26 @@ def queues_idle() -> bool:
     return True
 
 
+def fresh_reads() -> None:
+    db.session.expire_all()
+    db.session.rollback()
+
+
 def wait_until(condition, timeout=30.0, what="condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        db.session.expire_all()
-        db.session.rollback()
-        if condition():
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
+    return waiting.wait_until(
+        condition, timeout=timeout, what=what, interval=0.2, before_each=fresh_reads
+    )
 
 
 def wait_idle():
-    # Twice in a row, so a job enqueued by the last one is seen too.
-    wait_until(lambda: queues_idle() and (time.sleep(0.5) or queues_idle()), what="idle queues")
+    # Idle at three checks in a row, so a job enqueued by the last one is seen too.
+    streak = []
+
+    def idle_for_a_while() -> bool:
+        streak.append(queues_idle())
+        return streak[-3:] == [True, True, True]
+
+    wait_until(idle_for_a_while, what="idle queues")
 
 
 def badge(client, vid):
@@ -202,5 +208,7 @@ def _resign(app, event: WebhookEvent) -> dict[str, str]:
     from webhooks import sandbox as sandbox_webhooks
 
     headers = {k: v for k, v in event.headers.items()}
-    headers[sandbox_webhooks.H_HMAC] = sandbox_webhooks.sign(app.extensions["settings"], event.body)
+    headers[sandbox_webhooks.H_HMAC] = sandbox_webhooks.sign(
+        app.extensions["settings"].secret_key, event.body
+    )
     return headers

@@ -5,7 +5,8 @@ from sqlalchemy import select
 from plugin.extensions import db
 from plugin.models import InventoryLevel, Platform, Variant
 from plugin.services import sandbox_store
-from tests.helpers import make_shop, post_sandbox_webhook
+from tests import factories
+from tests.helpers import post_sandbox_webhook
 
 
 def test_a_webhook_signed_for_shop_b_cannot_touch_shop_a_variants(client):
@@ -16,7 +17,7 @@ def test_a_webhook_signed_for_shop_b_cannot_touch_shop_a_variants(client):
     )
     db.session.commit()
     sandbox_store.deliver(shop_a, hooks)
-    make_shop("b.sandbox.local", Platform.SANDBOX)
+    factories.shop("b.sandbox.local", Platform.SANDBOX)
     vid = product.variants[0].id
 
     # Shop B names shop A's variant id in its own (validly signed) webhook.
@@ -42,6 +43,6 @@ def test_sandbox_store_refuses_another_stores_variant(app):
     product, _ = sandbox_store.create_product(
         db.session, shop_a, "A tee", [("S", "A-S", 5, "deny")]
     )
-    shop_b = make_shop("b.sandbox.local", Platform.SANDBOX)
+    shop_b = factories.shop("b.sandbox.local", Platform.SANDBOX)
     with pytest.raises(sandbox_store.SandboxError):
         sandbox_store.set_inventory(db.session, shop_b, product.variants[0].id, 0)

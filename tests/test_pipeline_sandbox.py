@@ -135,7 +135,7 @@ def test_tampered_signature_is_refused_and_nothing_is_stored(client):
 
     seed()
     body, headers = sandbox_webhooks.build_delivery(
-        current_app.extensions["settings"], "demo.sandbox.local", "app/uninstalled", {}
+        current_app.extensions["settings"].secret_key, "demo.sandbox.local", "app/uninstalled", {}
     )
     count = db.session.scalar(select(func.count()).select_from(WebhookEvent))
     response = client.post("/webhooks/sandbox", data=body + b" ", headers=headers)

@@ -78,9 +78,9 @@ def test_rotated_keys_still_read_old_tokens_and_rotation_moves_them_to_the_new_k
 
 def test_tokens_rotate_command_rewrites_stored_tokens(app, database_url):
     from plugin.extensions import db
-    from tests.helpers import make_shop
+    from tests import factories
 
-    shop = make_shop("rotate.sandbox.local", token="tok-123")
+    shop = factories.shop("rotate.sandbox.local", token="tok-123")
     before = shop.access_token_encrypted
     new_key = Fernet.generate_key().decode()
     env = base_env(DATABASE_URL=database_url)

@@ -9,7 +9,7 @@ from plugin.extensions import db
 from plugin.models import Platform, StoreSettings, Variant
 from plugin.services import sandbox_store
 from plugin.services.shop_time import shop_today
-from tests.helpers import make_shop
+from tests import factories
 
 
 def seed():
@@ -106,7 +106,7 @@ def test_per_variant_eta_and_limit_are_saved(client):
 
 def test_settings_form_cannot_change_another_shops_variant(client):
     seed()
-    other = make_shop("other.sandbox.local", Platform.SANDBOX)
+    other = factories.shop("other.sandbox.local", Platform.SANDBOX)
     product, hooks = sandbox_store.create_product(
         db.session, other, "Other", [("X", "X", 0, "deny")]
     )

@@ -1,5 +1,6 @@
 """The Shopify connector and its GraphQL client against `responses` playing Shopify: the exact
-requests sent, bucket pacing, throttled answers, 401 handling and failed writes."""
+requests sent, bucket pacing, throttled answers, 401 handling, failed writes, and the selling
+policy the app writes over the merchant's (reported per push, remembered on the variant)."""
 
 from __future__ import annotations
 
@@ -7,12 +8,18 @@ from datetime import date
 
 import pytest
 import responses
+from sqlalchemy import select
 
-from connectors.base import BadgePush, ConnectorError, ReauthorisationRequired
-from connectors.shopify import APP_POLICIES_KEY, merchant_sells_past_zero
+from connectors.base import ConnectorError, ReauthorisationRequired, TokenCallbacks
 from connectors.shopify.connector import ShopifyConnector
-from connectors.shopify.graphql import ShopifyGraphQL, TokenProvider
-from plugin.models import Platform, Shop
+from connectors.shopify.graphql import ShopifyGraphQL
+from domain.badges import AppliedPolicy, BadgePush
+from domain.events import VariantRef
+from plugin.extensions import db
+from plugin.models import Variant, VariantBadge
+from plugin.services.catalog import merchant_sells_past_zero
+from plugin.services.push import remember_policies
+from tests import factories
 from tests.shopify_webhook_helpers import (
     ENDPOINT,
     SHOP,
@@ -24,7 +31,6 @@ from tests.shopify_webhook_helpers import (
     throttled_answer,
     variant_node,
 )
-from webhooks.events import VariantRef
 
 NS = "$app:backorder"
 
@@ -48,7 +54,7 @@ class Tokens:
     def __init__(self, token="shpat_old", fresh="shpat_new", refresh_fails=False):
         self.token, self.fresh, self.refresh_fails, self.refreshes = token, fresh, refresh_fails, 0
 
-    def provider(self) -> TokenProvider:
+    def provider(self) -> TokenCallbacks:
         def refresh():
             self.refreshes += 1
             if self.refresh_fails:
@@ -56,7 +62,7 @@ class Tokens:
             self.token = self.fresh
             return self.token
 
-        return TokenProvider(current=lambda: self.token, refresh_after_unauthorized=refresh)
+        return TokenCallbacks(access_token=lambda: self.token, refresh_after_unauthorized=refresh)
 
 
 @pytest.fixture
@@ -75,14 +81,8 @@ def client(clock, tokens):
 
 
 @pytest.fixture
-def shop():
-    # Not persisted: the connector only reads the domain and platform_data.
-    return Shop(platform=Platform.SHOPIFY, domain=SHOP, platform_data={})
-
-
-@pytest.fixture
-def connector(shop, client):
-    return ShopifyConnector(shop, client)
+def connector(client):
+    return ShopifyConnector(client)
 
 
 def push(variant: str, product: str = "10", state="backorder", eta=date(2026, 12, 8), **kw):
@@ -169,9 +169,23 @@ def test_user_errors_fail_the_push_so_the_job_retries(connector):
         connector.push_badges([push("7")])
 
 
+def mirrored_badges() -> dict[str, VariantBadge]:
+    """Variants 1 and 2 of product 10, 3 and 4 of product 20, each with a badge, by variant id."""
+    shop = factories.shopify_shop()
+    badge = ("backorder", "Backorder", date(2026, 12, 8))
+    for product, variants in (("10", ("1", "2")), ("20", ("3", "4"))):
+        factories.product(
+            shop, product, variants=[{"platform_id": v, "badge": badge} for v in variants]
+        )
+    return {
+        variant.platform_id: db.session.get(VariantBadge, variant.id)
+        for variant in db.session.scalars(select(Variant))
+    }
+
+
 @responses.activate
 def test_automatic_backorder_sets_continue_per_product_then_restores_the_merchants_policy(
-    connector, shop
+    app, connector
 ):
     policy_ok = gql_answer({"productVariantsBulkUpdate": {"productVariants": [], "userErrors": []}})
     for answer in (policy_ok, policy_ok, ok_set(), policy_ok):
@@ -185,8 +199,9 @@ def test_automatic_backorder_sets_continue_per_product_then_restores_the_merchan
             }
         ),
     )
+    badges = mirrored_badges()
 
-    connector.push_badges(
+    result = connector.push_badges(
         [
             push("1", product="10", enforced_policy="continue"),
             push("2", product="10", enforced_policy="continue"),
@@ -210,15 +225,27 @@ def test_automatic_backorder_sets_continue_per_product_then_restores_the_merchan
         },
     ]
     assert operation_of(responses.calls[0]) == "BadgeInventoryPolicy"  # before the badge
+    # The push reports the policy the app now holds over each merchant's own.
+    enforced = AppliedPolicy(app="CONTINUE", merchant="DENY")
+    assert result.policies == {"1": enforced, "2": enforced, "3": enforced}
+    remember_policies(list(badges.values()), result)
+    first = badges["1"].variant
+    assert (first.app_policy, first.merchant_policy) == ("CONTINUE", "DENY")
+    assert badges["4"].variant.app_policy is None
     # The store now says CONTINUE for variant 1, but the merchant's own choice is still DENY.
-    assert merchant_sells_past_zero(shop, "1", store_continues=True) is False
+    assert merchant_sells_past_zero(first, store_continues=True) is False
 
-    connector.push_badges([push("1", product="10", state="in_stock", enforced_policy=None)])
+    result = connector.push_badges(
+        [push("1", product="10", state="in_stock", applied_policy=first.app_policy)]
+    )
     restore = responses.calls[-2]
     assert sent(restore)["variables"]["variants"] == [
         {"id": "gid://shopify/ProductVariant/1", "inventoryPolicy": "DENY"}
     ]
-    assert set(shop.platform_data[APP_POLICIES_KEY]) == {"2", "3"}
+    assert result.policies == {"1": None}  # the merchant's own policy is back
+    remember_policies(list(badges.values()), result)
+    held = {v for v, badge in badges.items() if badge.variant.app_policy is not None}
+    assert held == {"2", "3"}
 
 
 @responses.activate

@@ -11,28 +11,19 @@ import pytest
 import responses
 from sqlalchemy import select
 
-from connectors import connector_for
-from connectors.base import BadgePush, ReauthorisationRequired
+from connectors.base import ReauthorisationRequired
 from connectors.shopify import graphql as shopify_graphql
+from domain.badges import BadgePush
 from plugin.extensions import db
-from plugin.models import (
-    BadgeKind,
-    BadgeTransition,
-    InstallStatus,
-    Platform,
-    Shop,
-    Variant,
-    VariantBadge,
-    utcnow,
-)
-from plugin.services import shops
+from plugin.models import BadgeKind, BadgeTransition, InstallStatus, Shop, Variant, VariantBadge
+from plugin.platforms import connector_for
 from plugin.services.tokens import vault
+from tests.factories import shopify_shop
 from tests.shopify_webhook_helpers import (
     ENDPOINT,
     SHOP,
     fixture_bytes,
     gql_answer,
-    make_shopify_shop,
     operation_of,
     post_webhook,
     product_node,
@@ -67,7 +58,7 @@ def small_badge() -> VariantBadge:
 
 @responses.activate
 def test_only_the_locations_the_store_chose_count_towards_the_badge(app, client):
-    shop = make_shopify_shop()
+    shop = shopify_shop()
     shop.settings.location_ids = [WAREHOUSE]
     db.session.commit()
     product = product_node(PRODUCT_ID, [variant_node(SMALL, SMALL_ITEM, {WAREHOUSE: 0, POPUP: 7})])
@@ -98,7 +89,7 @@ def test_only_the_locations_the_store_chose_count_towards_the_badge(app, client)
 
 @responses.activate
 def test_reconcile_cli_pages_the_catalogue_and_heals_a_missed_webhook(app, client):
-    make_shopify_shop()
+    shopify_shop()
     responses.post(
         ENDPOINT,
         json=gql_answer(
@@ -169,7 +160,7 @@ def definition_answer(mutation: str, key: str) -> dict:
 
 @responses.activate
 def test_prepare_store_grants_the_theme_storefront_read_access_to_badge_metafields(app):
-    shop = make_shopify_shop()
+    shop = shopify_shop()
     responses.post(ENDPOINT, json=definitions_answer(["label"], storefront="NONE"))
     responses.post(ENDPOINT, json=definition_answer("metafieldDefinitionCreate", "state"))
     responses.post(ENDPOINT, json=definition_answer("metafieldDefinitionUpdate", "label"))
@@ -218,21 +209,6 @@ def test_prepare_store_grants_the_theme_storefront_read_access_to_badge_metafiel
 TOKEN_ENDPOINT = f"https://{SHOP}/admin/oauth/access_token"
 
 
-def install_with_tokens(expires_in: timedelta) -> Shop:
-    shop = shops.install_shop(
-        db.session,
-        vault(),
-        Platform.SHOPIFY,
-        SHOP,
-        access_token="shpat_old",
-        refresh_token="shprt_old",
-        access_token_expires_at=utcnow() + expires_in,
-        refresh_token_expires_at=utcnow() + timedelta(days=90),
-    )
-    db.session.commit()
-    return shop
-
-
 def a_badge() -> BadgePush:
     return BadgePush(SMALL, PRODUCT_ID, "in_stock", "In stock", None, "", None, False)
 
@@ -249,7 +225,7 @@ def granted(token: str) -> dict:
 
 @responses.activate
 def test_a_401_refreshes_the_stored_token_once_and_the_write_lands(app):
-    shop = install_with_tokens(timedelta(hours=1))
+    shop = shopify_shop(token="shpat_old", refresh_token="shprt_old", expires_in=timedelta(hours=1))
     responses.post(ENDPOINT, status=401, json={"errors": "[API] Invalid API key or access token"})
     responses.post(TOKEN_ENDPOINT, json=granted("shpat_new"))
     responses.post(ENDPOINT, json=write_answer())
@@ -268,7 +244,7 @@ def test_a_401_refreshes_the_stored_token_once_and_the_write_lands(app):
 
 @responses.activate
 def test_a_401_whose_refresh_is_refused_marks_the_shop_for_reauthorisation(app):
-    shop = install_with_tokens(timedelta(hours=1))
+    shop = shopify_shop(token="shpat_old", refresh_token="shprt_old", expires_in=timedelta(hours=1))
     responses.post(ENDPOINT, status=401, json={"errors": "[API] Invalid API key or access token"})
     responses.post(TOKEN_ENDPOINT, status=400, json={"error": "invalid_grant"})
 
@@ -282,7 +258,7 @@ def test_a_401_whose_refresh_is_refused_marks_the_shop_for_reauthorisation(app):
 
 @responses.activate
 def test_a_refreshed_token_that_is_refused_too_marks_the_shop_for_reauthorisation(app):
-    shop = install_with_tokens(timedelta(hours=1))
+    shop = shopify_shop(token="shpat_old", refresh_token="shprt_old", expires_in=timedelta(hours=1))
     unauthorised = {"errors": "[API] Invalid API key or access token"}
     responses.post(ENDPOINT, status=401, json=unauthorised)
     responses.post(TOKEN_ENDPOINT, json=granted("shpat_new"))
@@ -299,7 +275,9 @@ def test_a_refreshed_token_that_is_refused_too_marks_the_shop_for_reauthorisatio
 
 @responses.activate
 def test_a_token_about_to_expire_is_refreshed_before_the_call(app):
-    shop = install_with_tokens(timedelta(minutes=2))
+    shop = shopify_shop(
+        token="shpat_old", refresh_token="shprt_old", expires_in=timedelta(minutes=2)
+    )
     responses.post(TOKEN_ENDPOINT, json=granted("shpat_fresh"))
     responses.post(ENDPOINT, json=write_answer())
 

@@ -11,7 +11,8 @@ from sqlalchemy import select
 from werkzeug.serving import make_server
 
 from plugin.models import Shop
-from tests.shopify_install_helpers import installed_shop, session_token
+from tests.factories import shopify_shop
+from tests.shopify_install_helpers import session_token
 
 pytestmark = pytest.mark.browser
 SHOP = "cool-shop.myshopify.com"
@@ -54,7 +55,7 @@ def _stored_label() -> str:
 
 
 def test_settings_save_without_app_bridge(app, live_url, page):
-    installed_shop(SHOP)
+    shopify_shop(SHOP)
     page.goto(f"{live_url}/shopify/app?shop={SHOP}&id_token={session_token(SHOP)}")
     assert page.blocked == ["https://cdn.shopify.com/shopifycloud/app-bridge.js"]
 

@@ -11,18 +11,23 @@ from flask import current_app
 from sqlalchemy import select
 
 from connectors.base import ConnectorError, ReauthorisationRequired
-from connectors.shopify.tokens import (
+from plugin.extensions import db
+from plugin.models import InstallStatus, Shop
+from plugin.services.shopify_install import (
     access_token_for,
+    credentials,
+    mark_needs_reauthorisation,
     refresh_after_unauthorized,
     refresh_expiring_tokens,
 )
-from plugin.extensions import db
-from plugin.models import InstallStatus, Shop
 from plugin.services.shops import mark_uninstalled
 from plugin.services.tokens import vault
-from tests.shopify_install_helpers import TOKEN_URL, grant_body, installed_shop
+from tests.factories import shopify_shop
+from tests.shopify_install_helpers import TOKEN_URL, grant_body
 
 SHOP = "cool-shop.myshopify.com"
+# An expiring offline token pair, as Shopify grants it; each test says when the token expires.
+OLD_PAIR = {"token": "shpat_old", "refresh_token": "shprt_old"}
 REFRESH_BODY = {
     "client_id": "shopify-client-id",
     "client_secret": "shopify-client-secret",
@@ -38,14 +43,14 @@ def _stored(domain: str = SHOP) -> Shop:
 
 
 def test_fresh_token_is_used_without_calling_shopify(app):
-    shop = installed_shop(SHOP, expires_in=timedelta(minutes=30))
+    shop = shopify_shop(SHOP, **OLD_PAIR, expires_in=timedelta(minutes=30))
     with responses.RequestsMock() as rsps:
         assert access_token_for(db.session, shop) == "shpat_old"
         assert len(rsps.calls) == 0
 
 
 def test_token_expiring_within_five_minutes_is_refreshed_first_and_stored_encrypted(app):
-    shop = installed_shop(SHOP, expires_in=timedelta(minutes=4))
+    shop = shopify_shop(SHOP, **OLD_PAIR, expires_in=timedelta(minutes=4))
     with responses.RequestsMock() as rsps:
         rsps.post(TOKEN_URL.format(shop=SHOP), json=grant_body("shpat_new", "shprt_new"))
         assert access_token_for(db.session, shop) == "shpat_new"
@@ -66,7 +71,7 @@ def test_token_expiring_within_five_minutes_is_refreshed_first_and_stored_encryp
 
 
 def test_expired_token_refresh_survives_the_callers_rollback(app):
-    shop = installed_shop(SHOP, expires_in=timedelta(minutes=-10))
+    shop = shopify_shop(SHOP, **OLD_PAIR, expires_in=timedelta(minutes=-10))
     with responses.RequestsMock() as rsps:
         rsps.post(TOKEN_URL.format(shop=SHOP), json=grant_body("shpat_new", "shprt_new"))
         access_token_for(db.session, shop)
@@ -78,7 +83,7 @@ def test_expired_token_refresh_survives_the_callers_rollback(app):
 
 
 def test_401_triggers_exactly_one_refresh(app):
-    shop = installed_shop(SHOP, expires_in=timedelta(minutes=50))
+    shop = shopify_shop(SHOP, **OLD_PAIR, expires_in=timedelta(minutes=50))
     with responses.RequestsMock() as rsps:
         rsps.post(TOKEN_URL.format(shop=SHOP), json=grant_body("shpat_after_401", "shprt_2"))
         assert refresh_after_unauthorized(db.session, shop) == "shpat_after_401"
@@ -87,7 +92,7 @@ def test_401_triggers_exactly_one_refresh(app):
 
 
 def test_refused_refresh_marks_the_shop_as_needing_reauthorisation(app):
-    shop = installed_shop(SHOP, expires_in=timedelta(minutes=50))
+    shop = shopify_shop(SHOP, **OLD_PAIR, expires_in=timedelta(minutes=50))
     with responses.RequestsMock() as rsps:
         rsps.post(
             TOKEN_URL.format(shop=SHOP),
@@ -100,7 +105,7 @@ def test_refused_refresh_marks_the_shop_as_needing_reauthorisation(app):
     db.session.rollback()  # the failing job rolls back; the mark stays
     row = _stored()
     assert row.status == InstallStatus.NEEDS_REAUTH
-    assert "invalid_grant" in row.platform_data["reauth_reason"]
+    assert "invalid_grant" in row.reauth_reason
     assert shop.status == InstallStatus.NEEDS_REAUTH
     # From now on no job tries the dead token again until the merchant re-authorises.
     with responses.RequestsMock() as rsps:
@@ -110,7 +115,7 @@ def test_refused_refresh_marks_the_shop_as_needing_reauthorisation(app):
 
 
 def test_token_endpoint_outage_is_retryable_and_not_a_reauthorisation(app):
-    shop = installed_shop(SHOP, expires_in=timedelta(minutes=1))
+    shop = shopify_shop(SHOP, **OLD_PAIR, expires_in=timedelta(minutes=1))
     with responses.RequestsMock() as rsps:
         rsps.post(TOKEN_URL.format(shop=SHOP), status=503, body="upstream down")
         with pytest.raises(ConnectorError) as caught:
@@ -121,7 +126,7 @@ def test_token_endpoint_outage_is_retryable_and_not_a_reauthorisation(app):
 
 
 def test_expired_refresh_token_needs_reauthorisation_without_a_call(app):
-    shop = installed_shop(SHOP, expires_in=timedelta(minutes=1))
+    shop = shopify_shop(SHOP, **OLD_PAIR, expires_in=timedelta(minutes=1))
     shop.refresh_token_expires_at = shop.access_token_expires_at - timedelta(hours=1)
     db.session.commit()
     with responses.RequestsMock() as rsps:
@@ -132,7 +137,7 @@ def test_expired_refresh_token_needs_reauthorisation_without_a_call(app):
 
 
 def test_uninstalled_shop_token_is_unusable(app):
-    shop = installed_shop(SHOP)
+    shop = shopify_shop(SHOP, **OLD_PAIR, expires_in=timedelta(hours=1))
     mark_uninstalled(shop)
     db.session.commit()
     with responses.RequestsMock() as rsps:
@@ -144,7 +149,7 @@ def test_uninstalled_shop_token_is_unusable(app):
 
 
 def test_a_refresh_done_by_another_worker_is_reused_not_repeated(app):
-    shop = installed_shop(SHOP, expires_in=timedelta(minutes=50))
+    shop = shopify_shop(SHOP, **OLD_PAIR, expires_in=timedelta(minutes=50))
     # Another worker refreshed while this one was getting its 401.
     with current_app.extensions["db_sessionmaker"]() as other:
         row = other.get(Shop, shop.id)
@@ -158,12 +163,12 @@ def test_a_refresh_done_by_another_worker_is_reused_not_repeated(app):
 def test_background_job_refreshes_only_installed_shops_expiring_soon(app):
     from plugin.jobs import refresh_expiring_tokens as scheduled_refresh
 
-    due = installed_shop("due.myshopify.com", expires_in=timedelta(minutes=10))
-    installed_shop("later.myshopify.com", expires_in=timedelta(hours=2))
-    installed_shop("legacy.myshopify.com", refresh=None, expires_in=None)
-    gone = installed_shop("gone.myshopify.com", expires_in=timedelta(minutes=1))
+    due = shopify_shop("due.myshopify.com", **OLD_PAIR, expires_in=timedelta(minutes=10))
+    shopify_shop("later.myshopify.com", **OLD_PAIR, expires_in=timedelta(hours=2))
+    shopify_shop("legacy.myshopify.com", token="shpat_old")  # a non-expiring token
+    gone = shopify_shop("gone.myshopify.com", **OLD_PAIR, expires_in=timedelta(minutes=1))
     mark_uninstalled(gone)
-    revoked = installed_shop("revoked.myshopify.com", expires_in=timedelta(minutes=3))
+    revoked = shopify_shop("revoked.myshopify.com", **OLD_PAIR, expires_in=timedelta(minutes=3))
     db.session.commit()
     with responses.RequestsMock() as rsps:
         rsps.post(TOKEN_URL.format(shop=due.domain), json=grant_body("shpat_due"))
@@ -198,11 +203,10 @@ COST = {
 
 
 def test_graphql_401_refreshes_once_and_retries_with_the_new_token(app):
-    from connectors.shopify import token_provider
     from connectors.shopify.graphql import ShopifyGraphQL
 
-    shop = installed_shop(SHOP, expires_in=timedelta(minutes=50))
-    client = ShopifyGraphQL(SHOP, token_provider(db.session, shop), buckets={})
+    shop = shopify_shop(SHOP, **OLD_PAIR, expires_in=timedelta(minutes=50))
+    client = ShopifyGraphQL(SHOP, credentials(db.session, shop), buckets={})
     with responses.RequestsMock() as rsps:
         rsps.post(GRAPHQL_URL, status=401, json={"errors": "[API] Invalid API key or access token"})
         rsps.post(TOKEN_URL.format(shop=SHOP), json=grant_body("shpat_fresh", "shprt_fresh"))
@@ -222,12 +226,10 @@ def test_graphql_401_refreshes_once_and_retries_with_the_new_token(app):
 
 
 def test_mark_needs_reauthorisation_is_kept_after_the_jobs_rollback(app):
-    from connectors.shopify.tokens import mark_needs_reauthorisation
-
-    shop = installed_shop(SHOP)
+    shop = shopify_shop(SHOP, **OLD_PAIR, expires_in=timedelta(hours=1))
     mark_needs_reauthorisation(shop, "Shopify refused the refreshed token")
     db.session.rollback()
     assert _stored().status == InstallStatus.NEEDS_REAUTH
-    assert _stored().platform_data["reauth_reason"] == "Shopify refused the refreshed token"
+    assert _stored().reauth_reason == "Shopify refused the refreshed token"
     with pytest.raises(ReauthorisationRequired):
         access_token_for(db.session, shop)

@@ -23,19 +23,19 @@ from plugin.models import (
     BadgeKind,
     InboxStatus,
     InstallStatus,
-    Product,
     Shop,
     Variant,
     VariantBadge,
     WebhookEvent,
     utcnow,
 )
+from plugin.services import catalog
+from tests import factories
 from tests.shopify_webhook_helpers import (
     ENDPOINT,
     SHOP,
     fixture_bytes,
     gql_answer,
-    make_shopify_shop,
     operation_of,
     post_webhook,
     product_node,
@@ -43,6 +43,7 @@ from tests.shopify_webhook_helpers import (
     variant_node,
 )
 from webhooks.shopify import ShopifyWebhooks, sign
+from webhooks.source import StoreContext, StoredDelivery
 
 PRODUCT_ID = "788032119674292922"
 SMALL, MEDIUM = "642667041472713922", "757650484644203962"
@@ -113,6 +114,7 @@ def test_w1_delivery_is_accepted_and_stored_under_its_webhook_id(app, client):
     app.extensions["settings"] = dataclasses.replace(
         app.extensions["settings"], shopify_client_secret="test_secret_key"
     )
+    app.extensions.pop("webhook_sources", None)  # sources are built with the app's secrets
     headers = {
         "X-Shopify-Hmac-Sha256": "B23tXN681gZ0qIWNRrgtzBE9XSDo5yaUu6wfmhu3a7g=",
         "X-Shopify-Topic": "products/create",
@@ -131,11 +133,26 @@ def test_w1_delivery_is_accepted_and_stored_under_its_webhook_id(app, client):
     assert stored.status == InboxStatus.IGNORED  # no such shop installed
 
 
+def _tampered(body: bytes, headers: dict) -> tuple[bytes, dict]:
+    return body.replace(b'"available": 10', b'"available": 99'), headers
+
+
+def _forged(body: bytes, headers: dict) -> tuple[bytes, dict]:
+    return body, {**headers, "X-Shopify-Hmac-Sha256": sign("someone-elses-secret", body)}
+
+
+def _unsigned(body: bytes, headers: dict) -> tuple[bytes, dict]:
+    return body, {k: v for k, v in headers.items() if k != "X-Shopify-Hmac-Sha256"}
+
+
+@pytest.mark.parametrize("spoil", [_tampered, _forged, _unsigned], ids=lambda f: f.__name__[1:])
 @pytest.mark.parametrize(
     "topic", ["inventory_levels/update", "customers/redact", "shop/redact", "app/uninstalled"]
 )
-def test_tampered_body_is_refused_with_401_and_nothing_is_stored(app, client, topic):
-    make_shopify_shop()
+def test_a_delivery_without_a_valid_signature_is_refused_with_401_and_not_stored(
+    app, client, topic, spoil
+):
+    factories.shopify_shop()
     body = fixture_bytes("inventory_levels-update.json")
     headers = {
         "X-Shopify-Topic": topic,
@@ -143,18 +160,14 @@ def test_tampered_body_is_refused_with_401_and_nothing_is_stored(app, client, to
         "X-Shopify-Shop-Domain": SHOP,
         "X-Shopify-Event-Id": "evt-1",
     }
-    tampered = body.replace(b'"available": 10', b'"available": 99')
-    assert client.post("/webhooks/shopify", data=tampered, headers=headers).status_code == 401
-    forged = {**headers, "X-Shopify-Hmac-Sha256": sign("someone-elses-secret", body)}
-    assert client.post("/webhooks/shopify", data=body, headers=forged).status_code == 401
-    missing = {k: v for k, v in headers.items() if k != "X-Shopify-Hmac-Sha256"}
-    assert client.post("/webhooks/shopify", data=body, headers=missing).status_code == 401
+    body, headers = spoil(body, headers)
+    assert client.post("/webhooks/shopify", data=body, headers=headers).status_code == 401
     assert db.session.scalar(select(func.count()).select_from(WebhookEvent)) == 0
 
 
 @responses.activate
 def test_products_update_sample_reads_the_product_by_graphql_and_writes_badges(app, client):
-    make_shopify_shop()
+    factories.shopify_shop()
     seed_from_products_update(client, responses)
 
     read, write = responses.calls
@@ -184,7 +197,7 @@ def test_products_update_sample_reads_the_product_by_graphql_and_writes_badges(a
 
 @responses.activate
 def test_inventory_levels_update_sample_turns_the_badge_and_pushes_it(app, client):
-    make_shopify_shop()
+    factories.shopify_shop()
     seed_from_products_update(client, responses)
     responses.post(ENDPOINT, json=write_answer())
 
@@ -208,7 +221,7 @@ def test_inventory_levels_update_sample_turns_the_badge_and_pushes_it(app, clien
 
 @responses.activate
 def test_a_duplicate_event_id_is_not_processed_twice(app, client):
-    make_shopify_shop()
+    factories.shopify_shop()
     seed_from_products_update(client, responses)
     responses.post(ENDPOINT, json=write_answer())
     body = fixture_bytes("inventory_levels-update.json")
@@ -225,7 +238,7 @@ def test_a_duplicate_event_id_is_not_processed_twice(app, client):
 
 @responses.activate
 def test_an_older_triggered_at_does_not_override_a_newer_level(app, client):
-    make_shopify_shop()
+    factories.shopify_shop()
     seed_from_products_update(client, responses)
     responses.post(ENDPOINT, json=write_answer())
     payload = json.loads(fixture_bytes("inventory_levels-update.json"))
@@ -244,22 +257,24 @@ def test_an_older_triggered_at_does_not_override_a_newer_level(app, client):
     assert len(responses.calls) == calls  # nothing to push: the late event changed nothing
 
 
-def test_orders_create_sample_keeps_big_ids_exact_and_skips_lines_without_variant(app):
-    inbox = WebhookEvent(
-        platform="shopify",
-        topic="orders/create",
-        body=fixture_bytes("orders-create.json"),
-        triggered_at=datetime(2026, 11, 20, tzinfo=UTC),
-    )
-    (order,) = ShopifyWebhooks().to_events(inbox)
-    assert order.order_id == "820982911946154508"  # > 2**53, exact
-    assert order.order_name == "#9999" and order.customer_email == "jon@example.com"
+def delivery(topic: str, body: bytes) -> StoredDelivery:
+    when = datetime(2026, 11, 20, tzinfo=UTC)
+    return StoredDelivery(topic, body, received_at=when, triggered_at=when)
+
+
+def test_orders_create_sample_keeps_big_ids_exact_and_skips_lines_without_variant():
+    source = ShopifyWebhooks("shopify-client-secret")
+    orders = delivery("orders/create", fixture_bytes("orders-create.json"))
+    (created,) = source.to_events(orders, StoreContext())
+    assert created.order_id == "820982911946154508"  # > 2**53, exact
+    order = created.order
+    assert order.name == "#9999" and order.customer.email == "jon@example.com"
     assert order.lines == ()  # every line in Shopify's sample has variant_id null
 
 
 @responses.activate
 def test_an_order_for_a_backordered_variant_records_a_backorder_line(app, client):
-    shop = make_shopify_shop()
+    shop = factories.shopify_shop()
     shop.settings.auto_backorder = True
     db.session.commit()
     policy = {"productVariantsBulkUpdate": {"productVariants": [], "userErrors": []}}
@@ -298,7 +313,7 @@ def test_an_order_for_a_backordered_variant_records_a_backorder_line(app, client
 
 
 def test_app_uninstalled_marks_the_shop_and_drops_its_token(app, client):
-    make_shopify_shop()
+    factories.shopify_shop()
     response = post_webhook(client, "app/uninstalled", fixture_bytes("app-uninstalled.json"))
     assert response.status_code == 200
     db.session.expire_all()
@@ -312,27 +327,19 @@ def _compliance(name: str) -> bytes:
 
 
 def _seed_backorder_line(shop: Shop, order_id: str, email: str) -> None:
-    product = Product(shop_id=shop.id, platform_id="1", title="T")
-    variant = Variant(shop_id=shop.id, platform_id="2", product=product)
-    db.session.add_all([product, variant])
-    db.session.flush()
-    db.session.add(
-        BackorderLine(
-            shop_id=shop.id,
-            variant_id=variant.id,
-            order_id=order_id,
-            line_id="1",
-            order_name="#1001",
-            quantity=1,
-            customer_email=email,
-            ordered_at=datetime(2026, 11, 1, tzinfo=UTC),
-        )
+    (variant,) = factories.product(shop, "1", "T", variants=[{"platform_id": "2"}]).variants
+    factories.backorder_line(
+        variant,
+        order_id,
+        line_id="1",
+        order_name="#1001",
+        email=email,
+        ordered_at=datetime(2026, 11, 1, tzinfo=UTC),
     )
-    db.session.commit()
 
 
 def test_customer_data_request_reports_what_the_app_holds(app, client):
-    shop = make_shopify_shop()
+    shop = factories.shopify_shop()
     _seed_backorder_line(shop, "299938", "john@example.com")
     response = post_webhook(
         client, "customers/data_request", _compliance("customers-data_request.json")
@@ -345,7 +352,7 @@ def test_customer_data_request_reports_what_the_app_holds(app, client):
 
 
 def test_customers_redact_deletes_the_customers_lines_and_shop_redact_everything(app, client):
-    shop = make_shopify_shop()
+    shop = factories.shopify_shop()
     _seed_backorder_line(shop, "299938", "john@example.com")
     assert (
         post_webhook(client, "customers/redact", _compliance("customers-redact.json")).status_code
@@ -358,58 +365,66 @@ def test_customers_redact_deletes_the_customers_lines_and_shop_redact_everything
     assert db.session.scalar(select(func.count()).select_from(Shop)) == 0
 
 
-def test_products_update_with_inventory_items_carries_facts_and_sees_through_the_apps_policy(app):
-    shop = make_shopify_shop()
+@responses.activate
+def test_products_update_with_inventory_items_carries_facts_and_sees_through_the_apps_policy(
+    app, client
+):
+    shop = factories.shopify_shop()
     # The app switched Small to CONTINUE for automatic backorders; the merchant chose DENY.
-    shop.platform_data = {
-        "app_inventory_policies": {SMALL: {"app": "CONTINUE", "merchant": "DENY"}}
-    }
-    product = Product(shop_id=shop.id, platform_id=PRODUCT_ID, title="Example T-Shirt")
-    db.session.add_all(
-        [
-            product,
-            Variant(shop_id=shop.id, platform_id=SMALL, product=product),
-            Variant(shop_id=shop.id, platform_id=MEDIUM, product=product, tracked=False),
-        ]
+    factories.product(
+        shop,
+        PRODUCT_ID,
+        "Example T-Shirt",
+        variants=[
+            {"platform_id": SMALL, "app_policy": "CONTINUE", "merchant_policy": "DENY"},
+            {"platform_id": MEDIUM, "tracked": False},
+        ],
     )
-    db.session.commit()
     payload = json.loads(fixture_bytes("products-update.json"))
     for n, variant in enumerate(payload["variants"]):
         variant["inventory_item_id"] = 9007199254740993 + n  # 2**53 + 1: must stay exact
     payload["variants"][0]["inventory_policy"] = "continue"
     payload["variants"][1]["inventory_policy"] = "continue"
-    inbox = WebhookEvent(
-        platform="shopify",
-        topic="products/update",
-        shop_id=shop.id,
-        shop_domain=SHOP,
-        event_id="p1",
-        body=json.dumps(payload).encode(),
-        headers={},
-        triggered_at=datetime(2026, 11, 20, tzinfo=UTC),
-    )
-    db.session.add(inbox)
-    db.session.flush()
+    source = ShopifyWebhooks("shopify-client-secret")
 
-    (changed,) = ShopifyWebhooks().to_events(inbox)
+    (changed,) = source.to_events(
+        delivery("products/update", json.dumps(payload).encode()), StoreContext()
+    )
     small, medium = changed.facts.variants
     assert (small.platform_id, small.inventory_item_id) == (SMALL, "9007199254740993")
     assert small.levels is None  # per-location stock is not in this payload
-    assert small.sells_past_zero is False  # CONTINUE is the app's doing, not the merchant's
-    assert medium.sells_past_zero is True  # the merchant's own CONTINUE
-    # `tracked` is not in the payload: the mirror's value stands.
-    assert (small.tracked, medium.tracked) == (True, False)
+    assert small.sells_past_zero is True  # the policy the store shows, whoever wrote it
+    # `tracked` is not in the payload: the facts leave it unknown.
+    assert (small.tracked, medium.tracked) == (None, None)
+
+    catalog.upsert_product(db.session, shop, changed.facts, changed.occurred_at)
+    db.session.commit()
+    mirrored = {
+        v.platform_id: v
+        for v in db.session.scalars(select(Variant).where(Variant.shop_id == shop.id))
+    }
+    assert (
+        mirrored[SMALL].sells_past_zero is False
+    )  # CONTINUE is the app's doing, not the merchant's
+    assert mirrored[MEDIUM].sells_past_zero is True  # the merchant's own CONTINUE
+    # The mirror's `tracked` stands.
+    assert (mirrored[SMALL].tracked, mirrored[MEDIUM].tracked) == (True, False)
+    assert mirrored[SMALL].inventory_item_id == "9007199254740993"
 
     # A variant the app has never seen: the product is read whole through GraphQL instead.
     payload["variants"].append({**payload["variants"][0], "id": 1, "inventory_item_id": 2})
-    inbox.body = json.dumps(payload).encode()
-    (changed,) = ShopifyWebhooks().to_events(inbox)
-    assert changed.facts is None and changed.product_id == PRODUCT_ID
+    policy = {"productVariantsBulkUpdate": {"productVariants": [], "userErrors": []}}
+    for answer in (product_answer(), gql_answer(policy), write_answer()):
+        responses.post(ENDPOINT, json=answer)
+    assert post_webhook(client, "products/update", payload).status_code == 200
+    read = responses.calls[0]
+    assert operation_of(read) == "BadgeProduct"
+    assert sent(read)["variables"] == {"id": f"gid://shopify/Product/{PRODUCT_ID}"}
 
 
 @responses.activate
 def test_inventory_for_an_item_not_yet_mirrored_reads_its_product_by_inventory_item(app, client):
-    make_shopify_shop()
+    factories.shopify_shop()
     node = product_answer(small_available=0)["data"]["product"]
     responses.post(ENDPOINT, json=gql_answer({"inventoryItem": {"variant": {"product": node}}}))
     responses.post(ENDPOINT, json=write_answer())

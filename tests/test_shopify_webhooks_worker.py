@@ -2,7 +2,7 @@
 `rq worker --burst` process, against a local fake of the GraphQL Admin API.
 
 `responses` cannot reach into another process, so the worker is pointed at a fake Shopify on
-127.0.0.1 (bench/fake_shopify_graphql.py) through SHOPIFY_API_BASE_OVERRIDE; the fake validates
+127.0.0.1 (fakes/shopify_graphql.py) through SHOPIFY_API_BASE_OVERRIDE; the fake validates
 every document against Shopify's schema and enforces the bucket.
 """
 
@@ -11,19 +11,19 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from sqlalchemy import select
 
-from bench.fake_shopify_graphql import FakeShopify, FakeVariant
-from connectors.shopify.graphql import ENDPOINT_OVERRIDE_ENV
+from fakes.shopify_graphql import FakeShopify, FakeVariant
 from plugin.extensions import db
 from plugin.models import BadgeKind, InboxStatus, Variant, VariantBadge, WebhookEvent, utcnow
 from tests.conftest import base_env
-from tests.shopify_webhook_helpers import TOKEN, fixture_bytes, make_shopify_shop, post_webhook
+from tests.factories import shopify_shop
+from tests.shopify_webhook_helpers import TOKEN, fixture_bytes, post_webhook
+from tests.waiting import wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
 RQ = Path(sys.executable).parent / "rq"
@@ -51,7 +51,7 @@ def run_worker(database_url: str, redis_url: str, api_base: str) -> None:
     env = {
         **os.environ,
         **base_env(DATABASE_URL=database_url, REDIS_URL=redis_url),
-        ENDPOINT_OVERRIDE_ENV: api_base,
+        "SHOPIFY_API_BASE_OVERRIDE": api_base,
         "PYTHONPATH": str(ROOT),
     }
     result = subprocess.run(
@@ -69,7 +69,7 @@ def test_documented_webhooks_through_redis_and_a_worker_write_the_latest_badge_o
     queued_app, database_url, redis_url, fake_shopify
 ):
     fake, api_base = fake_shopify
-    make_shopify_shop()
+    shopify_shop()
     client = queued_app.test_client()
     now = utcnow()
 
@@ -97,11 +97,13 @@ def test_documented_webhooks_through_redis_and_a_worker_write_the_latest_badge_o
     assert fake.requests == []  # acknowledged, stored, queued: nothing processed in the request
 
     # The push is coalesced with a 1 s delay: burst workers until it has run (bounded).
-    for _ in range(10):
-        run_worker(database_url, redis_url, api_base)
-        if fake.calls("BadgeMetafieldsWrite"):
-            break
-        time.sleep(0.6)
+    wait_until(
+        lambda: fake.calls("BadgeMetafieldsWrite"),
+        before_each=lambda: run_worker(database_url, redis_url, api_base),
+        timeout=60,
+        interval=0.6,
+        what="a burst worker to push the badges",
+    )
 
     assert [r["operation"] for r in fake.requests] == ["BadgeProduct", "BadgeMetafieldsWrite"]
     assert fake.requests[0]["variables"] == {"id": f"gid://shopify/Product/{PRODUCT_ID}"}

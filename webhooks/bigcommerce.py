@@ -4,7 +4,7 @@
    checked with the `standardwebhooks` package exactly as BigCommerce documents it:
    `Webhook(base64(client_secret)).verify(body, headers)`; it also refuses stale timestamps.
 2. The random secret the app put in the hook's custom `headers` at registration
-   (`X-Backorder-Secret`), compared with the store's own `platform_data["webhook_secret"]`.
+   (`X-Backorder-Secret`), compared with the store's own secret (which the app looks up).
 Either failing, or the secret header missing, is a 401 and nothing is stored.
 
 Deduplication goes through the inbox's one unique key (platform, event_id):
@@ -17,8 +17,9 @@ Deduplication goes through the inbox's one unique key (platform, event_id):
   day has one hash while being two real changes. Those events only trigger a fresh fetch, so
   processing a true duplicate twice costs one API call, while dropping a real one would lose it.
 
-Payloads are thin (ids only): the events built here carry no facts, and the worker fetches the
-product, stock or order through the BigCommerce connector. No HTTP happens here.
+Payloads are thin (ids only): the events built here carry no facts but a `Fetch` request, and
+the app reads the product, stock or order through the BigCommerce connector. No HTTP happens
+here.
 """
 
 from __future__ import annotations
@@ -29,26 +30,20 @@ import json
 from collections.abc import Mapping
 from datetime import UTC, datetime
 
-from sqlalchemy.orm import object_session
 from standardwebhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError
 
-from plugin.models import Shop, WebhookEvent, utcnow
-from plugin.settings import Settings
-from webhooks import events as ev
-from webhooks.source import Delivery, ShopFinder, WebhookRefused
+from domain import events as ev
+from webhooks.source import Delivery, SecretLookup, StoreContext, StoredDelivery, WebhookRefused
 
 SECRET_HEADER = "X-Backorder-Secret"  # noqa: S105 - a header name, not a secret
 # BigCommerce's default location; stores that never enabled multi-location have only this one.
 DEFAULT_LOCATION_IDS = ("1",)
-# Where to_events leaves, for the connector, the time after which a read must have begun.
-FRESH_AFTER_KEY = "bigcommerce_fresh_after"
 HASH_DEDUPED_SCOPES = frozenset({"store/order/created"})
 PRODUCT_SCOPES = frozenset({"store/product/updated", "store/product/created"})
 PRODUCT_STOCK_SCOPES = frozenset(
     {"store/product/inventory/updated", "store/product/inventory/order/updated"}
 )
-CHANNEL_STOCK_SUFFIX = "/inventory/product/stock_changed"
 SKU_STOCK_SCOPES = frozenset({"store/sku/inventory/updated", "store/sku/inventory/order/updated"})
 
 
@@ -71,11 +66,15 @@ def signing_secret(client_secret: str) -> str:
 
 class BigCommerceWebhooks:
     platform = "bigcommerce"
+    kept_header_prefixes = ("webhook-", "x-bc-")
+
+    def __init__(self, client_secret: str):
+        self._client_secret = client_secret
 
     def verify(
-        self, body: bytes, headers: Mapping[str, str], settings: Settings, find_shop: ShopFinder
+        self, body: bytes, headers: Mapping[str, str], store_secret: SecretLookup
     ) -> Delivery:
-        client_secret = settings.bigcommerce_client_secret
+        client_secret = self._client_secret
         if not client_secret:
             raise WebhookRefused("BigCommerce client secret is not configured")
         lowered = {k.lower(): v for k, v in headers.items()}
@@ -93,8 +92,7 @@ class BigCommerceWebhooks:
         if not store_hash or not scope:
             raise WebhookRefused("payload names no scope or producer store", status=400)
 
-        shop = find_shop(store_hash)
-        expected = (shop.platform_data or {}).get("webhook_secret") if shop else None
+        expected = store_secret(store_hash)
         given = lowered.get(SECRET_HEADER.lower(), "")
         if not expected or not given or not hmac.compare_digest(given.encode(), expected.encode()):
             raise WebhookRefused(f"missing or wrong {SECRET_HEADER} header")
@@ -106,49 +104,37 @@ class BigCommerceWebhooks:
             triggered_at=_epoch(payload.get("created_at")) or _epoch(lowered["webhook-timestamp"]),
         )
 
-    def to_events(self, inbox: WebhookEvent) -> list[ev.AppEvent]:
-        payload = json.loads(inbox.body)
+    def to_events(self, delivery: StoredDelivery, store: StoreContext) -> list[ev.AppEvent]:
+        payload = json.loads(delivery.body)
         data = payload.get("data") or {}
-        scope = inbox.topic
-        # Product and stock events carry no facts: the worker reads them from the store, with
-        # a read begun after the event reached the app, so the facts applied are at least as
-        # of `received_at` (to the microsecond; `created_at` is whole seconds, and hours old on
-        # a retry). Stamped so, a late event's fresh read is not skipped as stale, and the
+        scope = delivery.topic
+        # Product and stock events carry no facts: the app reads them from the store, with a
+        # read begun after the event reached the app, so the facts applied are at least as of
+        # `received_at` (to the microsecond; `created_at` is whole seconds, and hours old on a
+        # retry). Stamped so, a late event's fresh read is not skipped as stale, and the
         # connector may share a read another job began after this event arrived.
-        occurred_at = inbox.received_at or utcnow()
-        session = object_session(inbox)
-        if session is not None:
-            session.info[FRESH_AFTER_KEY] = occurred_at
+        occurred_at = delivery.received_at
+        fetch = ev.Fetch(fresh_after=occurred_at)
         if scope in PRODUCT_SCOPES:
-            return [ev.ProductChanged(str(data["id"]), occurred_at, facts=None)]
+            return [ev.ProductChanged(str(data["id"]), occurred_at, fetch=fetch)]
         if scope in PRODUCT_STOCK_SCOPES or scope in SKU_STOCK_SCOPES:
             inventory = data.get("inventory") or {}
             product_id = str(inventory.get("product_id") or data["id"])
-            store = _store_facts(inbox)
-            if store.get("native_backorders"):
+            if store.native_backorders:
                 # Native backorder counts move with stock; only the whole product carries them.
-                return [ev.ProductChanged(product_id, occurred_at, facts=None)]
+                return [ev.ProductChanged(product_id, occurred_at, fetch=fetch)]
             if scope in PRODUCT_STOCK_SCOPES:
                 ref = ev.VariantRef(
                     inventory_item_id=product_item_id(product_id), product_id=product_id
                 )
             else:
                 ref = ev.VariantRef(variant_id=str(inventory["variant_id"]), product_id=product_id)
-            locations = tuple(str(x) for x in store.get("location_ids") or DEFAULT_LOCATION_IDS)
-            return _stock_events(ref, locations, occurred_at)
-        if scope.startswith("store/channel/") and scope.endswith(CHANNEL_STOCK_SUFFIX):
-            ref = ev.VariantRef(
-                variant_id=str(data["variant_id"]), product_id=str(data["product_id"])
-            )
-            return _stock_events(ref, (str(data["location_id"]),), occurred_at)
+            locations = store.location_ids or DEFAULT_LOCATION_IDS
+            return _stock_events(ref, locations, occurred_at, fetch)
         if scope == "store/order/created":
-            # The payload has only the order id; lines are fetched by the connector
-            # (`BigCommerceConnector.fetch_order`) once the pipeline asks for them.
-            ordered_at = inbox.triggered_at or inbox.received_at or occurred_at
-            # The payload names only the order: the worker fetches its lines (fetch_order).
-            return [
-                ev.OrderCreated(order_id=str(data["id"]), occurred_at=ordered_at, needs_fetch=True)
-            ]
+            # The payload names only the order: the app reads its lines (fetch_order).
+            ordered_at = delivery.triggered_at or delivery.received_at
+            return [ev.OrderCreated(str(data["id"]), ordered_at, fetch=fetch)]
         return []
 
 
@@ -159,20 +145,17 @@ def event_id_for(payload: dict, store_hash: str, webhook_id: str) -> str:
     return webhook_id
 
 
-def _stock_events(ref: ev.VariantRef, location_ids, occurred_at: datetime) -> list[ev.AppEvent]:
+def _stock_events(
+    ref: ev.VariantRef, location_ids, occurred_at: datetime, fetch: ev.Fetch
+) -> list[ev.AppEvent]:
     # The payload's `value` is not applied: for `relative` it is a change, not a level, and a
-    # level read now is newer than any figure in a payload. The worker fetches each location.
+    # level read now is newer than any figure in a payload. The app fetches each location.
     return [
-        ev.InventoryChanged(variant=ref, location_id=loc, available=None, occurred_at=occurred_at)
+        ev.InventoryChanged(
+            variant=ref, location_id=str(loc), available=None, occurred_at=occurred_at, fetch=fetch
+        )
         for loc in location_ids
     ]
-
-
-def _store_facts(inbox: WebhookEvent) -> dict:
-    """What the connector last learnt about the store (locations, native backorders)."""
-    session = object_session(inbox)
-    shop = session.get(Shop, inbox.shop_id) if session is not None and inbox.shop_id else None
-    return dict(shop.platform_data or {}) if shop else {}
 
 
 def _epoch(value) -> datetime | None:

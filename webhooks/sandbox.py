@@ -9,20 +9,22 @@ import hmac
 import json
 import uuid
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 
-from plugin.models import WebhookEvent, utcnow
-from plugin.settings import Settings
-from webhooks import events as ev
+from domain import events as ev
 from webhooks.source import (
     Delivery,
-    ShopFinder,
+    SecretLookup,
+    StoreContext,
+    StoredDelivery,
     base64_hmac,
     check_signature,
     delivery_from_headers,
 )
 
 TOPICS = ("products/update", "inventory_levels/update", "orders/create", "app/uninstalled")
+# The sandbox store has one stock location.
+LOCATION = "default"
 H_TOPIC = "X-Sandbox-Topic"
 H_SHOP = "X-Sandbox-Shop-Domain"
 H_EVENT = "X-Sandbox-Event-Id"
@@ -30,17 +32,17 @@ H_TRIGGERED = "X-Sandbox-Triggered-At"
 H_HMAC = "X-Sandbox-Hmac-Sha256"
 
 
-def signing_key(settings: Settings) -> bytes:
+def signing_key(secret_key: str) -> bytes:
     """Derived from SECRET_KEY so a deployment has no extra secret to manage for the sandbox."""
-    return hmac.new(settings.secret_key.encode(), b"sandbox-webhooks", hashlib.sha256).digest()
+    return hmac.new(secret_key.encode(), b"sandbox-webhooks", hashlib.sha256).digest()
 
 
-def sign(settings: Settings, body: bytes) -> str:
-    return base64_hmac(signing_key(settings), body)
+def sign(secret_key: str, body: bytes) -> str:
+    return base64_hmac(signing_key(secret_key), body)
 
 
 def build_delivery(
-    settings: Settings,
+    secret_key: str,
     shop_domain: str,
     topic: str,
     payload: dict,
@@ -55,61 +57,77 @@ def build_delivery(
         H_TOPIC: topic,
         H_SHOP: shop_domain,
         H_EVENT: event_id or str(uuid.uuid4()),
-        H_TRIGGERED: (triggered_at or utcnow()).isoformat(),
-        H_HMAC: sign(settings, body),
+        H_TRIGGERED: (triggered_at or datetime.now(UTC)).isoformat(),
+        H_HMAC: sign(secret_key, body),
     }
     return body, headers
 
 
 class SandboxWebhooks:
     platform = "sandbox"
+    kept_header_prefixes = ("x-sandbox-",)
+
+    def __init__(self, secret_key: str):
+        self._key = signing_key(secret_key)
 
     def verify(
-        self, body: bytes, headers: Mapping[str, str], settings: Settings, find_shop: ShopFinder
+        self, body: bytes, headers: Mapping[str, str], store_secret: SecretLookup
     ) -> Delivery:
-        check_signature(headers.get(H_HMAC), sign(settings, body), "invalid webhook signature")
+        expected = base64_hmac(self._key, body)
+        check_signature(headers.get(H_HMAC), expected, "invalid webhook signature")
         return delivery_from_headers(
             headers, topic=H_TOPIC, shop=H_SHOP, event_ids=(H_EVENT,), triggered=H_TRIGGERED
         )
 
-    def to_events(self, inbox: WebhookEvent) -> list[ev.AppEvent]:
-        payload = json.loads(inbox.body)
-        occurred_at = inbox.triggered_at or inbox.received_at or utcnow()
-        match inbox.topic:
+    def to_events(self, delivery: StoredDelivery, store: StoreContext) -> list[ev.AppEvent]:
+        payload = json.loads(delivery.body)
+        occurred_at = delivery.triggered_at or delivery.received_at
+        match delivery.topic:
             case "products/update":
                 return [ev.ProductChanged(str(payload["id"]), occurred_at, product_facts(payload))]
             case "inventory_levels/update":
                 return [
                     ev.InventoryChanged(
                         variant=ev.VariantRef(variant_id=str(payload["variant_id"])),
-                        location_id=str(payload.get("location_id") or "default"),
+                        location_id=str(payload.get("location_id") or LOCATION),
                         available=int(payload["available"]),
                         occurred_at=occurred_at,
                     )
                 ]
             case "orders/create":
+                if "line_items" not in payload:
+                    # Like BigCommerce, a thin order payload leaves the lines to be fetched.
+                    return [
+                        ev.OrderCreated(
+                            str(payload["id"]), occurred_at, fetch=ev.Fetch(delivery.received_at)
+                        )
+                    ]
                 return [
                     ev.OrderCreated(
-                        order_id=str(payload["id"]),
-                        # Like BigCommerce, a thin order payload leaves the lines to be fetched.
-                        needs_fetch="line_items" not in payload,
-                        order_name=str(payload.get("name") or ""),
-                        customer_email=payload.get("email"),
-                        occurred_at=occurred_at,
-                        lines=tuple(
-                            ev.OrderLine(
-                                line_id=str(item["id"]),
-                                variant=ev.VariantRef(variant_id=str(item["variant_id"])),
-                                quantity=int(item["quantity"]),
-                            )
-                            for item in payload.get("line_items", [])
-                            if item.get("variant_id") is not None
-                        ),
+                        str(payload["id"]), occurred_at, order_facts(payload, occurred_at)
                     )
                 ]
             case "app/uninstalled":
                 return [ev.AppUninstalled(occurred_at)]
         return []
+
+
+def order_facts(payload: dict, placed_at: datetime | None = None) -> ev.OrderFacts:
+    return ev.OrderFacts(
+        order_id=str(payload["id"]),
+        placed_at=placed_at or datetime.fromisoformat(payload["created_at"]),
+        name=str(payload.get("name") or ""),
+        customer=ev.Customer(email=payload.get("email")),
+        lines=tuple(
+            ev.OrderLine(
+                line_id=str(item["id"]),
+                variant=ev.VariantRef(variant_id=str(item["variant_id"])),
+                quantity=int(item["quantity"]),
+            )
+            for item in payload.get("line_items", [])
+            if item.get("variant_id") is not None
+        ),
+    )
 
 
 def product_facts(payload: dict) -> ev.ProductFacts:
@@ -122,7 +140,7 @@ def product_facts(payload: dict) -> ev.ProductFacts:
                 sku=v.get("sku") or "",
                 title=v.get("title") or "",
                 sells_past_zero=v.get("inventory_policy") == "continue",
-                levels={"default": int(v.get("inventory_quantity") or 0)},
+                levels={LOCATION: int(v.get("inventory_quantity") or 0)},
             )
             for v in payload.get("variants", [])
         ),

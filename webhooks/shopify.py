@@ -12,15 +12,12 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 
-from sqlalchemy import select
-from sqlalchemy.orm import object_session
-
-from plugin.models import Shop, Variant, WebhookEvent, utcnow
-from plugin.settings import Settings
-from webhooks import events as ev
+from domain import events as ev
 from webhooks.source import (
     Delivery,
-    ShopFinder,
+    SecretLookup,
+    StoreContext,
+    StoredDelivery,
     WebhookRefused,
     base64_hmac,
     check_signature,
@@ -53,13 +50,17 @@ def sign(secret: str, body: bytes) -> str:
 
 class ShopifyWebhooks:
     platform = "shopify"
+    kept_header_prefixes = ("x-shopify-",)
+
+    def __init__(self, client_secret: str):
+        self._secret = client_secret
 
     def verify(
-        self, body: bytes, headers: Mapping[str, str], settings: Settings, find_shop: ShopFinder
+        self, body: bytes, headers: Mapping[str, str], store_secret: SecretLookup
     ) -> Delivery:
         if not body:
             raise WebhookRefused("invalid Shopify webhook HMAC", status=401)
-        expected = sign(settings.shopify_client_secret, body)
+        expected = sign(self._secret, body)
         check_signature(headers.get(H_HMAC), expected, "invalid Shopify webhook HMAC")
         # The event id is the same across every delivery of one event; the webhook id is only a
         # fallback for deliveries (older API versions) that do not send it.
@@ -71,20 +72,21 @@ class ShopifyWebhooks:
             triggered=H_TRIGGERED,
         )
 
-    def to_events(self, inbox: WebhookEvent) -> list[ev.AppEvent]:
-        payload = json.loads(inbox.body)
-        occurred_at = inbox.triggered_at or inbox.received_at or utcnow()
-        match inbox.topic:
+    def to_events(self, delivery: StoredDelivery, store: StoreContext) -> list[ev.AppEvent]:
+        payload = json.loads(delivery.body)
+        occurred_at = delivery.triggered_at or delivery.received_at
+        match delivery.topic:
             case "products/update":
-                facts = product_facts(payload, _shop_of(inbox))
-                return [ev.ProductChanged(str(payload["id"]), occurred_at, facts)]
+                facts = product_facts(payload)
+                fetch = None if facts is not None else ev.Fetch(delivery.received_at)
+                return [ev.ProductChanged(str(payload["id"]), occurred_at, facts, fetch)]
             case "inventory_levels/update":
                 return [
                     ev.InventoryChanged(
                         variant=ev.VariantRef(inventory_item_id=str(payload["inventory_item_id"])),
                         location_id=str(payload["location_id"]),
                         available=_int_or_none(payload.get("available")),
-                        occurred_at=inbox.triggered_at
+                        occurred_at=delivery.triggered_at
                         or parse_timestamp(payload.get("updated_at"))
                         or occurred_at,
                     )
@@ -114,21 +116,19 @@ class ShopifyWebhooks:
         return []
 
 
-def product_facts(payload: dict, shop: Shop | None) -> ev.ProductFacts | None:
-    """Facts from a products/update payload, or None when the worker must fetch them.
+def product_facts(payload: dict) -> ev.ProductFacts | None:
+    """Partial facts from a products/update payload, or None when the app must fetch them.
 
     The payload has no per-location stock (levels stay None: the mirror keeps its own) and, in
-    current API versions, no `tracked` flag (that lives on the inventory item). So the payload
-    is used only for variants the app already mirrors, keeping their `tracked`. A new variant,
-    or one without `inventory_item_id` (Shopify's own sample has them), would leave the mirror
-    without its stock or without the link inventory_levels/update needs: then the product is
-    read whole through the connector instead.
+    current API versions, no `tracked` flag (that lives on the inventory item; None keeps the
+    mirror's). Partial facts apply only to variants the app already mirrors: the app reads the
+    product whole when one is new. A variant without `inventory_item_id` (Shopify's own sample
+    has them) would leave the mirror without the link inventory_levels/update needs, so such a
+    payload is not used at all. The policy is the store's as it stands, which may be one the
+    app wrote; the app tells that from the merchant's own.
     """
-    from connectors.shopify import merchant_sells_past_zero
-
     variants = payload.get("variants") or []
-    known = _mirrored_tracking(shop, [str(v["id"]) for v in variants])
-    if any(v.get("inventory_item_id") is None or str(v["id"]) not in known for v in variants):
+    if any(v.get("inventory_item_id") is None for v in variants):
         return None
     return ev.ProductFacts(
         platform_id=str(payload["id"]),
@@ -139,10 +139,8 @@ def product_facts(payload: dict, shop: Shop | None) -> ev.ProductFacts | None:
                 sku=v.get("sku") or "",
                 title=v.get("title") or "",
                 inventory_item_id=str(v["inventory_item_id"]),
-                tracked=_tracked(v, known[str(v["id"])]),
-                sells_past_zero=merchant_sells_past_zero(
-                    shop, str(v["id"]), v.get("inventory_policy") == "continue"
-                ),
+                tracked=_tracked(v),
+                sells_past_zero=v.get("inventory_policy") == "continue",
                 levels=None,
             )
             for v in variants
@@ -150,34 +148,30 @@ def product_facts(payload: dict, shop: Shop | None) -> ev.ProductFacts | None:
     )
 
 
-def _mirrored_tracking(shop: Shop | None, variant_ids: list[str]) -> dict[str, bool]:
-    """Variant id → whether the mirror has it tracked, for the variants already mirrored."""
-    session = object_session(shop) if shop is not None else None
-    if session is None or not variant_ids:
-        return {}
-    rows = session.execute(
-        select(Variant.platform_id, Variant.tracked).where(
-            Variant.shop_id == shop.id, Variant.platform_id.in_(variant_ids)
-        )
-    )
-    return {platform_id: tracked for platform_id, tracked in rows}
-
-
-def _tracked(variant: dict, mirrored: bool) -> bool:
+def _tracked(variant: dict) -> bool | None:
     # Older API versions still send inventory_management ("shopify" when Shopify tracks it).
     if "inventory_management" in variant:
         return variant["inventory_management"] is not None
-    return mirrored
+    return None
 
 
 def order_created(payload: dict, occurred_at) -> ev.OrderCreated:
-    return ev.OrderCreated(
+    return ev.OrderCreated(str(payload["id"]), occurred_at, order_facts(payload, occurred_at))
+
+
+def order_facts(payload: dict, placed_at) -> ev.OrderFacts:
+    customer = payload.get("customer") or {}
+    name = " ".join(p for p in (customer.get("first_name"), customer.get("last_name")) if p)
+    return ev.OrderFacts(
         order_id=str(payload["id"]),
-        order_name=str(payload.get("name") or ""),
-        customer_email=payload.get("email")
-        or payload.get("contact_email")
-        or _customer_email(payload),
-        occurred_at=occurred_at,
+        placed_at=placed_at,
+        name=str(payload.get("name") or ""),
+        customer=ev.Customer(
+            email=payload.get("email") or payload.get("contact_email") or _customer_email(payload),
+            name=name or None,
+            locale=payload.get("customer_locale") or None,
+        ),
+        cancelled_at=parse_timestamp(payload.get("cancelled_at")),
         lines=tuple(
             ev.OrderLine(
                 line_id=str(item["id"]),
@@ -186,19 +180,13 @@ def order_created(payload: dict, occurred_at) -> ev.OrderCreated:
                     product_id=str(item["product_id"]) if item.get("product_id") else None,
                 ),
                 quantity=int(item.get("quantity") or 0),
+                current_quantity=_int_or_none(item.get("current_quantity")),
             )
             # Custom items, tips and deleted variants carry no variant: nothing to badge.
             for item in payload.get("line_items") or []
             if item.get("variant_id") is not None
         ),
     )
-
-
-def _shop_of(inbox: WebhookEvent) -> Shop | None:
-    session = object_session(inbox)
-    if session is None or inbox.shop_id is None:
-        return None
-    return session.get(Shop, inbox.shop_id)
 
 
 def _customer_email(payload: dict) -> str | None:

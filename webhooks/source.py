@@ -1,4 +1,10 @@
-"""What each platform's webhook module provides to the one receiving pipeline."""
+"""What each platform's webhook module provides to the app's one receiving pipeline.
+
+A source verifies a delivery on its raw body and, later, translates the stored delivery into the
+app's own events. It reads no database and calls no platform: the app builds each source with
+its secrets, and hands `verify` a lookup for a store's own webhook secret and `to_events` the
+few store facts a translation needs (`StoreContext`).
+"""
 
 from __future__ import annotations
 
@@ -10,9 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Protocol
 
-from plugin.models import Shop, WebhookEvent
-from plugin.settings import Settings
-from webhooks.events import AppEvent
+from domain.events import AppEvent
 
 
 class WebhookRefused(Exception):
@@ -32,19 +36,55 @@ class Delivery:
     triggered_at: datetime | None
 
 
-ShopFinder = Callable[[str], Shop | None]
+@dataclass(frozen=True)
+class StoredDelivery:
+    """A verified delivery as the app's inbox kept it."""
+
+    topic: str
+    body: bytes
+    received_at: datetime
+    triggered_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class StoreContext:
+    """What the app knows of the store that a translation needs."""
+
+    # Every stock location the store has reported; empty if none yet.
+    location_ids: tuple[str, ...] = ()
+    # The store keeps its own backorder counts, which move with stock.
+    native_backorders: bool = False
+
+
+# Store's name on the platform → the plain webhook secret the app registered for it, if any.
+SecretLookup = Callable[[str], str | None]
 
 
 class WebhookSource(Protocol):
     platform: str
+    # Headers worth keeping with a stored delivery, for support and replay (never signatures).
+    kept_header_prefixes: tuple[str, ...]
 
     def verify(
-        self, body: bytes, headers: Mapping[str, str], settings: Settings, find_shop: ShopFinder
+        self, body: bytes, headers: Mapping[str, str], store_secret: SecretLookup
     ) -> Delivery:
         """Check the signature on the raw body; raise WebhookRefused if it does not hold."""
 
-    def to_events(self, inbox: WebhookEvent) -> list[AppEvent]:
+    def to_events(self, delivery: StoredDelivery, store: StoreContext) -> list[AppEvent]:
         """The app's own events for a stored delivery; [] for topics the app does not act on."""
+
+
+def kept_headers(headers: Mapping[str, str], prefixes: tuple[str, ...]) -> dict[str, str]:
+    """The delivery's headers worth keeping: the platform's own and the content type, never a
+    signature, HMAC or secret."""
+    return {
+        k: v
+        for k, v in headers.items()
+        if k.lower().startswith((*prefixes, "content-type"))
+        and "hmac" not in k.lower()
+        and "signature" not in k.lower()
+        and "secret" not in k.lower()
+    }
 
 
 def parse_timestamp(value: str | None) -> datetime | None:

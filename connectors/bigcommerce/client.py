@@ -11,7 +11,6 @@ request again, so a write is never dropped. Server errors are retried a few time
 from __future__ import annotations
 
 import logging
-import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -23,8 +22,6 @@ from connectors.base import ConnectorError, ReauthorisationRequired
 log = logging.getLogger(__name__)
 
 API_BASE = "https://api.bigcommerce.com/stores/{store_hash}"
-# Tests and the benchmark point the client at a local fake V3 server through this variable.
-BASE_OVERRIDE_ENV = "BIGCOMMERCE_API_BASE_OVERRIDE"
 TIMEOUT = (5, 30)
 # Requests kept in reserve: the quota is shared with the store's other apps, so wait for the
 # window to reset a little before the last request, not after a 429.
@@ -65,10 +62,10 @@ class CallStats:
     waited_s: float = 0.0
 
 
-def api_base(store_hash: str) -> str:
-    override = os.environ.get(BASE_OVERRIDE_ENV, "").rstrip("/")
+def api_base(store_hash: str, override: str | None = None) -> str:
+    """The store's API root; `override` (tests, benchmarks) replaces api.bigcommerce.com."""
     if override:
-        return f"{override}/stores/{store_hash}"
+        return f"{override.rstrip('/')}/stores/{store_hash}"
     return API_BASE.format(store_hash=store_hash)
 
 

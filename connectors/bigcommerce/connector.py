@@ -8,10 +8,12 @@ page of 250 products is one catalog call plus one inventory call per 1,000 items
 
 A burst of stock events for one product needs far fewer reads than events: a read of the
 product's stock that BEGAN after an event reached the app already shows that event's change, so
-jobs share such reads through Redis (`SHARED_READ_TTL_S`). Each event's job uses a shared read
-only if it began after the event's `received_at` (left by the webhook source in `session.info`),
-and applies it stamped with that `received_at`; so whatever is applied reflects every change
-before its stamp, and the mirror's "newer stamp wins" rule never drops a change.
+jobs share such reads through the app's shared cache (`SHARED_READ_TTL_S`). Each event's job
+uses a shared read only if it began after the event's `received_at` (the `fresh_after` of its
+fetch request), and applies it stamped with that `received_at`; so whatever is applied reflects
+every change before its stamp, and the mirror's "newer stamp wins" rule never drops a change.
+
+One connector serves one unit of work: reads are kept on it until it is dropped.
 """
 
 from __future__ import annotations
@@ -20,19 +22,15 @@ import email.utils
 import json
 import logging
 from collections.abc import Iterator, Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import event, select
-from sqlalchemy.orm import Session
-
-from connectors.base import BadgePush, CatalogPage, ConnectorError
+from connectors.base import CatalogPage, Credentials, KeyValueCache
 from connectors.bigcommerce import mapping, metafields
-from connectors.bigcommerce.client import BigCommerceClient, NotFound
-from plugin.extensions import redis_connection
-from plugin.models import Shop, Variant, utcnow
-from plugin.services.tokens import vault
-from webhooks import events as ev
-from webhooks.bigcommerce import FRESH_AFTER_KEY, product_item_id
+from connectors.bigcommerce.client import BigCommerceClient, NotFound, RequestRefused, api_base
+from connectors.bigcommerce.registration import register_store
+from domain import events as ev
+from domain.badges import BadgePush, PushResult
+from webhooks.bigcommerce import product_item_id
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +38,6 @@ PAGE_LIMIT = 250
 ITEMS_LIMIT = 1000
 ORDER_PRODUCTS_LIMIT = 250
 MAX_PAGES = 10_000
-_CACHE_KEY = "bigcommerce_inventory_items"
 SHARED_READ_TTL_S = 120
 # Allowance for clock differences between the web process that stamped `received_at` and the
 # worker that stamped a read's start.
@@ -50,40 +47,64 @@ CLOCK_SKEW = timedelta(milliseconds=250)
 _clients: dict[tuple[str, str], BigCommerceClient] = {}
 
 
-def client_for(shop: Shop) -> BigCommerceClient:
-    if not shop.access_token_encrypted:
-        raise ConnectorError(f"store {shop.domain} has no access token")
-    token = vault().decrypt(shop.access_token_encrypted)
-    key = (shop.domain, token)
+def client_for(store_hash: str, token: str, api_base_override: str | None = None):
+    """The process's client for this store and token, so its view of the quota carries over."""
+    key = (store_hash, token)
     if key not in _clients:
-        _clients[key] = BigCommerceClient(shop.domain, token)
+        _clients[key] = BigCommerceClient(
+            store_hash, token, base_url=api_base(store_hash, api_base_override)
+        )
     return _clients[key]
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
 
 
 class BigCommerceConnector:
     platform = "bigcommerce"
 
-    def __init__(self, shop: Shop, session: Session, client: BigCommerceClient | None = None):
-        self.shop = shop
-        self.session = session
-        self.client = client or client_for(shop)
+    def __init__(
+        self,
+        store_hash: str,
+        credentials: Credentials,
+        cache: KeyValueCache,
+        *,
+        app_url: str,
+        webhook_secret: str | None = None,
+        api_base_override: str | None = None,
+        client: BigCommerceClient | None = None,
+    ):
+        self.store_hash = store_hash
+        self.cache = cache
+        self.app_url = app_url
+        self.webhook_secret = webhook_secret
+        self.client = client or client_for(
+            store_hash, credentials.access_token(), api_base_override
+        )
+        # Inventory reads of this unit of work: (field, ids) -> items.
+        self._reads: dict[tuple[str, str], list[dict]] = {}
 
     # -- reads -----------------------------------------------------------------------------
 
     def prepare_store(self) -> None:
         """Put back webhooks or the storefront script removed since install: BigCommerce turns
-        hooks off after 90 days without deliveries, and a merchant can delete the script."""
-        from flask import current_app
+        hooks off after 90 days without deliveries, and a merchant can delete the script.
 
-        from connectors.bigcommerce.registration import WEBHOOK_SECRET_KEY, register_store
-
-        secret = (self.shop.platform_data or {}).get(WEBHOOK_SECRET_KEY)
-        if not secret:
+        A store that refuses the registration itself (a 4xx no retry fixes) does not stop the
+        catalogue sync that follows: badges are still decided and written, and the app shows
+        the registration error on the store's pages (the next load retries it).
+        """
+        if not self.webhook_secret:
             return  # registration first runs at install, which creates the secret
-        app_url = current_app.extensions["settings"].app_url
-        register_store(self.client, app_url, self.shop.domain, secret)
+        try:
+            register_store(self.client, self.app_url, self.store_hash, self.webhook_secret)
+        except RequestRefused as exc:
+            log.warning("registration refused for %s; syncing anyway: %s", self.store_hash, exc)
 
-    def fetch_product(self, product_id: str) -> ev.ProductFacts | None:
+    def fetch_product(
+        self, product_id: str, fresh_after: datetime | None = None
+    ) -> ev.ProductFacts | None:
         if not str(product_id).isdigit():
             return None
         try:
@@ -94,10 +115,12 @@ class BigCommerceConnector:
             return None
         product = body["data"]
         tracked = mapping.is_tracked(product)
-        items = self._items("product_id", [str(product["id"])]) if tracked else []
+        items = self._items("product_id", [str(product["id"])], fresh_after) if tracked else []
         return mapping.product_facts(product, items)
 
-    def resolve_variant(self, ref: ev.VariantRef) -> ev.ProductFacts | None:
+    def resolve_variant(
+        self, ref: ev.VariantRef, fresh_after: datetime | None = None
+    ) -> ev.ProductFacts | None:
         product_id = ref.product_id or _product_of_item(ref.inventory_item_id)
         if product_id is None and ref.variant_id and ref.variant_id.isdigit():
             body = self.client.request(
@@ -105,20 +128,23 @@ class BigCommerceConnector:
             )
             rows = body.get("data") or []
             product_id = str(rows[0]["product_id"]) if rows else None
-        return self.fetch_product(product_id) if product_id else None
+        return self.fetch_product(product_id, fresh_after) if product_id else None
 
-    def fetch_level(self, ref: ev.VariantRef, location_id: str) -> int | None:
+    def fetch_level(
+        self, ref: ev.VariantRef, location_id: str, fresh_after: datetime | None = None
+    ) -> int | None:
+        """`ref.variant_id` with a product-level item is the mirrored (base) variant's id."""
         product_id = _product_of_item(ref.inventory_item_id)
         if product_id is not None:
-            items = self._items("product_id", [product_id])
-            item = mapping.pick_product_item(items, self._mirrored_base_id(ref))
+            items = self._items("product_id", [product_id], fresh_after)
+            item = mapping.pick_product_item(items, ref.variant_id)
         elif ref.variant_id:
             # By product when known: one answer then serves every variant and location of it,
             # including the one a first fetch_product (for an unmirrored variant) just read.
             if ref.product_id:
-                items = self._items("product_id", [ref.product_id])
+                items = self._items("product_id", [ref.product_id], fresh_after)
             else:
-                items = self._items("variant_id", [ref.variant_id])
+                items = self._items("variant_id", [ref.variant_id], fresh_after)
             item = next(
                 (it for it in items if str(it["identity"].get("variant_id")) == ref.variant_id),
                 None,
@@ -140,7 +166,7 @@ class BigCommerceConnector:
             products = body.get("data") or []
             pagination = (body.get("meta") or {}).get("pagination") or {}
             tracked = [str(p["id"]) for p in products if mapping.is_tracked(p)]
-            items = self._items("product_id", tracked) if tracked else []
+            items = self._items("product_id", tracked, None) if tracked else []
             by_product: dict[str, list[dict]] = {}
             for item in items:
                 by_product.setdefault(str(item["identity"].get("product_id")), []).append(item)
@@ -154,7 +180,7 @@ class BigCommerceConnector:
                 return
             page += 1
 
-    def fetch_order(self, order_id: str) -> ev.OrderCreated | None:
+    def fetch_order(self, order_id: str) -> ev.OrderFacts | None:
         """The order's lines, for `store/order/created` (whose payload has only the id).
 
         V2 is still BigCommerce's documented API for an order and its products.
@@ -174,62 +200,62 @@ class BigCommerceConnector:
             rows.extend(batch)
             if len(batch) < ORDER_PRODUCTS_LIMIT:
                 break
-        product_level = self._product_level_products(
-            {str(r["product_id"]) for r in rows if r.get("product_id")}
-        )
         lines = tuple(
             ev.OrderLine(
                 line_id=str(row["id"]),
-                variant=_line_ref(row, product_level),
+                variant=_line_ref(row),
                 quantity=int(row.get("quantity") or 0),
+                fulfilled_quantity=int(row.get("quantity_shipped") or 0),
+                refunded_quantity=int(row.get("quantity_refunded") or 0),
             )
             for row in rows
             if row.get("product_id")
         )
-        return ev.OrderCreated(
+        billing = order.get("billing_address") or {}
+        name = " ".join(p for p in (billing.get("first_name"), billing.get("last_name")) if p)
+        return ev.OrderFacts(
             order_id=str(order.get("id") or order_id),
-            occurred_at=_rfc2822(order.get("date_created")) or utcnow(),
-            order_name=f"#{order.get('id') or order_id}",
-            customer_email=(order.get("billing_address") or {}).get("email") or None,
+            placed_at=_rfc2822(order.get("date_created")) or _utcnow(),
+            name=f"#{order.get('id') or order_id}",
+            customer=ev.Customer(
+                email=billing.get("email") or None,
+                name=name or None,
+                locale=order.get("customer_locale") or None,
+            ),
             lines=lines,
         )
 
     # -- writes ----------------------------------------------------------------------------
 
-    def push_badges(self, pushes: Sequence[BadgePush]) -> None:
+    def push_badges(self, pushes: Sequence[BadgePush]) -> PushResult:
         """Badge metafields; raises ConnectorError unless every write landed.
 
         `enforced_policy` is not applied: BigCommerce has no per-variant "keep selling at zero"
         switch to flip (only the store's native backorders, beta, or a product's pre-order
         availability), so on BigCommerce the app shows backorders but does not enable them.
         """
-        if not pushes:
-            return
-        product_level = {
-            v.platform_id
-            for v in self.session.scalars(
-                select(Variant).where(
-                    Variant.shop_id == self.shop.id,
-                    Variant.platform_id.in_([p.variant_platform_id for p in pushes]),
-                    Variant.inventory_item_id.like("product:%"),
-                )
+        if pushes:
+            metafields.push_all(
+                self.client,
+                self.cache,
+                pushes,
+                lambda push: _product_of_item(push.inventory_item_id) is not None,
             )
-        }
-        metafields.push_all(self.client, pushes, product_level)
+        return PushResult()
 
     # -- helpers ---------------------------------------------------------------------------
 
-    def _items(self, field: str, ids: list[str]) -> list[dict]:
-        """Inventory API items for products or variants, kept until the transaction ends."""
-        cache = _session_cache(self.session)
-        key = (self.shop.id, field, ",".join(ids))
+    def _items(self, field: str, ids: list[str], fresh_after: datetime | None) -> list[dict]:
+        """Inventory API items for products or variants, kept for this unit of work."""
+        cache = self._reads
+        key = (field, ",".join(ids))
         shared_key = self._shared_key(field, ids)
         if key not in cache and shared_key:
-            shared = _shared_read(shared_key, self.session.info.get(FRESH_AFTER_KEY))
+            shared = self._shared_read(shared_key, fresh_after)
             if shared is not None:
                 cache[key] = shared
         if key not in cache:
-            started = utcnow()
+            started = _utcnow()
             items: list[dict] = []
             for page in range(1, MAX_PAGES + 1):
                 body = self.client.request(
@@ -242,59 +268,42 @@ class BigCommerceConnector:
                 if page >= int(pagination.get("total_pages") or 1):
                     break
             cache[key] = items
-            self._remember_store_facts(items)
             if shared_key:
-                _share_read(shared_key, started, items)
+                self._share_read(shared_key, started, items)
         return cache[key]
 
     def _shared_key(self, field: str, ids: list[str]) -> str | None:
         """Only one product's stock is shared, the unit stock events ask for."""
         if field != "product_id" or len(ids) != 1:
             return None
-        return f"bb:bigcommerce:stock-read:{self.shop.domain}:{ids[0]}"
+        return f"bb:bigcommerce:stock-read:{self.store_hash}:{ids[0]}"
 
-    def _remember_store_facts(self, items: list[dict]) -> None:
-        """Locations and native backorders seen, so stock events name every location."""
-        data = dict(self.shop.platform_data or {})
-        known = set(data.get("location_ids") or [])
-        seen = mapping.location_ids(items)
-        native = any(mapping.native_backorders(it)[0] is not None for it in items)
-        changed = False
-        if seen - known:
-            data["location_ids"] = sorted(known | seen, key=lambda x: (len(x), x))
-            changed = True
-        if native and not data.get("native_backorders"):
-            data["native_backorders"] = True
-            changed = True
-        if changed:
-            self.shop.platform_data = data
+    def _shared_read(self, key: str, fresh_after: datetime | None) -> list[dict] | None:
+        """A read another job began after `fresh_after`, or None."""
+        if fresh_after is None:
+            return None
+        raw = self.cache.get(key)
+        if raw is None:
+            return None
+        shared = json.loads(raw)
+        began = datetime.fromisoformat(shared["began"])
+        return shared["items"] if began > fresh_after + CLOCK_SKEW else None
 
-    def _mirrored_base_id(self, ref: ev.VariantRef) -> str | None:
-        return self.session.scalar(
-            select(Variant.platform_id).where(
-                Variant.shop_id == self.shop.id,
-                Variant.inventory_item_id == ref.inventory_item_id,
-            )
-        )
-
-    def _product_level_products(self, product_ids: set[str]) -> set[str]:
-        keys = [product_item_id(pid) for pid in product_ids]
-        if not keys:
-            return set()
-        found = self.session.scalars(
-            select(Variant.inventory_item_id).where(
-                Variant.shop_id == self.shop.id, Variant.inventory_item_id.in_(keys)
-            )
-        )
-        return {str(_product_of_item(k)) for k in found}
+    def _share_read(self, key: str, began: datetime, items: list[dict]) -> None:
+        value = json.dumps({"began": began.isoformat(), "items": items})
+        self.cache.set(key, value, SHARED_READ_TTL_S)
 
 
-def _line_ref(row: dict, product_level: set[str]) -> ev.VariantRef:
+def _line_ref(row: dict) -> ev.VariantRef:
+    """The ordered variant, and the product's stock item in case the product is tracked at
+    product level (then the mirror holds it under that key, not under the variant ordered)."""
     product_id = str(row["product_id"])
-    if product_id in product_level:
-        return ev.VariantRef(inventory_item_id=product_item_id(product_id), product_id=product_id)
     variant_id = row.get("variant_id")
-    return ev.VariantRef(variant_id=str(variant_id) if variant_id else None, product_id=product_id)
+    return ev.VariantRef(
+        variant_id=str(variant_id) if variant_id else None,
+        inventory_item_id=product_item_id(product_id),
+        product_id=product_id,
+    )
 
 
 def _product_of_item(inventory_item_id: str | None) -> str | None:
@@ -310,38 +319,3 @@ def _rfc2822(value: str | None) -> datetime | None:
         return email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError):
         return None
-
-
-def _shared_read(key: str, fresh_after: datetime | None) -> list[dict] | None:
-    """A read another job began after `fresh_after`, or None (also without Redis)."""
-    redis = redis_connection.client
-    if redis is None or fresh_after is None:
-        return None
-    raw = redis.get(key)
-    if raw is None:
-        return None
-    shared = json.loads(raw)
-    began = datetime.fromisoformat(shared["began"])
-    return shared["items"] if began > fresh_after + CLOCK_SKEW else None
-
-
-def _share_read(key: str, began: datetime, items: list[dict]) -> None:
-    redis = redis_connection.client
-    if redis is not None:
-        value = json.dumps({"began": began.isoformat(), "items": items})
-        redis.set(key, value, ex=SHARED_READ_TTL_S)
-
-
-def _session_cache(session: Session) -> dict:
-    cache = session.info.get(_CACHE_KEY)
-    if cache is None:
-        cache = session.info[_CACHE_KEY] = {}
-
-        def clear(_session, transaction) -> None:
-            # Only when the job's own transaction ends: a SAVEPOINT (the mirror uses them)
-            # fires after_commit too, and must not throw away reads made for this job.
-            if transaction.parent is None:
-                cache.clear()
-
-        event.listen(session, "after_transaction_end", clear)
-    return cache

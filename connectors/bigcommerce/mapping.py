@@ -21,8 +21,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
+from domain.events import ProductFacts, VariantFacts
 from webhooks.bigcommerce import DEFAULT_LOCATION_IDS, product_item_id
-from webhooks.events import ProductFacts, VariantFacts
 
 DEFAULT_LOCATION = DEFAULT_LOCATION_IDS[0]
 

@@ -7,7 +7,7 @@ never sees a new state with an old ETA, and each badge costs one write instead o
 
 Upsert without duplicates: BigCommerce allows one metafield per namespace+key per resource per
 app; the ids of ours are learnt by listing them (namespace and key filtered, 250 a page) once per
-store and kept in Redis (shared by every worker, and surviving RQ's fork per job; in memory when
+store and kept in the app's shared cache (Redis, so every worker shares them; in memory when
 jobs run inline), so a steady-state push is one PUT per 50 badges. Only a resource the listing
 showed without one gets a POST. A failed item raises `ConnectorError` and forgets what was
 learnt, so the retried job lists again instead of guessing.
@@ -18,9 +18,9 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 
-from connectors.base import BadgePush, ConnectorError
+from connectors.base import ConnectorError, KeyValueCache
 from connectors.bigcommerce.client import BigCommerceClient, RequestRefused
-from plugin.extensions import redis_connection
+from domain.badges import BadgePush
 
 NAMESPACE = "backorder_badges"
 KEY = "badge"
@@ -31,17 +31,11 @@ LIST_LIMIT = 250
 MAX_LIST_PAGES = 1000
 KINDS = ("variants", "products")
 
-# Without Redis: (store hash, kind) -> {resource id: metafield id}.
-_ids: dict[tuple[str, str], dict[str, int]] = {}
 IDS_TTL_S = 7 * 24 * 3600
 _LISTED = "listed"
 
 
-def reset_cache() -> None:
-    _ids.clear()
-
-
-def _redis_key(client: BigCommerceClient, kind: str) -> str:
+def _cache_key(client: BigCommerceClient, kind: str) -> str:
     return f"bb:bigcommerce:metafield-ids:{client.store_hash}:{kind}"
 
 
@@ -58,11 +52,13 @@ def badge_value(push: BadgePush) -> str:
     )
 
 
-def push(client: BigCommerceClient, kind: str, values: dict[str, str]) -> None:
+def push(
+    client: BigCommerceClient, cache: KeyValueCache, kind: str, values: dict[str, str]
+) -> None:
     """Write `values` ({resource id: metafield value}) for one kind ("variants" | "products")."""
     if not values:
         return
-    known = _known(client, kind)
+    known = _known(client, cache, kind)
     updates = [{"id": known[rid], "value": value} for rid, value in values.items() if rid in known]
     creates = [
         {
@@ -83,51 +79,42 @@ def push(client: BigCommerceClient, kind: str, values: dict[str, str]) -> None:
             try:
                 body = client.request(method, path, json=chunk)
             except RequestRefused as exc:
-                _forget(client, kind)
+                _forget(client, cache, kind)
                 raise ConnectorError(f"badge metafields not written: {exc}") from exc
-            _learn(client, kind, body.get("data") or [])
+            _learn(client, cache, kind, body.get("data") or [])
             if body.get("errors"):
-                _forget(client, kind)
+                _forget(client, cache, kind)
                 raise ConnectorError(f"badge metafields partly written: {body['errors']!r:.500}")
 
 
-def push_all(client: BigCommerceClient, pushes: Sequence[BadgePush], product_level: set[str]):
+def push_all(
+    client: BigCommerceClient,
+    cache: KeyValueCache,
+    pushes: Sequence[BadgePush],
+    is_product_level,
+) -> None:
     """Split pushes into variant and product metafields and write both."""
     by_kind: dict[str, dict[str, str]] = {kind: {} for kind in KINDS}
     for item in pushes:
-        if item.product_level or item.variant_platform_id in product_level:
+        if is_product_level(item):
             by_kind["products"][item.product_platform_id] = badge_value(item)
         else:
             by_kind["variants"][item.variant_platform_id] = badge_value(item)
     for kind in KINDS:
-        push(client, kind, by_kind[kind])
+        push(client, cache, kind, by_kind[kind])
 
 
-def _known(client: BigCommerceClient, kind: str) -> dict[str, int]:
-    redis = redis_connection.client
-    if redis is None:
-        key = (client.store_hash, kind)
-        if key not in _ids:
-            _ids[key] = _list(client, kind)
-        return _ids[key]
-    stored = {k.decode(): int(v) for k, v in redis.hgetall(_redis_key(client, kind)).items()}
+def _known(client: BigCommerceClient, cache: KeyValueCache, kind: str) -> dict[str, int]:
+    stored = {k: int(v) for k, v in cache.get_map(_cache_key(client, kind)).items()}
     if stored.pop(_LISTED, None) is not None:
         return stored
     found = _list(client, kind)
-    _save(client, kind, {**found, _LISTED: 1})
+    _save(client, cache, kind, {**found, _LISTED: 1})
     return found
 
 
-def _save(client: BigCommerceClient, kind: str, ids: dict[str, int]) -> None:
-    redis = redis_connection.client
-    if redis is None:
-        _ids.setdefault((client.store_hash, kind), {}).update(ids)
-        return
-    key = _redis_key(client, kind)
-    pipe = redis.pipeline()
-    pipe.hset(key, mapping=ids)
-    pipe.expire(key, IDS_TTL_S)
-    pipe.execute()
+def _save(client: BigCommerceClient, cache: KeyValueCache, kind: str, ids: dict[str, int]):
+    cache.update_map(_cache_key(client, kind), {k: str(v) for k, v in ids.items()}, IDS_TTL_S)
 
 
 def _list(client: BigCommerceClient, kind: str) -> dict[str, int]:
@@ -146,18 +133,15 @@ def _list(client: BigCommerceClient, kind: str) -> dict[str, int]:
     return found
 
 
-def _learn(client: BigCommerceClient, kind: str, rows: list[dict]) -> None:
+def _learn(client: BigCommerceClient, cache: KeyValueCache, kind: str, rows: list[dict]) -> None:
     learnt = {
         str(row["resource_id"]): int(row["id"])
         for row in rows
         if row.get("id") is not None and row.get("resource_id") is not None
     }
     if learnt:
-        _save(client, kind, learnt)
+        _save(client, cache, kind, learnt)
 
 
-def _forget(client: BigCommerceClient, kind: str) -> None:
-    _ids.pop((client.store_hash, kind), None)
-    redis = redis_connection.client
-    if redis is not None:
-        redis.delete(_redis_key(client, kind))
+def _forget(client: BigCommerceClient, cache: KeyValueCache, kind: str) -> None:
+    cache.delete(_cache_key(client, kind))

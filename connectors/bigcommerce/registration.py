@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 WEBHOOK_SECRET_HEADER = "X-Backorder-Secret"  # noqa: S105 - a header name, not a secret
-WEBHOOK_SECRET_KEY = "webhook_secret"  # noqa: S105 - the platform_data key
 WEBHOOK_PATH = "/webhooks/bigcommerce"
 WEBHOOK_SCOPES = (
+    "store/product/created",
     "store/product/updated",
     "store/product/inventory/updated",
     "store/product/inventory/order/updated",

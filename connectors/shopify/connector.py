@@ -9,13 +9,14 @@ StoreSettings.location_ids holds numeric location ids too.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from datetime import datetime
 from typing import Any
 
-from connectors.base import BadgePush, CatalogPage, ConnectorError
-from connectors.shopify import app_policies, merchant_sells_past_zero, queries, save_app_policies
+from connectors.base import CatalogPage, ConnectorError
+from connectors.shopify import queries
 from connectors.shopify.graphql import ShopifyGraphQL
-from plugin.models import Shop
-from webhooks.events import ProductFacts, VariantFacts, VariantRef
+from domain.badges import AppliedPolicy, BadgePush, PushResult
+from domain.events import OrderFacts, ProductFacts, VariantFacts, VariantRef
 
 
 def gid(kind: str, numeric_id: str) -> str:
@@ -30,17 +31,20 @@ def numeric_id(value: str) -> str:
 class ShopifyConnector:
     platform = "shopify"
 
-    def __init__(self, shop: Shop, client: ShopifyGraphQL):
-        self.shop = shop
+    def __init__(self, client: ShopifyGraphQL):
         self.client = client
 
     # Reading -----------------------------------------------------------------------------
 
-    def fetch_product(self, product_id: str) -> ProductFacts | None:
+    def fetch_product(
+        self, product_id: str, fresh_after: datetime | None = None
+    ) -> ProductFacts | None:
         data = self.client.execute(queries.PRODUCT, {"id": gid("Product", product_id)})
         return self._facts(data.get("product"))
 
-    def resolve_variant(self, ref: VariantRef) -> ProductFacts | None:
+    def resolve_variant(
+        self, ref: VariantRef, fresh_after: datetime | None = None
+    ) -> ProductFacts | None:
         if ref.inventory_item_id:
             data = self.client.execute(
                 queries.PRODUCT_BY_INVENTORY_ITEM,
@@ -57,7 +61,9 @@ class ShopifyConnector:
             return self.fetch_product(ref.product_id)
         return None
 
-    def fetch_level(self, ref: VariantRef, location_id: str) -> int | None:
+    def fetch_level(
+        self, ref: VariantRef, location_id: str, fresh_after: datetime | None = None
+    ) -> int | None:
         location = gid("Location", location_id)
         if ref.inventory_item_id:
             data = self.client.execute(
@@ -75,6 +81,10 @@ class ShopifyConnector:
             return None
         level = (item or {}).get("inventoryLevel")
         return _available(level) if level else None
+
+    def fetch_order(self, order_id: str) -> OrderFacts | None:
+        """Shopify's order webhooks carry the whole order; nothing needs fetching."""
+        return None
 
     def iter_catalog(self, cursor: str | None = None) -> Iterator[CatalogPage]:
         after = cursor
@@ -123,9 +133,7 @@ class ShopifyConnector:
             title=variant.get("title") or "",
             inventory_item_id=numeric_id(item["id"]) if item.get("id") else None,
             tracked=bool(item.get("tracked", True)),
-            sells_past_zero=merchant_sells_past_zero(
-                self.shop, variant_id, variant.get("inventoryPolicy") == "CONTINUE"
-            ),
+            sells_past_zero=variant.get("inventoryPolicy") == "CONTINUE",
             levels=self._levels(item) if item else {},
         )
 
@@ -179,10 +187,10 @@ class ShopifyConnector:
                     "metafieldDefinitionUpdate", result.get("metafieldDefinitionUpdate")
                 )
 
-    def push_badges(self, pushes: Sequence[BadgePush]) -> None:
+    def push_badges(self, pushes: Sequence[BadgePush]) -> PushResult:
         """Policies first (a badge must not promise a backorder the store would refuse), then
         the metafields, at most 25 per metafieldsSet call with each variant's set kept whole."""
-        self._write_policies(pushes)
+        result = PushResult(self._write_policies(pushes))
         groups = [self._metafields(push) for push in pushes]
         for writes, deletions in _packed(groups, queries.METAFIELDS_PER_CALL):
             if deletions:
@@ -194,6 +202,7 @@ class ShopifyConnector:
             else:
                 data = self.client.execute(queries.METAFIELDS_SET, {"metafields": writes})
             _raise_user_errors("metafieldsSet", data.get("metafieldsSet"))
+        return result
 
     @staticmethod
     def _metafields(push: BadgePush) -> tuple[list[dict], list[dict]]:
@@ -213,24 +222,26 @@ class ShopifyConnector:
                 deletions.append(identity)
         return writes, deletions
 
-    def _write_policies(self, pushes: Sequence[BadgePush]) -> None:
+    def _write_policies(self, pushes: Sequence[BadgePush]) -> dict[str, AppliedPolicy | None]:
         """Enforce CONTINUE/DENY where the store chose automatic backorders; put the merchant's
-        own policy back on variants the app changed once it no longer enforces one."""
-        remembered = app_policies(self.shop)
+        own policy back on variants the app changed once it no longer enforces one.
+
+        Returns what changed in what the app holds over the merchant's policy, per variant."""
+        changed: dict[str, AppliedPolicy | None] = {}
         by_product: dict[str, list[dict[str, str]]] = {}
         for push in pushes:
             variant_id = push.variant_platform_id
             merchant = "CONTINUE" if push.merchant_sells_past_zero else "DENY"
-            mine = remembered.get(variant_id)
+            mine = push.applied_policy
             if push.enforced_policy in ("continue", "deny"):
                 target = push.enforced_policy.upper()
-                if target == (mine["app"] if mine else merchant):
+                if target == (mine or merchant):
                     continue  # the store already has it
-                remembered[variant_id] = {"app": target, "merchant": merchant}
+                changed[variant_id] = AppliedPolicy(app=target, merchant=merchant)
             elif mine is not None:
                 target = merchant
-                del remembered[variant_id]
-                if target == mine["app"]:
+                changed[variant_id] = None
+                if target == mine:
                     continue
             else:
                 continue
@@ -243,8 +254,7 @@ class ShopifyConnector:
                 {"productId": gid("Product", product_id), "variants": variants},
             )
             _raise_user_errors("productVariantsBulkUpdate", data.get("productVariantsBulkUpdate"))
-        if by_product or remembered != app_policies(self.shop):
-            save_app_policies(self.shop, remembered)
+        return changed
 
 
 def _packed(groups: list[tuple[list, list]], limit: int) -> Iterator[tuple[list, list]]:

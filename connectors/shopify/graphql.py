@@ -19,13 +19,11 @@ from typing import Any
 
 import requests
 
-from connectors.base import ConnectorError, ReauthorisationRequired
+from connectors.base import ConnectorError, Credentials, ReauthorisationRequired
 
 log = logging.getLogger(__name__)
 
 API_VERSION = "2025-01"
-# Tests and the bench point the connector at a local fake Shopify; never read in production.
-ENDPOINT_OVERRIDE_ENV = "SHOPIFY_API_BASE_OVERRIDE"
 REQUEST_TIMEOUT = (5, 30)
 # A storm can meet many throttled answers in a row; past this the job fails and RQ retries it
 # later, with every badge still pending, so nothing is lost.
@@ -41,16 +39,6 @@ def endpoint_for(shop_domain: str, base_override: str | None = None) -> str:
     if base_override:
         return f"{base_override.rstrip('/')}/{shop_domain}/admin/api/{API_VERSION}/graphql.json"
     return f"https://{shop_domain}/admin/api/{API_VERSION}/graphql.json"
-
-
-@dataclass(frozen=True)
-class TokenProvider:
-    """Where the client gets the shop's access token, and a fresh one after a 401."""
-
-    current: Callable[[], str]
-    refresh_after_unauthorized: Callable[[], str]
-    # Told when Shopify refuses even the refreshed token, so the merchant is asked to re-authorise.
-    refused: Callable[[str], None] = lambda _reason: None
 
 
 @dataclass
@@ -109,7 +97,7 @@ class ShopifyGraphQL:
     def __init__(
         self,
         shop_domain: str,
-        tokens: TokenProvider,
+        tokens: Credentials,
         *,
         endpoint: str | None = None,
         http: requests.Session | None = None,
@@ -130,7 +118,7 @@ class ShopifyGraphQL:
         """Run one operation and return its `data`; raises ConnectorError when it fails."""
         operation = _operation_name(document)
         body = {"query": document, "variables": variables or {}}
-        token = self.tokens.current()
+        token = self.tokens.access_token()
         refreshed = False
         throttled = 0
         while True:

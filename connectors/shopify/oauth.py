@@ -15,13 +15,12 @@ import re
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from urllib.parse import quote
 
 import requests
 
 from connectors.base import ConnectorError
-from plugin.models import utcnow
 
 SHOP_DOMAIN = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9-]*\.myshopify\.com\Z")
 # @shopify/shopify-api rejects admin query timestamps further than this from now.
@@ -171,7 +170,7 @@ def _post(shop: str, body: dict[str, str]) -> TokenGrant:
 
 
 def grant_from(data: dict, now: datetime | None = None) -> TokenGrant:
-    now = now or utcnow()
+    now = now or datetime.now(UTC)
 
     def later(seconds) -> datetime | None:
         try:

@@ -24,6 +24,8 @@ METAFIELD_TYPES = {
 }
 # metafieldsSet accepts at most 25 metafields per call.
 METAFIELDS_PER_CALL = 25
+# Products per reconciliation page: each carries up to 10 variants with 5 levels, so a page
+# stays well under Shopify's per-query cost limit.
 CATALOG_PAGE_SIZE = 5
 
 _LEVEL_FIELDS = """
@@ -152,12 +154,12 @@ CATALOG_PAGE = (
     """
 query BadgeCatalogPage($after: String) {
   productsCount { count }
-  products(first: 5, after: $after, sortKey: ID) {
+  products(first: PAGE_SIZE, after: $after, sortKey: ID) {
     pageInfo { hasNextPage endCursor }
     nodes { ...BadgeProductFields }
   }
 }
-"""
+""".replace("PAGE_SIZE", str(CATALOG_PAGE_SIZE))
     + _PRODUCT_FIELDS
 )
 

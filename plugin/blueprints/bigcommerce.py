@@ -14,9 +14,9 @@ import logging
 from flask import Blueprint, current_app, jsonify, redirect, render_template, request, url_for
 
 from connectors.bigcommerce import oauth
-from connectors.bigcommerce.client import BigCommerceClient
 from connectors.bigcommerce.signed_payload import PayloadRefused, verify_callback
 from plugin.extensions import db
+from plugin.jobs import start_sync
 from plugin.models import Shop
 from plugin.services import bigcommerce_install as installs
 from plugin.services import bigcommerce_session as app_tokens
@@ -39,8 +39,16 @@ def _settings():
     return current_app.extensions["settings"]
 
 
-def _client(store_hash: str, access_token: str) -> BigCommerceClient:
-    return BigCommerceClient(store_hash, access_token)
+def _sync_registration(shop: Shop) -> None:
+    settings = _settings()
+    installs.sync_registration(
+        db.session,
+        shop,
+        vault(),
+        settings.app_url,
+        installs.client_factory(settings.bigcommerce_api_base_override),
+    )
+    db.session.commit()
 
 
 def _error_page(message: str, status: int):
@@ -94,8 +102,8 @@ def auth_callback():
     session = db.session
     shop = installs.install(session, vault(), grant)
     session.commit()  # the token is safe before any further call to BigCommerce
-    installs.sync_registration(shop, vault(), settings.app_url, _client)
-    session.commit()
+    _sync_registration(shop)
+    start_sync(shop.id)
     user_id = grant.user.get("id")
     if user_id is None:
         return render_template("bigcommerce/installed.html", shop=shop)
@@ -125,8 +133,7 @@ def load():
         return _error_page(str(exc), exc.status)
     session.commit()
     # Hooks BigCommerce deactivated (90 quiet days) or lost come back whenever the app opens.
-    installs.sync_registration(shop, vault(), settings.app_url, _client)
-    session.commit()
+    _sync_registration(shop)
     token = app_tokens.issue(settings.secret_key, shop.domain, claims.user_id)
     return redirect(url_for(".app_settings", store_hash=shop.domain, token=token))
 
@@ -175,7 +182,7 @@ def _embedded(store_hash: str) -> tuple[Shop, str]:
     if identity.store_hash != store_hash:
         raise EmbeddedRefused("This app token is for another store.", 403)
     shop = installs.find_store(db.session, store_hash)
-    if shop is None or not installs.user_belongs(shop, identity.user_id):
+    if shop is None or not installs.user_belongs(db.session, shop, identity.user_id):
         raise EmbeddedRefused("You do not have access to Backorder Badges on this store.", 403)
     return shop, token
 
@@ -200,7 +207,7 @@ def _settings_page(shop, token, *, values=None, errors=None, notice=None, status
             variants=variants,
             action=url_for(".app_settings", store_hash=shop.domain, token=token),
             notice=notice,
-            registration_error=(shop.platform_data or {}).get("registration_error"),
+            registration_error=shop.registration_error,
         ),
         status,
     )
@@ -209,35 +216,24 @@ def _settings_page(shop, token, *, values=None, errors=None, notice=None, status
 @bp.route("/app/<store_hash>", methods=["GET", "POST"])
 def app_settings(store_hash: str):
     shop, token = _embedded(store_hash)
-    session = db.session
     if request.method == "GET":
         saved = request.args.get("saved", type=int)
         notice = f"Settings saved. {saved} badge(s) updated." if saved is not None else None
         return _settings_page(shop, token, notice=notice)
-    submission, changed = settings_form.submit(session, shop, request.form)
+    submission, changed = settings_form.save(db.session, shop, request.form)
     if not submission.ok:
-        session.rollback()
         values = settings_form.submitted_values(request.form)
         return _settings_page(shop, token, values=values, errors=submission.errors, status=422)
-    session.commit()
-    if changed:
-        from plugin.jobs import schedule_push
-
-        schedule_push(shop.id)
     return redirect(url_for(".app_settings", store_hash=shop.domain, token=token, saved=changed))
 
 
 def _support_facts(shop: Shop) -> dict:
     health = support.inbox_health(db.session, shop)
-    data = shop.platform_data or {}
     return {
         "inbox": health["counts"],
         "last_received_at": health["last_received_at"],
         "failures": health["failing"],
-        "hooks_registered": len(data.get("hook_ids") or {}),
-        "script_registered": bool(data.get("script_uuid")),
-        "registered_at": data.get("registered_at"),
-        "registration_error": data.get("registration_error"),
+        **installs.registration_facts(db.session, shop),
     }
 
 

@@ -169,16 +169,10 @@ def settings():
     if request.method == "GET":
         values, errors = settings_form.form_values(shop, variants), {}
     else:
-        submission, changed = settings_form.submit(session, shop, request.form)
+        submission, changed = settings_form.save(session, shop, request.form)
         if submission.ok:
-            session.commit()
-            if changed:
-                from plugin.jobs import schedule_push
-
-                schedule_push(shop.id)
             flash(f"Settings saved. {changed} badge(s) updated.", "ok")
             return redirect(url_for(".settings"))
-        session.rollback()
         values, errors = settings_form.submitted_values(request.form), submission.errors
     status = 422 if errors else 200
     return (

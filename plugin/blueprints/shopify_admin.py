@@ -25,14 +25,15 @@ from flask import (
 
 from connectors.shopify import oauth
 from connectors.shopify.session_token import InvalidSessionToken, SessionToken, verify
-from connectors.shopify.tokens import store_grant
 from plugin.extensions import db
+from plugin.jobs import start_sync
 from plugin.models import (
     InstallStatus,
     Platform,
     Shop,
 )
 from plugin.services import settings_form, support
+from plugin.services.shopify_install import store_grant
 from plugin.services.shops import find_shop
 
 bp = Blueprint("shopify_admin", __name__, url_prefix="/shopify")
@@ -165,7 +166,7 @@ def _install_by_token_exchange(shop: Shop | None, token: SessionToken):
         return shop, None, "unavailable"
     shop = store_grant(db.session, token.shop, grant)
     db.session.commit()
-    start_sync(shop)
+    start_sync(shop.id)
     if was == InstallStatus.NEEDS_REAUTH:
         notice = "Access to your store is restored; badges are being updated again."
     elif was is None or was == InstallStatus.UNINSTALLED:
@@ -173,16 +174,6 @@ def _install_by_token_exchange(shop: Shop | None, token: SessionToken):
     else:
         notice = None
     return shop, notice, None
-
-
-def start_sync(shop: Shop) -> None:
-    """After an install or re-authorisation: read the whole catalogue (which decides every
-    badge and pushes what changed) and send any badge that waited for the token."""
-    from plugin.jobs import reconcile_shop, schedule_push
-    from plugin.queue import enqueue
-
-    enqueue("sync", reconcile_shop, shop.id, job_id=f"reconcile-shop-{shop.id}", coalesce=True)
-    schedule_push(shop.id)
 
 
 def _page_context(shop: Shop, token: SessionToken, notice: str | None, problem: str | None):
@@ -224,7 +215,7 @@ def support_view(shop: Shop) -> dict:
     health = support.inbox_health(session, shop)
     return {
         "status": shop.status.value,
-        "reauth_reason": (shop.platform_data or {}).get("reauth_reason"),
+        "reauth_reason": shop.reauth_reason,
         "transitions": transitions,
         "inbox": health,
     }
@@ -286,7 +277,6 @@ def get_settings(shop: Shop):
 @session_token_required
 def save_settings(shop: Shop):
     """Form-encoded or JSON; all or nothing, as on every settings page."""
-    session = db.session
     if request.is_json:
         payload = request.get_json(silent=True)
         if not isinstance(payload, dict):
@@ -294,15 +284,9 @@ def save_settings(shop: Shop):
         form = {str(k): _form_value(v) for k, v in payload.items()}
     else:
         form = request.form.to_dict()
-    submission, changed = settings_form.submit(session, shop, form)
+    submission, changed = settings_form.save(db.session, shop, form)
     if not submission.ok:
-        session.rollback()
         return jsonify(saved=False, errors=submission.errors), 422
-    session.commit()
-    if changed and shop.status == InstallStatus.INSTALLED:
-        from plugin.jobs import schedule_push
-
-        schedule_push(shop.id)
     return jsonify(
         saved=True, badges_updated=changed, message=f"Settings saved. {changed} badge(s) updated."
     )

@@ -21,10 +21,11 @@ from flask import Blueprint, current_app, redirect, request
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
 from connectors.shopify import oauth
-from connectors.shopify.tokens import store_grant
 from plugin import ROOT
-from plugin.blueprints.shopify_admin import add_frame_ancestors, error_page, start_sync
+from plugin.blueprints.shopify_admin import add_frame_ancestors, error_page
 from plugin.extensions import db
+from plugin.jobs import start_sync
+from plugin.services.shopify_install import store_grant
 
 bp = Blueprint("shopify_install", __name__, url_prefix="/shopify")
 bp.after_request(add_frame_ancestors)
@@ -140,7 +141,7 @@ def auth_callback():
         return error_page(502, "Shopify is not answering", "Try the install again soon.")
     installed = store_grant(db.session, shop, grant)
     db.session.commit()
-    start_sync(installed)
+    start_sync(installed.id)
     response = redirect(admin_app_url(shop, request.args.get("host")))
     response.delete_cookie(
         STATE_COOKIE, path=CALLBACK_PATH, secure=True, httponly=True, samesite="Lax"

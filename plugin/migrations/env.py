@@ -35,6 +35,10 @@ def run_migrations_online() -> None:
         url = Settings.from_env().database_url
     engine = create_engine(url)
     with engine.connect() as conn:
+        if conn.dialect.name == "sqlite":
+            # Batch migrations drop and rebuild tables: no cascading deletes meanwhile.
+            conn.exec_driver_sql("PRAGMA foreign_keys=OFF")
+            conn.commit()
         _configure(conn)
         conn.commit()
 

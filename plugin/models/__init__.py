@@ -1,11 +1,20 @@
 """All models, imported here so Alembic and the app see one complete metadata."""
 
+from domain.badges import BadgeKind
+from domain.platforms import Platform
 from plugin.models.backorder import BackorderLine, BackorderStatus
-from plugin.models.badge import BadgeKind, BadgeTransition, VariantBadge
+from plugin.models.badge import BadgeTransition, VariantBadge
 from plugin.models.base import Base, utcnow
 from plugin.models.catalog import InventoryLevel, Product, Variant
 from plugin.models.sandbox import SandboxOrder, SandboxProduct, SandboxVariant
-from plugin.models.shop import InstallStatus, Platform, Shop, StoreSettings
+from plugin.models.shop import (
+    InstallStatus,
+    Shop,
+    StoreLocation,
+    StoreRegistration,
+    StoreSettings,
+    StoreUser,
+)
 from plugin.models.webhook import InboxStatus, WebhookAttempt, WebhookEvent
 
 __all__ = [
@@ -23,7 +32,10 @@ __all__ = [
     "SandboxProduct",
     "SandboxVariant",
     "Shop",
+    "StoreLocation",
+    "StoreRegistration",
     "StoreSettings",
+    "StoreUser",
     "Variant",
     "VariantBadge",
     "WebhookAttempt",

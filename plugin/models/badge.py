@@ -2,23 +2,14 @@
 
 from __future__ import annotations
 
-import enum
 from datetime import date, datetime
 
 from sqlalchemy import ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from domain.badges import BadgeKind
 from plugin.models.base import Base, str_enum, utcnow
 from plugin.models.catalog import Variant
-
-
-class BadgeKind(enum.StrEnum):
-    IN_STOCK = "in_stock"
-    BACKORDER = "backorder"
-    OUT_OF_STOCK = "out_of_stock"
-    # The store switched the app off: shoppers see nothing.
-    HIDDEN = "hidden"
-
 
 BADGE_KIND = str_enum(BadgeKind)
 

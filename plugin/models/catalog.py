@@ -45,9 +45,14 @@ class Variant(Base):
     tracked: Mapped[bool] = mapped_column(default=True)
     # The merchant's own platform policy: may this variant be sold past zero?
     sells_past_zero: Mapped[bool] = mapped_column(default=False)
+    # A selling policy the app wrote over the merchant's ("CONTINUE"/"DENY"), and the merchant's
+    # own at that moment, so the app can put it back and knows its own change when the
+    # platform echoes it.
+    app_policy: Mapped[str | None] = mapped_column(String(16))
+    merchant_policy: Mapped[str | None] = mapped_column(String(16))
     # Sum over the locations the store counts; kept in step with inventory_levels.
     inventory_total: Mapped[int] = mapped_column(default=0)
-    # A platform's native backorder facts (BigCommerce), which replace the app's own when set.
+    # A platform's native backorder facts, which replace the app's own when set.
     native_backorder_limit: Mapped[int | None]
     native_backordered: Mapped[int | None]
     # The merchant's per-variant overrides.

@@ -1,7 +1,7 @@
 """The sandbox store's own catalogue: the "platform" side, kept apart from the app's mirror.
 
 The app never reads these tables while deciding a badge; it learns of them only through the
-signed webhooks the sandbox sends, exactly as it would from Shopify or BigCommerce.
+signed webhooks the sandbox sends, exactly as it would from a real platform.
 """
 
 from __future__ import annotations

@@ -8,13 +8,8 @@ from datetime import datetime
 from sqlalchemy import JSON, ForeignKey, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from domain.platforms import Platform
 from plugin.models.base import Base, str_enum, utcnow
-
-
-class Platform(enum.StrEnum):
-    SHOPIFY = "shopify"
-    BIGCOMMERCE = "bigcommerce"
-    SANDBOX = "sandbox"
 
 
 class InstallStatus(enum.StrEnum):
@@ -29,7 +24,7 @@ class Shop(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     platform: Mapped[Platform] = mapped_column(str_enum(Platform))
-    # Shopify: the myshopify.com domain; BigCommerce: the store hash; sandbox: a local name.
+    # The platform's name for the store: its own domain, store hash or local name.
     domain: Mapped[str] = mapped_column(String(255))
     name: Mapped[str] = mapped_column(String(255), default="")
     status: Mapped[InstallStatus] = mapped_column(
@@ -42,13 +37,30 @@ class Shop(Base):
     access_token_expires_at: Mapped[datetime | None]
     refresh_token_expires_at: Mapped[datetime | None]
     scopes: Mapped[str] = mapped_column(Text, default="")
-    # Platform-specific install facts (BigCommerce webhook secret, Shopify shop id, ...).
-    platform_data: Mapped[dict] = mapped_column(JSON, default=dict)
+    # Why the platform stopped accepting the token, shown to the merchant until they approve the
+    # app again.
+    reauth_reason: Mapped[str | None] = mapped_column(Text)
+    reauth_at: Mapped[datetime | None]
+    # The platform's account behind the store, where it names one.
+    platform_account_id: Mapped[str | None] = mapped_column(String(64))
+    # The secret the app puts in the headers of the webhooks it registers (encrypted like the
+    # tokens), and how the last registration went.
+    webhook_secret_encrypted: Mapped[str | None] = mapped_column(Text)
+    registered_at: Mapped[datetime | None]
+    registration_error: Mapped[str | None] = mapped_column(Text)
+    # The store counts backorders itself (its own limit and count replace the app's).
+    native_backorders: Mapped[bool] = mapped_column(default=False)
     installed_at: Mapped[datetime] = mapped_column(default=utcnow)
     uninstalled_at: Mapped[datetime | None]
 
     settings: Mapped[StoreSettings] = relationship(
         back_populates="shop", uselist=False, cascade="all, delete-orphan"
+    )
+    users: Mapped[list[StoreUser]] = relationship(
+        back_populates="shop", cascade="all, delete-orphan", order_by="StoreUser.id"
+    )
+    registrations: Mapped[list[StoreRegistration]] = relationship(
+        back_populates="shop", cascade="all, delete-orphan", order_by="StoreRegistration.id"
     )
 
     @property
@@ -84,4 +96,68 @@ class StoreSettings(Base):
     shop: Mapped[Shop] = relationship(back_populates="settings")
 
 
-__all__ = ["InstallStatus", "Platform", "Shop", "StoreSettings"]
+class StoreUser(Base):
+    """A staff user of a multi-user store, and whether they may open the app.
+
+    `admitted_at` is set while the user may use the app (installed it, or opened it through a
+    verified load); `removed_at` when the owner revoked them: a load signed before then is
+    refused.
+    """
+
+    __tablename__ = "store_users"
+    __table_args__ = (UniqueConstraint("shop_id", "user_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    shop_id: Mapped[int] = mapped_column(ForeignKey("shops.id", ondelete="CASCADE"), index=True)
+    user_id: Mapped[str] = mapped_column(String(64))
+    email: Mapped[str] = mapped_column(String(255), default="")
+    locale: Mapped[str | None] = mapped_column(String(35))
+    is_owner: Mapped[bool] = mapped_column(default=False)
+    admitted_at: Mapped[datetime | None]
+    removed_at: Mapped[datetime | None]
+
+    shop: Mapped[Shop] = relationship(back_populates="users")
+
+    @property
+    def has_access(self) -> bool:
+        return self.admitted_at is not None and self.removed_at is None
+
+
+class StoreRegistration(Base):
+    """Something the app registered on the store: a webhook subscription or a script."""
+
+    __tablename__ = "store_registrations"
+    __table_args__ = (UniqueConstraint("shop_id", "kind", "name"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    shop_id: Mapped[int] = mapped_column(ForeignKey("shops.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))  # "webhook" | "script"
+    # The webhook topic, or the script's name.
+    name: Mapped[str] = mapped_column(String(128))
+    remote_id: Mapped[str | None] = mapped_column(String(64))
+    registered_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    shop: Mapped[Shop] = relationship(back_populates="registrations")
+
+
+class StoreLocation(Base):
+    """A stock location the store has, as seen in the stock figures it reports."""
+
+    __tablename__ = "store_locations"
+    __table_args__ = (UniqueConstraint("shop_id", "location_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    shop_id: Mapped[int] = mapped_column(ForeignKey("shops.id", ondelete="CASCADE"), index=True)
+    location_id: Mapped[str] = mapped_column(String(64))
+    first_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+__all__ = [
+    "InstallStatus",
+    "Platform",
+    "Shop",
+    "StoreLocation",
+    "StoreRegistration",
+    "StoreSettings",
+    "StoreUser",
+]

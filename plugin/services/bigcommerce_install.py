@@ -1,32 +1,41 @@
 """A BigCommerce store's install, its users, and its webhook/script registration.
 
 BigCommerce is multi-user: the owner installs, and any staff user the owner lets use the app
-opens it through `load`. The app keeps, per store, who may see it (`platform_data["users"]`); a
-verified load from a new user adds them, `remove_user` takes them out, and an uninstall empties
-the list with the token. A user removed at time T cannot come back with a load payload signed
-before T (payloads live 24 hours), only with a fresh one BigCommerce signs after the owner
-grants access again.
+opens it through `load`. The app keeps, per store, who may see it (`StoreUser`); a verified
+load from a new user admits them, `remove_user` revokes them, and an uninstall revokes everyone
+with the token. A user removed at time T cannot come back with a load payload signed before T
+(payloads live 24 hours), only with a fresh one BigCommerce signs after the owner grants access
+again.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from datetime import UTC, datetime
 
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from connectors.base import ConnectorError
+from connectors.bigcommerce.client import BigCommerceClient, api_base
 from connectors.bigcommerce.oauth import StoreGrant
 from connectors.bigcommerce.registration import (
-    WEBHOOK_SECRET_KEY,
+    SCRIPT_NAME,
     RegistrationResult,
     V3Client,
     new_webhook_secret,
     register_store,
 )
 from connectors.bigcommerce.signed_payload import CallbackClaims
-from plugin.models import Platform, Shop, utcnow
-from plugin.services.shops import find_shop, install_shop, mark_uninstalled
+from plugin.models import Platform, Shop, StoreRegistration, StoreUser, utcnow
+from plugin.services.shops import (
+    find_shop,
+    install_shop,
+    mark_uninstalled,
+    set_webhook_secret,
+    webhook_secret,
+)
 from plugin.services.tokens import TokenDecryptionError, TokenVault
 
 log = logging.getLogger(__name__)
@@ -45,24 +54,59 @@ def find_store(session: Session, store_hash: str) -> Shop | None:
     return find_shop(session, PLATFORM, store_hash)
 
 
-def users_of(shop: Shop) -> dict[str, dict]:
-    return dict((shop.platform_data or {}).get("users") or {})
+def _user(session: Session, shop: Shop, user_id: str) -> StoreUser | None:
+    return session.scalars(
+        select(StoreUser).where(StoreUser.shop_id == shop.id, StoreUser.user_id == str(user_id))
+    ).first()
 
 
-def user_belongs(shop: Shop, user_id: str) -> bool:
-    return shop.is_active and str(user_id) in users_of(shop)
+def _user_row(session: Session, shop: Shop, user_id: str) -> StoreUser:
+    user = _user(session, shop, user_id)
+    if user is None:
+        user = StoreUser(shop_id=shop.id, user_id=str(user_id), email="", is_owner=False)
+        session.add(user)
+    return user
 
 
-def _with_user(data: dict, user_id: str, email: str, locale: str | None = None) -> dict:
-    users = dict(data.get("users") or {})
-    entry = dict(users.get(user_id) or {})
-    entry["email"] = email or entry.get("email", "")
+def users_of(session: Session, shop: Shop) -> list[StoreUser]:
+    """The users who may open the app now."""
+    return [
+        u
+        for u in session.scalars(
+            select(StoreUser).where(StoreUser.shop_id == shop.id).order_by(StoreUser.id)
+        )
+        if u.has_access
+    ]
+
+
+def user_belongs(session: Session, shop: Shop, user_id: str) -> bool:
+    user = _user(session, shop, user_id)
+    return shop.is_active and user is not None and user.has_access
+
+
+def _admit(session: Session, shop: Shop, user_id: str, email: str, locale: str | None = None):
+    user = _user_row(session, shop, user_id)
+    user.email = email or user.email
     if locale:
-        entry["locale"] = locale
-    users[user_id] = entry
-    removed = dict(data.get("removed_users") or {})
-    removed.pop(user_id, None)
-    return {**data, "users": users, "removed_users": removed}
+        user.locale = locale
+    user.admitted_at = user.admitted_at or utcnow()
+    user.removed_at = None
+    return user
+
+
+def _set_owner(session: Session, shop: Shop, user_id: str, email: str | None) -> None:
+    for user in session.scalars(select(StoreUser).where(StoreUser.shop_id == shop.id)):
+        user.is_owner = user.user_id == str(user_id)
+    owner = _user_row(session, shop, user_id)
+    owner.is_owner = True
+    if email:
+        owner.email = email
+
+
+def owner_of(session: Session, shop: Shop) -> StoreUser | None:
+    return session.scalars(
+        select(StoreUser).where(StoreUser.shop_id == shop.id, StoreUser.is_owner.is_(True))
+    ).first()
 
 
 def install(session: Session, vault: TokenVault, grant: StoreGrant) -> Shop:
@@ -75,20 +119,20 @@ def install(session: Session, vault: TokenVault, grant: StoreGrant) -> Shop:
         access_token=grant.access_token,
         scopes=grant.scope,
     )
-    data = dict(shop.platform_data or {})
     # One secret per store, kept across reinstalls: hooks that survive carry it already.
-    data.setdefault(WEBHOOK_SECRET_KEY, new_webhook_secret())
+    if not shop.webhook_secret_encrypted:
+        set_webhook_secret(shop, new_webhook_secret())
     if grant.account_uuid:
-        data["account_uuid"] = grant.account_uuid
+        shop.platform_account_id = grant.account_uuid
     if grant.owner and grant.owner.get("id") is not None:
-        data["owner_id"] = str(grant.owner["id"])
-        data["owner_email"] = grant.owner.get("email", "")
+        _set_owner(session, shop, str(grant.owner["id"]), grant.owner.get("email", ""))
     if grant.user.get("id") is not None:
-        data = _with_user(data, str(grant.user["id"]), str(grant.user.get("email") or ""))
+        user_id = str(grant.user["id"])
+        _admit(session, shop, user_id, str(grant.user.get("email") or ""))
         # Only the owner or an authorised user can install; with no owner named, it's them.
-        data.setdefault("owner_id", str(grant.user["id"]))
-        data.setdefault("owner_email", str(grant.user.get("email") or ""))
-    shop.platform_data = data
+        session.flush()
+        if owner_of(session, shop) is None:
+            _set_owner(session, shop, user_id, str(grant.user.get("email") or ""))
     session.flush()
     return shop
 
@@ -102,15 +146,17 @@ def admit(session: Session, claims: CallbackClaims) -> Shop:
             "App Marketplace first.",
             404,
         )
-    data = dict(shop.platform_data or {})
-    removed_at = (data.get("removed_users") or {}).get(claims.user_id)
-    if removed_at is not None and claims.issued_at <= int(removed_at):
+    user = _user(session, shop, claims.user_id)
+    if (
+        user is not None
+        and user.removed_at is not None
+        and _epoch(claims.issued_at) <= user.removed_at
+    ):
         raise AccessRefused("Your access to Backorder Badges on this store was removed.")
-    data = _with_user(data, claims.user_id, claims.user_email, claims.user_locale)
+    _admit(session, shop, claims.user_id, claims.user_email, claims.user_locale)
     if claims.owner_id:
-        data["owner_id"] = claims.owner_id
-        data["owner_email"] = claims.owner_email or data.get("owner_email", "")
-    shop.platform_data = data
+        session.flush()
+        _set_owner(session, shop, claims.owner_id, claims.owner_email)
     session.flush()
     return shop
 
@@ -120,15 +166,14 @@ def remove_user(session: Session, claims: CallbackClaims) -> bool:
     shop = find_store(session, claims.store_hash)
     if shop is None:
         return False
-    data = dict(shop.platform_data or {})
-    if claims.user_id == data.get("owner_id"):
+    owner = owner_of(session, shop)
+    if owner is not None and claims.user_id == owner.user_id:
         log.warning("remove_user for the owner of %s ignored", shop.domain)
         return True
-    users = dict(data.get("users") or {})
-    users.pop(claims.user_id, None)
-    removed = dict(data.get("removed_users") or {})
-    removed[claims.user_id] = max(claims.issued_at, int(utcnow().timestamp()))
-    shop.platform_data = {**data, "users": users, "removed_users": removed}
+    user = _user_row(session, shop, claims.user_id)
+    user.admitted_at = None
+    # Whole seconds, as payloads are signed: a load signed in this second is refused too.
+    user.removed_at = max(_epoch(claims.issued_at), utcnow().replace(microsecond=0))
     session.flush()
     return True
 
@@ -140,15 +185,25 @@ def uninstall(session: Session, claims: CallbackClaims) -> bool:
     if shop is None:
         return False
     mark_uninstalled(shop)
-    data = dict(shop.platform_data or {})
-    for key in ("users", "hook_ids", "script_uuid", "registration_error"):
-        data.pop(key, None)
-    shop.platform_data = data
+    for user in session.scalars(select(StoreUser).where(StoreUser.shop_id == shop.id)):
+        user.admitted_at = None
+    session.execute(delete(StoreRegistration).where(StoreRegistration.shop_id == shop.id))
+    shop.registration_error = None
     session.flush()
     return True
 
 
+def client_factory(api_base_override: str | None) -> Callable[[str, str], V3Client]:
+    def build(store_hash: str, token: str) -> V3Client:
+        return BigCommerceClient(
+            store_hash, token, base_url=api_base(store_hash, api_base_override)
+        )
+
+    return build
+
+
 def sync_registration(
+    session: Session,
     shop: Shop,
     vault: TokenVault,
     app_url: str,
@@ -158,24 +213,43 @@ def sync_registration(
 
     The next load retries, and registration is idempotent, so nothing is lost by carrying on.
     """
-    data = dict(shop.platform_data or {})
     if not shop.access_token_encrypted:
         return None
-    secret = data.get(WEBHOOK_SECRET_KEY) or new_webhook_secret()
-    data[WEBHOOK_SECRET_KEY] = secret
+    secret = webhook_secret(shop)
+    if not secret:
+        secret = new_webhook_secret()
+        set_webhook_secret(shop, secret)
     try:
         client = client_factory(shop.domain, vault.decrypt(shop.access_token_encrypted))
         result = register_store(client, app_url, shop.domain, secret)
     except (ConnectorError, TokenDecryptionError) as exc:
         log.warning("webhook/script registration failed for %s: %s", shop.domain, exc)
-        data["registration_error"] = str(exc)[:500]
-        shop.platform_data = data
+        shop.registration_error = str(exc)[:500]
         return None
-    data["hook_ids"] = dict(result.hook_ids)
-    data["script_uuid"] = result.script_uuid
-    data["registered_at"] = utcnow().isoformat()
-    data.pop("registration_error", None)
-    shop.platform_data = data
+    now = utcnow()
+    session.execute(delete(StoreRegistration).where(StoreRegistration.shop_id == shop.id))
+    for scope, hook_id in result.hook_ids.items():
+        session.add(
+            StoreRegistration(
+                shop_id=shop.id,
+                kind="webhook",
+                name=scope,
+                remote_id=str(hook_id),
+                registered_at=now,
+            )
+        )
+    if result.script_uuid:
+        session.add(
+            StoreRegistration(
+                shop_id=shop.id,
+                kind="script",
+                name=SCRIPT_NAME,
+                remote_id=result.script_uuid,
+                registered_at=now,
+            )
+        )
+    shop.registered_at = now
+    shop.registration_error = None
     if result.created or result.updated:
         log.info(
             "registration for %s: created %s, updated %s",
@@ -184,3 +258,20 @@ def sync_registration(
             result.updated,
         )
     return result
+
+
+def registration_facts(session: Session, shop: Shop) -> dict:
+    """What support staff see of the store's hooks and script."""
+    rows = session.scalars(
+        select(StoreRegistration).where(StoreRegistration.shop_id == shop.id)
+    ).all()
+    return {
+        "hooks_registered": sum(1 for r in rows if r.kind == "webhook"),
+        "script_registered": any(r.kind == "script" for r in rows),
+        "registered_at": shop.registered_at.isoformat() if shop.registered_at else None,
+        "registration_error": shop.registration_error,
+    }
+
+
+def _epoch(seconds: int) -> datetime:
+    return datetime.fromtimestamp(int(seconds), tz=UTC)

@@ -1,31 +1,47 @@
 """Keeping the app's mirror of a shop's catalogue in step with the platform's facts.
 
 Every write compares the platform's timestamp with the one already applied, so a late, older
-delivery never overrides newer stock or product data.
+delivery never overrides newer stock or product data. Stock locations and the store's own
+backorder counting are learnt from the facts as they are applied.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from plugin.models import InventoryLevel, Product, Shop, StoreSettings, Variant
-from webhooks.events import ProductFacts, VariantFacts, VariantRef
+from domain.events import ProductFacts, VariantFacts, VariantRef
+from plugin.models import InventoryLevel, Product, Shop, StoreLocation, StoreSettings, Variant
 
 
 def find_variant(session: Session, shop_id: int, ref: VariantRef) -> Variant | None:
-    query = select(Variant).where(Variant.shop_id == shop_id)
-    if ref.variant_id is not None:
-        query = query.where(Variant.platform_id == ref.variant_id)
-    elif ref.inventory_item_id is not None:
-        query = query.where(Variant.inventory_item_id == ref.inventory_item_id)
-    else:
-        return None
-    return session.scalars(query.with_for_update()).first()
+    """By variant id first, then by inventory item (a platform may keep stock per product, so
+    an order of any of its variants draws on the one item the mirror holds)."""
+    for column, value in (
+        (Variant.platform_id, ref.variant_id),
+        (Variant.inventory_item_id, ref.inventory_item_id),
+    ):
+        if value is None:
+            continue
+        query = select(Variant).where(Variant.shop_id == shop_id, column == value)
+        variant = session.scalars(query.with_for_update()).first()
+        if variant is not None:
+            return variant
+    return None
+
+
+def all_mirrored(session: Session, shop_id: int, facts: ProductFacts) -> bool:
+    """Whether every variant the facts name is already in the mirror."""
+    ids = [v.platform_id for v in facts.variants]
+    if not ids:
+        return True
+    found = session.scalars(
+        select(Variant.platform_id).where(Variant.shop_id == shop_id, Variant.platform_id.in_(ids))
+    )
+    return set(found) == set(ids)
 
 
 def is_stale(applied_at: datetime | None, occurred_at: datetime) -> bool:
@@ -91,16 +107,31 @@ def _product_row(session: Session, shop: Shop, facts: ProductFacts) -> Product:
         return session.scalars(query).one()
 
 
+def merchant_sells_past_zero(variant: Variant, store_continues: bool) -> bool:
+    """The merchant's own choice, even while the store shows a policy the app wrote.
+
+    When the store holds exactly what the app last wrote, the platform is echoing the app's
+    change: the merchant's choice is the one remembered then. Anything else is the merchant's.
+    """
+    store_policy = "CONTINUE" if store_continues else "DENY"
+    if variant.app_policy is not None and variant.app_policy == store_policy:
+        return variant.merchant_policy == "CONTINUE"
+    return store_continues
+
+
 def _apply_variant_facts(
     session: Session, shop: Shop, variant: Variant, facts: VariantFacts, occurred_at: datetime
 ) -> None:
     variant.sku = facts.sku
     variant.title = facts.title
     variant.inventory_item_id = facts.inventory_item_id
-    variant.tracked = facts.tracked
-    variant.sells_past_zero = facts.sells_past_zero
+    if facts.tracked is not None:
+        variant.tracked = facts.tracked
+    variant.sells_past_zero = merchant_sells_past_zero(variant, facts.sells_past_zero)
     variant.native_backorder_limit = facts.native_backorder_limit
     variant.native_backordered = facts.native_backordered
+    if facts.native_backorder_limit is not None and not shop.native_backorders:
+        shop.native_backorders = True
     variant.source_updated_at = occurred_at
     if facts.levels is not None:
         session.flush()
@@ -117,6 +148,7 @@ def set_level(
     if level is None:
         level = InventoryLevel(shop_id=variant.shop_id, location_id=location_id)
         variant.levels.append(level)
+        remember_location(session, variant.shop_id, location_id)
     elif is_stale(level.source_updated_at, occurred_at):
         return False
     level.available = available
@@ -137,12 +169,23 @@ def recompute_total(session: Session, shop: Shop, variant: Variant) -> None:
     )
 
 
-def variants_of_shop(session: Session, shop_id: int, platform_ids: Iterable[str]) -> list[Variant]:
-    ids = list(platform_ids)
-    if not ids:
-        return []
-    return list(
-        session.scalars(
-            select(Variant).where(Variant.shop_id == shop_id, Variant.platform_id.in_(ids))
-        )
+def remember_location(session: Session, shop_id: int, location_id: str) -> None:
+    """Record a stock location the first time the store reports one (two workers may race)."""
+    query = select(StoreLocation.id).where(
+        StoreLocation.shop_id == shop_id, StoreLocation.location_id == location_id
     )
+    if session.scalar(query) is not None:
+        return
+    try:
+        with session.begin_nested():
+            session.add(StoreLocation(shop_id=shop_id, location_id=location_id))
+    except IntegrityError:
+        pass  # another worker recorded it first
+
+
+def location_ids(session: Session, shop_id: int) -> tuple[str, ...]:
+    """Every stock location the store has reported, in the store's own numbering order."""
+    found = session.scalars(
+        select(StoreLocation.location_id).where(StoreLocation.shop_id == shop_id)
+    )
+    return tuple(sorted(found, key=lambda x: (len(x), x)))

@@ -11,8 +11,8 @@ import json
 from sqlalchemy import delete, or_, select
 from sqlalchemy.orm import Session
 
+from domain import events as ev
 from plugin.models import BackorderLine, Shop, WebhookEvent
-from webhooks import events as ev
 
 
 def _customer_lines(session: Session, shop: Shop, email: str | None, order_ids: tuple[str, ...]):

@@ -1,23 +1,26 @@
 """From a stored webhook to updated mirror, decided badges and an audit trail.
 
 Runs inside one unit of work per inbox event. The stored event is translated into the app's own
-events by its platform's translator; from there on nothing here is platform-specific.
+events by its platform's webhook source; a thin payload's `Fetch` request is answered by the
+shop's connector. From there on nothing here is platform-specific.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from sqlalchemy.orm import Session
 
-from connectors import connector_for
+from connectors.base import Connector
+from domain import events as ev
 from plugin.models import InboxStatus, Shop, Variant, WebhookAttempt, WebhookEvent, utcnow
+from plugin.platforms import connector_for, webhook_source
 from plugin.services import backorders, catalog, compliance, shops
 from plugin.services.badging import refresh_badge
-from webhooks import events as ev
-from webhooks.registry import source_for
+from plugin.services.inbox import stored_delivery
+from webhooks.source import StoreContext
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +32,24 @@ class Outcome:
     shop_id: int | None = None
     badges_changed: int = 0
     notes: list[str] = field(default_factory=list)
+
+
+class _Work:
+    """One event's unit of work: the shop, its inbox row, and one connector, built only if a
+    fact must be read from the store (the connector keeps its reads for the whole event)."""
+
+    def __init__(self, session: Session, shop: Shop, inbox: WebhookEvent, now: datetime):
+        self.session = session
+        self.shop = shop
+        self.inbox = inbox
+        self.now = now
+        self._connector: Connector | None = None
+
+    @property
+    def connector(self) -> Connector:
+        if self._connector is None:
+            self._connector = connector_for(self.shop, self.session)
+        return self._connector
 
 
 def process_inbox_event(session: Session, event_id: int, now: datetime | None = None) -> Outcome:
@@ -43,16 +64,32 @@ def process_inbox_event(session: Session, event_id: int, now: datetime | None = 
     session.add(attempt)
 
     shop = session.get(Shop, inbox.shop_id) if inbox.shop_id else None
-    if shop is None or (not shop.is_active and not _is_compliance(inbox.topic)):
+    if shop is None:
+        _finish(inbox, attempt, InboxStatus.IGNORED, "shop unknown or not installed")
+        return outcome
+    app_events = webhook_source(inbox.platform).to_events(
+        stored_delivery(inbox), store_context(session, shop)
+    )
+    compliance_only = bool(app_events) and all(
+        isinstance(e, ev.COMPLIANCE_EVENTS) for e in app_events
+    )
+    if not shop.is_active and not compliance_only:
         _finish(inbox, attempt, InboxStatus.IGNORED, "shop unknown or not installed")
         return outcome
     outcome.shop_id = shop.id
 
-    app_events = source_for(inbox.platform).to_events(inbox)
+    work = _Work(session, shop, inbox, now)
     for app_event in app_events:
-        _apply(session, shop, inbox, app_event, outcome, now)
+        _apply(work, app_event, outcome)
     _finish(inbox, attempt, InboxStatus.PROCESSED, "; ".join(outcome.notes) or None)
     return outcome
+
+
+def store_context(session: Session, shop: Shop) -> StoreContext:
+    return StoreContext(
+        location_ids=catalog.location_ids(session, shop.id),
+        native_backorders=shop.native_backorders,
+    )
 
 
 def record_failure(session: Session, event_id: int, error: str) -> None:
@@ -79,56 +116,53 @@ def _finish(inbox: WebhookEvent, attempt: WebhookAttempt, status: InboxStatus, n
     attempt.error = note
 
 
-def _is_compliance(topic: str) -> bool:
-    return topic in {"customers/data_request", "customers/redact", "shop/redact"}
-
-
-def _apply(session, shop: Shop, inbox: WebhookEvent, app_event, outcome: Outcome, now) -> None:
+def _apply(work: _Work, app_event: ev.AppEvent, outcome: Outcome) -> None:
+    session, shop = work.session, work.shop
     changed: list[Variant] = []
     match app_event:
         case ev.ProductChanged():
-            facts = app_event.facts or connector_for(shop, session).fetch_product(
-                app_event.product_id
-            )
+            facts = _product_facts(work, app_event)
             if facts is None:
                 outcome.notes.append(f"product {app_event.product_id} no longer exists")
                 return
             changed = catalog.upsert_product(session, shop, facts, app_event.occurred_at)
         case ev.InventoryChanged():
-            variant = _resolve(session, shop, app_event.variant, app_event.occurred_at, changed)
+            variant = _resolve(
+                work, app_event.variant, app_event.occurred_at, changed, app_event.fetch
+            )
             if variant is None:
                 outcome.notes.append("inventory event for an unknown variant")
-            elif _apply_level(session, shop, variant, app_event, now):
+            elif _apply_level(work, variant, app_event):
                 changed.append(variant)
             else:
                 outcome.notes.append(f"stale inventory for variant {variant.platform_id} skipped")
         case ev.OrderCreated():
-            if app_event.needs_fetch:
-                fetched = connector_for(shop, session).fetch_order(app_event.order_id)
-                if fetched is None:
+            order = app_event.order
+            if order is None:
+                order = work.connector.fetch_order(app_event.order_id)
+                if order is None:
                     outcome.notes.append(f"order {app_event.order_id} no longer exists")
                     return
-                app_event = fetched
-            for line in app_event.lines:
-                variant = _resolve(session, shop, line.variant, app_event.occurred_at, changed)
+            for line in order.lines:
+                variant = _resolve(work, line.variant, order.placed_at, changed)
                 if variant is None:
                     continue
                 backorders.record_backorder_line(
                     session,
                     variant,
-                    order_id=app_event.order_id,
+                    order_id=order.order_id,
                     line_id=line.line_id,
-                    order_name=app_event.order_name,
+                    order_name=order.name,
                     quantity=line.quantity,
-                    customer_email=app_event.customer_email,
-                    ordered_at=app_event.occurred_at,
+                    customer_email=order.customer.email,
+                    ordered_at=order.placed_at,
                 )
                 changed.append(variant)
         case ev.AppUninstalled():
             shops.mark_uninstalled(shop, app_event.occurred_at)
             return
         case ev.CustomerDataRequest() | ev.CustomerRedact() | ev.ShopRedact():
-            outcome.notes.append(compliance.handle(session, shop, app_event, inbox.id))
+            outcome.notes.append(compliance.handle(session, shop, app_event, work.inbox.id))
             return
         case _:
             raise TypeError(f"no handler for {type(app_event).__name__}")
@@ -136,41 +170,67 @@ def _apply(session, shop: Shop, inbox: WebhookEvent, app_event, outcome: Outcome
     session.flush()
     for variant in dict.fromkeys(changed):  # each once, in order
         if refresh_badge(
-            session, shop, variant, cause=inbox.topic, webhook_event_id=inbox.id, now=now
+            session,
+            shop,
+            variant,
+            cause=work.inbox.topic,
+            webhook_event_id=work.inbox.id,
+            now=work.now,
         ):
             outcome.badges_changed += 1
 
 
-def _apply_level(session: Session, shop: Shop, variant: Variant, event, now) -> bool:
+def _product_facts(work: _Work, event: ev.ProductChanged) -> ev.ProductFacts | None:
+    """The event's own facts where they are enough, else the product read from the store.
+
+    Partial facts (stock or tracking unknown) can update variants the mirror has, but cannot
+    mirror a new one: then the product is read whole.
+    """
+    facts = event.facts
+    if facts is not None and not (
+        facts.partial and not catalog.all_mirrored(work.session, work.shop.id, facts)
+    ):
+        return facts
+    fresh_after = event.fetch.fresh_after if event.fetch else None
+    return work.connector.fetch_product(event.product_id, fresh_after)
+
+
+def _apply_level(work: _Work, variant: Variant, event: ev.InventoryChanged) -> bool:
     """Apply one location's stock; False when the event is older than what was applied."""
+    session, shop = work.session, work.shop
     available = event.available
     if available is None:
-        available = connector_for(shop, session).fetch_level(event.variant, event.location_id)
+        # Asked by the mirrored variant's own id (for stock kept per product, the item's
+        # variant), keeping how the event named it.
+        ref = replace(event.variant, variant_id=variant.platform_id)
+        fresh_after = event.fetch.fresh_after if event.fetch else None
+        available = work.connector.fetch_level(ref, event.location_id, fresh_after)
     if available is None or not catalog.set_level(
         session, variant, event.location_id, available, event.occurred_at
     ):
         return False
     catalog.recompute_total(session, shop, variant)
-    backorders.allocate_restocked(session, variant, now)
+    backorders.allocate_restocked(session, variant, work.now)
     return True
 
 
 def _resolve(
-    session: Session,
-    shop: Shop,
+    work: _Work,
     ref: ev.VariantRef,
     occurred_at: datetime,
     changed: list[Variant],
+    fetch: ev.Fetch | None = None,
 ) -> Variant | None:
     """The mirrored variant an event names, mirroring its product first if it is new.
 
     Every variant mirrored that way goes into `changed`, so each gets its badge now: a sibling's
     own event may be older than this snapshot and be skipped as stale.
     """
+    session, shop = work.session, work.shop
     variant = catalog.find_variant(session, shop.id, ref)
     if variant is not None or (ref.variant_id is None and ref.inventory_item_id is None):
         return variant
-    facts = connector_for(shop, session).resolve_variant(ref)
+    facts = work.connector.resolve_variant(ref, fetch.fresh_after if fetch else None)
     if facts is None:
         return None
     # Mirrored as of the event's time: the event itself still applies, and anything newer wins.

@@ -5,8 +5,9 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from connectors import BadgePush, connector_for
+from domain.badges import BadgePush, PushResult
 from plugin.models import Shop, Variant, VariantBadge, utcnow
+from plugin.platforms import connector_for
 from plugin.services.shop_time import format_eta
 
 PUSH_BATCH = 250
@@ -37,7 +38,19 @@ def to_push(badge: VariantBadge) -> BadgePush:
         eta_text=format_eta(badge.eta),
         enforced_policy=badge.enforced_policy,
         merchant_sells_past_zero=variant.sells_past_zero,
+        inventory_item_id=variant.inventory_item_id,
+        applied_policy=variant.app_policy,
     )
+
+
+def remember_policies(badges: list[VariantBadge], result: PushResult) -> None:
+    """Keep what the connector says the app now holds over each merchant's selling policy."""
+    for badge in badges:
+        variant = badge.variant
+        if variant.platform_id in result.policies:
+            applied = result.policies[variant.platform_id]
+            variant.app_policy = applied.app if applied else None
+            variant.merchant_policy = applied.merchant if applied else None
 
 
 def push_pending(session: Session, shop: Shop) -> tuple[int, bool]:
@@ -49,7 +62,8 @@ def push_pending(session: Session, shop: Shop) -> tuple[int, bool]:
     badges = pending_badges(session, shop.id)
     if not badges:
         return 0, False
-    connector_for(shop, session).push_badges([to_push(b) for b in badges])
+    result = connector_for(shop, session).push_badges([to_push(b) for b in badges])
+    remember_policies(badges, result)
     now = utcnow()
     for badge in badges:
         badge.pushed_version = badge.version

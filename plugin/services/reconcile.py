@@ -7,8 +7,8 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
-from connectors import connector_for
 from plugin.models import Shop, utcnow
+from plugin.platforms import connector_for
 from plugin.services import catalog
 from plugin.services.badging import refresh_badge
 

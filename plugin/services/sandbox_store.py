@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from werkzeug.test import Client
 
@@ -85,6 +85,18 @@ def product_payload(product: SandboxProduct) -> dict:
                 "inventory_quantity": v.inventory,
             }
             for v in product.variants
+        ],
+    }
+
+
+def order_payload(order: SandboxOrder) -> dict:
+    return {
+        "id": order.id,
+        "name": f"#{1000 + order.id}",
+        "email": order.email,
+        "created_at": order.created_at.isoformat(),
+        "line_items": [
+            {"id": order.id * 10, "variant_id": order.variant_id, "quantity": order.quantity}
         ],
     }
 
@@ -197,15 +209,8 @@ def place_order(
     )
     session.add(order)
     session.flush()
-    order_payload = {
-        "id": order.id,
-        "name": f"#{1000 + order.id}",
-        "email": email,
-        "created_at": now.isoformat(),
-        "line_items": [{"id": order.id * 10, "variant_id": variant.id, "quantity": quantity}],
-    }
     return order, [
-        Webhook("orders/create", order_payload),
+        Webhook("orders/create", order_payload(order)),
         Webhook("inventory_levels/update", inventory_payload(variant)),
     ]
 
@@ -220,7 +225,7 @@ def deliver(shop: Shop, hooks: list[Webhook], triggered_at: datetime | None = No
     statuses = []
     for hook in hooks:
         body, headers = sandbox_webhooks.build_delivery(
-            settings, shop.domain, hook.topic, hook.payload, triggered_at=triggered_at
+            settings.secret_key, shop.domain, hook.topic, hook.payload, triggered_at=triggered_at
         )
         response = client.post("/webhooks/sandbox", data=body, headers=headers)
         statuses.append(response.status_code)
@@ -235,3 +240,53 @@ def list_products(session: Session, shop: Shop) -> list[SandboxProduct]:
             .order_by(SandboxProduct.id)
         )
     )
+
+
+class SandboxStoreApi:
+    """The sandbox store's API for one store, as `connectors.sandbox.SandboxApi` describes it:
+    the same JSON the store's webhooks carry, and another store's records do not exist."""
+
+    def __init__(self, session: Session, shop: Shop):
+        self.session = session
+        self.shop = shop
+
+    def _own(self, model, raw_id: str | None):
+        if not raw_id or not str(raw_id).isdigit():
+            return None
+        row = self.session.get(model, int(raw_id))
+        return row if row is not None and row.shop_id == self.shop.id else None
+
+    def product(self, product_id: str) -> dict | None:
+        product = self._own(SandboxProduct, product_id)
+        return product_payload(product) if product else None
+
+    def product_of_variant(self, variant_id: str) -> dict | None:
+        variant = self._own(SandboxVariant, variant_id)
+        return product_payload(variant.product) if variant else None
+
+    def products_after(self, after: int, limit: int) -> tuple[list[dict], int]:
+        mine = SandboxProduct.shop_id == self.shop.id
+        total = self.session.scalar(select(func.count()).select_from(SandboxProduct).where(mine))
+        products = self.session.scalars(
+            select(SandboxProduct)
+            .where(mine, SandboxProduct.id > after)
+            .order_by(SandboxProduct.id)
+            .limit(limit)
+        )
+        return [product_payload(p) for p in products], int(total or 0)
+
+    def order(self, order_id: str) -> dict | None:
+        order = self._own(SandboxOrder, order_id)
+        return order_payload(order) if order else None
+
+    def show_badges(self, badges) -> None:
+        now = utcnow()
+        for badge in badges:
+            variant = self._own(SandboxVariant, badge["variant_id"])
+            if variant is None:
+                continue  # deleted in the store since; nothing to show it on
+            variant.badge_state = badge["state"]
+            variant.badge_label = badge["label"]
+            variant.badge_eta = badge["eta"]
+            variant.badge_pushed_at = now
+            variant.app_policy = badge["policy"]

@@ -16,9 +16,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from plugin.badge_engine import MAX_LEAD_DAYS
-from plugin.models import InventoryLevel, Shop, StoreSettings, Variant
+from plugin.models import Shop, StoreSettings, Variant
 from plugin.services.badging import refresh_shop_badges
-from plugin.services.catalog import recompute_total
+from plugin.services.catalog import location_ids, recompute_total
 from plugin.services.shop_time import shop_today
 
 COLOUR = re.compile(r"^#[0-9a-fA-F]{6}$")
@@ -173,20 +173,31 @@ def shop_variants(session: Session, shop: Shop) -> list[Variant]:
 
 
 def shop_locations(session: Session, shop: Shop) -> list[str]:
-    """Every location the mirror has stock figures for."""
-    return sorted(
-        session.scalars(
-            select(InventoryLevel.location_id).where(InventoryLevel.shop_id == shop.id).distinct()
-        )
-    )
+    """Every location the store has reported stock for."""
+    return list(location_ids(session, shop.id))
+
+
+def save(session: Session, shop: Shop, form: Mapping[str, str]) -> tuple[SettingsSubmission, int]:
+    """The one way every settings page saves: validate, commit, then schedule the push.
+
+    All or nothing: with any error nothing is kept (the session is rolled back) and the
+    submission carries the messages. Returns the submission and how many badges changed.
+    """
+    submission, changed = submit(session, shop, form)
+    if not submission.ok:
+        session.rollback()
+        return submission, 0
+    session.commit()
+    if changed and shop.is_active:
+        from plugin.jobs import schedule_push
+
+        schedule_push(shop.id)
+    return submission, changed
 
 
 def submit(session: Session, shop: Shop, form: Mapping[str, str]) -> tuple[SettingsSubmission, int]:
-    """Validate; only if every field is valid, save and re-decide the shop's badges.
-
-    Returns the submission and how many badges changed. The caller commits, then schedules
-    the push; on errors it rolls back and shows them, and nothing saved before is touched.
-    """
+    """Validate; only if every field is valid, apply and re-decide the shop's badges (not
+    committed: `save` is the caller)."""
     variants = shop_variants(session, shop)
     submission = parse(
         form, [v.id for v in variants], shop_today(shop.timezone), shop_locations(session, shop)

@@ -1,4 +1,4 @@
-"""Shops: install, uninstall and the settings row every shop has."""
+"""Shops: install, uninstall, the settings row every shop has, and the shop's webhook secret."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from plugin.models import InstallStatus, Platform, Shop, StoreSettings, utcnow
-from plugin.services.tokens import TokenVault
+from plugin.services.tokens import TokenVault, vault
 
 
 def find_shop(session: Session, platform: Platform | str, domain: str) -> Shop | None:
@@ -41,7 +41,7 @@ def install_shop(
     """Create or reinstall a shop; its settings survive a reinstall."""
     shop = find_shop(session, platform, domain)
     if shop is None:
-        shop = Shop(platform=Platform(platform), domain=domain, platform_data={})
+        shop = Shop(platform=Platform(platform), domain=domain)
         session.add(shop)
     shop.status = InstallStatus.INSTALLED
     shop.installed_at = utcnow()
@@ -68,3 +68,14 @@ def mark_uninstalled(shop: Shop, when: datetime | None = None) -> None:
     shop.refresh_token_encrypted = None
     shop.access_token_expires_at = None
     shop.refresh_token_expires_at = None
+
+
+def webhook_secret(shop: Shop) -> str | None:
+    """The secret the app registered in the shop's webhook headers, in plain text."""
+    if not shop.webhook_secret_encrypted:
+        return None
+    return vault().decrypt(shop.webhook_secret_encrypted)
+
+
+def set_webhook_secret(shop: Shop, secret: str) -> None:
+    shop.webhook_secret_encrypted = vault().encrypt(secret)

@@ -1,7 +1,7 @@
 """What support staff look at first: recent badge changes and how the shop's webhooks fare.
 
 Shared by every platform's embedded admin page, so a support conversation reads the same on
-Shopify and BigCommerce.
+every store.
 """
 
 from __future__ import annotations

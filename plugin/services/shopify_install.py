@@ -1,4 +1,5 @@
-"""A Shopify shop's offline access token: stored encrypted, refreshed before it expires.
+"""A Shopify shop's install and its offline access token: stored encrypted, refreshed before it
+expires, and handed to the connector as plain `Credentials`.
 
 Expiring offline tokens last an hour and Shopify rotates the refresh token on every use, so a
 refreshed pair must be saved even if the job that needed it later fails and rolls back: losing
@@ -21,7 +22,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
-from connectors.base import ConnectorError, ReauthorisationRequired
+from connectors.base import ConnectorError, ReauthorisationRequired, TokenCallbacks
 from connectors.shopify import oauth
 from plugin.models import InstallStatus, Platform, Shop, utcnow
 from plugin.services.shops import install_shop
@@ -40,6 +41,8 @@ TOKEN_COLUMNS = (
     "access_token_expires_at",
     "refresh_token_expires_at",
     "scopes",
+    "reauth_reason",
+    "reauth_at",
 )
 
 
@@ -56,10 +59,18 @@ def store_grant(session: Session, shop_domain: str, grant: oauth.TokenGrant) -> 
         refresh_token_expires_at=grant.refresh_token_expires_at,
         scopes=grant.scope,
     )
-    if shop.platform_data and "reauth_reason" in shop.platform_data:
-        data = {k: v for k, v in shop.platform_data.items() if not k.startswith("reauth_")}
-        shop.platform_data = data
+    shop.reauth_reason = None
+    shop.reauth_at = None
     return shop
+
+
+def credentials(session: Session, shop: Shop) -> TokenCallbacks:
+    """The shop's token for the connector: refreshed as needed, and a refusal marks the shop."""
+    return TokenCallbacks(
+        access_token=lambda: access_token_for(session, shop),
+        refresh_after_unauthorized=lambda: refresh_after_unauthorized(session, shop),
+        refused=lambda reason: mark_needs_reauthorisation(shop, reason),
+    )
 
 
 def _needs_refresh(shop: Shop, now: datetime, margin: timedelta) -> bool:
@@ -120,7 +131,7 @@ def _refresh(shop: Shop, *, force: bool) -> None:
             try:
                 _refresh_locked(locked, seen_token=seen_token, force=force)
             finally:
-                fresh = {name: getattr(locked, name) for name in (*TOKEN_COLUMNS, "platform_data")}
+                fresh = {name: getattr(locked, name) for name in TOKEN_COLUMNS}
     except OperationalError as exc:
         raise ConnectorError(f"could not lock {shop.domain} to refresh its token: {exc}") from exc
     finally:
@@ -175,10 +186,8 @@ def _mark_needs_reauth(shop: Shop, reason: str) -> NoReturn:
     log.warning("Shopify shop %s needs re-authorisation: %s", shop.domain, reason)
     session = Session.object_session(shop)
     shop.status = InstallStatus.NEEDS_REAUTH
-    data = dict(shop.platform_data or {})
-    data["reauth_reason"] = reason[:500]
-    data["reauth_at"] = utcnow().isoformat()
-    shop.platform_data = data
+    shop.reauth_reason = reason[:500]
+    shop.reauth_at = utcnow()
     session.commit()  # kept although the error below ends the transaction
     raise ReauthorisationRequired(f"{shop.domain}: {reason}")
 
@@ -194,7 +203,7 @@ def mark_needs_reauthorisation(shop: Shop, reason: str) -> None:
         if locked.status == InstallStatus.INSTALLED:
             with suppress(ReauthorisationRequired):  # raised after the mark is committed
                 _mark_needs_reauth(locked, reason)
-        fresh = {name: getattr(locked, name) for name in ("status", "platform_data")}
+        fresh = {name: getattr(locked, name) for name in ("status", "reauth_reason", "reauth_at")}
     for name, value in fresh.items():
         set_committed_value(shop, name, value)
 

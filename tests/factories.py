@@ -1,0 +1,195 @@
+"""The one place tests build what they need: shops on every platform, mirrored products and
+variants, badges, backorder lines and sandbox orders. Each builder commits, so what it returns
+is what a request or a job would find.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import date, datetime, timedelta
+
+from domain.platforms import Platform
+from plugin.extensions import db
+from plugin.models import (
+    BackorderLine,
+    BadgeKind,
+    InventoryLevel,
+    Product,
+    Shop,
+    StoreUser,
+    Variant,
+    VariantBadge,
+    utcnow,
+)
+from plugin.services import sandbox_store, shops
+from plugin.services.catalog import remember_location
+from plugin.services.tokens import vault
+
+SANDBOX_SHOP = sandbox_store.DEMO_SHOP
+SHOPIFY_SHOP = "backorder-demo.myshopify.com"
+SHOPIFY_TOKEN = "shpat_test_offline_token"
+BIGCOMMERCE_STORE = "g5cd38"
+BIGCOMMERCE_TOKEN = "bc-access-token"
+BIGCOMMERCE_HOOK_SECRET = "hook-secret-from-registration"
+
+
+def shop(
+    domain: str = SANDBOX_SHOP,
+    platform: Platform = Platform.SANDBOX,
+    *,
+    token: str | None = None,
+    refresh_token: str | None = None,
+    expires_in: timedelta | None = None,
+    scopes: str = "",
+    timezone: str | None = None,
+    webhook_secret: str | None = None,
+    owner: int | str | None = None,
+    users: Iterable[int | str] = (),
+) -> Shop:
+    """An installed shop. `owner` and `users` are a multi-user store's staff with access."""
+    now = utcnow()
+    created = shops.install_shop(
+        db.session,
+        vault(),
+        platform,
+        domain,
+        access_token=token,
+        refresh_token=refresh_token,
+        access_token_expires_at=now + expires_in if expires_in is not None else None,
+        refresh_token_expires_at=now + timedelta(days=90) if refresh_token else None,
+        scopes=scopes,
+        timezone=timezone,
+    )
+    if webhook_secret is not None:
+        shops.set_webhook_secret(created, webhook_secret)
+    for user_id in dict.fromkeys([*([owner] if owner is not None else []), *users]):
+        db.session.add(
+            StoreUser(
+                shop_id=created.id,
+                user_id=str(user_id),
+                email=f"{user_id}@example.com",
+                is_owner=user_id == owner,
+                admitted_at=now,
+            )
+        )
+    db.session.commit()
+    return created
+
+
+def shopify_shop(
+    domain: str = SHOPIFY_SHOP,
+    *,
+    token: str = SHOPIFY_TOKEN,
+    refresh_token: str | None = None,
+    expires_in: timedelta | None = None,
+    scopes: str = "",
+) -> Shop:
+    return shop(
+        domain,
+        Platform.SHOPIFY,
+        token=token,
+        refresh_token=refresh_token,
+        expires_in=expires_in,
+        scopes=scopes,
+    )
+
+
+def bigcommerce_store(
+    store_hash: str = BIGCOMMERCE_STORE,
+    *,
+    token: str = BIGCOMMERCE_TOKEN,
+    webhook_secret: str | None = BIGCOMMERCE_HOOK_SECRET,
+    owner: int | str | None = None,
+    users: Iterable[int | str] = (),
+) -> Shop:
+    return shop(
+        store_hash,
+        Platform.BIGCOMMERCE,
+        token=token,
+        webhook_secret=webhook_secret,
+        owner=owner,
+        users=users,
+    )
+
+
+def product(
+    owner: Shop,
+    platform_id: str,
+    title: str = "",
+    variants: Iterable[dict] = (),
+) -> Product:
+    """A mirrored product. Each variant is a dict of `Variant` columns, plus optionally
+    `levels` ({location: available}) and `badge` ((state, label, eta))."""
+    made = Product(shop_id=owner.id, platform_id=platform_id, title=title or platform_id)
+    db.session.add(made)
+    db.session.flush()
+    for spec in variants:
+        spec = dict(spec)
+        levels = spec.pop("levels", None) or {}
+        badge = spec.pop("badge", None)
+        variant = Variant(shop_id=owner.id, product=made, **spec)
+        db.session.add(variant)
+        db.session.flush()
+        for location_id, available in levels.items():
+            variant.levels.append(
+                InventoryLevel(shop_id=owner.id, location_id=location_id, available=available)
+            )
+            remember_location(db.session, owner.id, location_id)
+        if levels and "inventory_total" not in spec:
+            variant.inventory_total = sum(levels.values())
+        if badge is not None:
+            state, label, eta = badge
+            db.session.add(
+                VariantBadge(
+                    variant_id=variant.id,
+                    shop_id=owner.id,
+                    state=BadgeKind(state),
+                    label=label,
+                    eta=eta,
+                )
+            )
+    db.session.commit()
+    return made
+
+
+def backorder_line(
+    variant: Variant,
+    order_id: str,
+    *,
+    line_id: str | None = None,
+    quantity: int = 1,
+    email: str | None = None,
+    ordered_at: datetime | None = None,
+    order_name: str = "",
+) -> BackorderLine:
+    line = BackorderLine(
+        shop_id=variant.shop_id,
+        variant_id=variant.id,
+        order_id=order_id,
+        line_id=line_id or f"{order_id}-1",
+        order_name=order_name or f"#{order_id}",
+        quantity=quantity,
+        customer_email=email,
+        ordered_at=ordered_at or utcnow(),
+    )
+    db.session.add(line)
+    db.session.commit()
+    return line
+
+
+def sandbox_order(owner: Shop, variant_id: int, quantity: int = 1, email: str = "a@example.com"):
+    """Checkout on the sandbox store; returns the order and the webhooks to deliver."""
+    order, hooks = sandbox_store.place_order(db.session, owner, variant_id, quantity, email)
+    db.session.commit()
+    return order, hooks
+
+
+def today_plus(days: int) -> date:
+    return utcnow().date() + timedelta(days=days)
+
+
+def store_locations(owner: Shop, *location_ids: str) -> None:
+    """Stock locations the store has already reported (as the mirror learns them from stock)."""
+    for location_id in location_ids:
+        remember_location(db.session, owner.id, location_id)
+    db.session.commit()
