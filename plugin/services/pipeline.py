@@ -67,9 +67,14 @@ def process_inbox_event(session: Session, event_id: int, now: datetime | None = 
     if shop is None:
         _finish(inbox, attempt, InboxStatus.IGNORED, "shop unknown or not installed")
         return outcome
-    app_events = webhook_source(inbox.platform).to_events(
-        stored_delivery(inbox), store_context(session, shop)
-    )
+    try:
+        app_events = webhook_source(inbox.platform).to_events(
+            stored_delivery(inbox), store_context(session, shop)
+        )
+    except Exception:
+        if shop.is_active:
+            raise  # recorded as failed and retried
+        app_events = []  # an uninstalled shop's delivery is only read for privacy requests
     compliance_only = bool(app_events) and all(
         isinstance(e, ev.COMPLIANCE_EVENTS) for e in app_events
     )
