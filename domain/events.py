@@ -119,13 +119,18 @@ class OrderFacts:
     cancelled_at: datetime | None = None
     # Where the merchant opens the order in the platform's admin.
     admin_url: str | None = None
+    # The platform's time of this snapshot: an older one never replaces a newer.
+    updated_at: datetime | None = None
 
 
 @dataclass(frozen=True)
-class OrderCreated:
+class OrderChanged:
+    """An order was placed, edited, paid, fulfilled, refunded or cancelled: its snapshot."""
+
     order_id: str
     occurred_at: datetime
-    # None with `fetch` set: the payload names only the order (BigCommerce); the app reads it.
+    # None with `fetch` set: the payload does not carry the order whole (BigCommerce's ids,
+    # Shopify's refunds and edits); the app reads it from the store.
     order: OrderFacts | None = None
     fetch: Fetch | None = None
 
@@ -159,7 +164,7 @@ class ShopRedact:
 AppEvent = (
     InventoryChanged
     | ProductChanged
-    | OrderCreated
+    | OrderChanged
     | AppUninstalled
     | CustomerDataRequest
     | CustomerRedact

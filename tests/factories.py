@@ -14,6 +14,8 @@ from plugin.models import (
     BackorderLine,
     BadgeKind,
     InventoryLevel,
+    Order,
+    OrderLine,
     Product,
     Shop,
     StoreUser,
@@ -152,25 +154,58 @@ def product(
     return made
 
 
+def order(
+    owner: Shop,
+    order_id: str,
+    lines: Iterable[tuple[Variant, int]],
+    *,
+    email: str | None = None,
+    name: str = "",
+    placed_at: datetime | None = None,
+) -> Order:
+    """An order as the ledger keeps it: `lines` are (variant, units ordered)."""
+    made = Order(
+        shop_id=owner.id,
+        platform_id=order_id,
+        name=name or f"#{order_id}",
+        placed_at=placed_at or utcnow(),
+        customer_email=email,
+    )
+    db.session.add(made)
+    db.session.flush()
+    for number, (variant, quantity) in enumerate(lines, start=1):
+        db.session.add(
+            OrderLine(
+                shop_id=owner.id,
+                order_id=made.id,
+                platform_id=f"{order_id}-{number}",
+                variant_id=variant.id,
+                ordered_quantity=quantity,
+                current_quantity=quantity,
+            )
+        )
+    db.session.commit()
+    return made
+
+
 def backorder_line(
     variant: Variant,
     order_id: str,
     *,
-    line_id: str | None = None,
     quantity: int = 1,
     email: str | None = None,
     ordered_at: datetime | None = None,
-    order_name: str = "",
 ) -> BackorderLine:
+    """An order of `quantity` units of `variant`, all of them open on backorder."""
+    owner = db.session.get(Shop, variant.shop_id)
+    made = order(owner, order_id, [(variant, quantity)], email=email, placed_at=ordered_at)
     line = BackorderLine(
         shop_id=variant.shop_id,
         variant_id=variant.id,
-        order_id=order_id,
-        line_id=line_id or f"{order_id}-1",
-        order_name=order_name or f"#{order_id}",
+        order_line_id=made.lines[0].id,
+        ordered_at=made.placed_at,
         quantity=quantity,
-        customer_email=email,
-        ordered_at=ordered_at or utcnow(),
+        open_quantity=quantity,
     )
     db.session.add(line)
     db.session.commit()

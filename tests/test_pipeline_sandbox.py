@@ -227,7 +227,7 @@ def test_a_thin_order_payload_is_completed_through_the_connector(client):
     response = post_sandbox_webhook(client, "orders/create", {"id": order.id})
     assert response.status_code == 200
     line = db.session.scalars(select(BackorderLine)).one()
-    assert (line.order_id, line.quantity, line.customer_email) == (
+    assert (line.order.platform_id, line.quantity, line.order.customer_email) == (
         str(order.id),
         2,
         "thin@example.com",

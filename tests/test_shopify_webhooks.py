@@ -21,8 +21,10 @@ from plugin.models import (
     BackorderLine,
     BackorderStatus,
     BadgeKind,
+    DataRequestReport,
     InboxStatus,
     InstallStatus,
+    Order,
     Shop,
     Variant,
     VariantBadge,
@@ -297,19 +299,19 @@ def test_an_order_for_a_backordered_variant_records_a_backorder_line(app, client
     eta = next(m for m in sent(responses.calls[2])["variables"]["metafields"] if m["key"] == "eta")
     assert eta["type"] == "date" and eta["value"] == badge(SMALL).eta.isoformat()
     order = json.loads(fixture_bytes("orders-create.json"))
+    # Shopify's sample order is a cancelled one; this customer's order stands.
+    order["cancelled_at"] = None
     order["line_items"][0]["variant_id"] = int(SMALL)
     order["line_items"][0]["quantity"] = 2
+    order["line_items"][0]["current_quantity"] = 2
 
     assert post_webhook(client, "orders/create", order).status_code == 200
 
     line = db.session.scalars(select(BackorderLine)).one()
-    assert (line.order_id, line.line_id, line.quantity, line.customer_email) == (
-        "820982911946154508",
-        "487817672276298554",
-        2,
-        "jon@example.com",
-    )
-    assert line.status == BackorderStatus.OPEN
+    facts = (line.order.platform_id, line.order_line.platform_id, line.quantity)
+    assert facts == ("820982911946154508", "487817672276298554", 2)
+    assert line.order.customer_email == "jon@example.com"
+    assert (line.status, line.open_quantity) == (BackorderStatus.OPEN, 2)
 
 
 def test_app_uninstalled_marks_the_shop_and_drops_its_token(app, client):
@@ -329,12 +331,7 @@ def _compliance(name: str) -> bytes:
 def _seed_backorder_line(shop: Shop, order_id: str, email: str) -> None:
     (variant,) = factories.product(shop, "1", "T", variants=[{"platform_id": "2"}]).variants
     factories.backorder_line(
-        variant,
-        order_id,
-        line_id="1",
-        order_name="#1001",
-        email=email,
-        ordered_at=datetime(2026, 11, 1, tzinfo=UTC),
+        variant, order_id, email=email, ordered_at=datetime(2026, 11, 1, tzinfo=UTC)
     )
 
 
@@ -347,18 +344,25 @@ def test_customer_data_request_reports_what_the_app_holds(app, client):
     assert response.status_code == 200
     stored = db.session.scalars(select(WebhookEvent)).one()
     assert stored.status == InboxStatus.PROCESSED
-    report = json.loads(stored.attempt_log[-1].error.removeprefix("data request: "))
-    assert [line["order_id"] for line in report["backorder_lines"]] == ["299938"]
+    # The report is kept for the merchant to download, not buried in the attempt log.
+    record = db.session.scalars(select(DataRequestReport)).one()
+    assert record.webhook_event_id == stored.id
+    assert [line["order_id"] for line in record.report["backorder_lines"]] == ["299938"]
+    assert record.report["orders"][0]["customer_email"] == "john@example.com"
 
 
-def test_customers_redact_deletes_the_customers_lines_and_shop_redact_everything(app, client):
+def test_customers_redact_erases_the_customer_and_shop_redact_everything(app, client):
     shop = factories.shopify_shop()
     _seed_backorder_line(shop, "299938", "john@example.com")
     assert (
         post_webhook(client, "customers/redact", _compliance("customers-redact.json")).status_code
         == 200
     )
-    assert db.session.scalar(select(func.count()).select_from(BackorderLine)) == 0
+    # The person is gone; their units stay in the queue, anonymous, so nobody else's place moves.
+    db.session.expire_all()
+    order = db.session.scalars(select(Order)).one()
+    assert (order.customer_email, order.customer_name) == (None, None)
+    assert db.session.scalar(select(func.count()).select_from(BackorderLine)) == 1
 
     assert post_webhook(client, "shop/redact", _compliance("shop-redact.json")).status_code == 200
     db.session.expire_all()

@@ -134,7 +134,7 @@ class BigCommerceWebhooks:
         if scope == "store/order/created":
             # The payload names only the order: the app reads its lines (fetch_order).
             ordered_at = delivery.triggered_at or delivery.received_at
-            return [ev.OrderCreated(str(data["id"]), ordered_at, fetch=fetch)]
+            return [ev.OrderChanged(str(data["id"]), ordered_at, fetch=fetch)]
         return []
 
 

@@ -98,12 +98,12 @@ class SandboxWebhooks:
                 if "line_items" not in payload:
                     # Like BigCommerce, a thin order payload leaves the lines to be fetched.
                     return [
-                        ev.OrderCreated(
+                        ev.OrderChanged(
                             str(payload["id"]), occurred_at, fetch=ev.Fetch(delivery.received_at)
                         )
                     ]
                 return [
-                    ev.OrderCreated(
+                    ev.OrderChanged(
                         str(payload["id"]), occurred_at, order_facts(payload, occurred_at)
                     )
                 ]

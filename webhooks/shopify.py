@@ -155,8 +155,8 @@ def _tracked(variant: dict) -> bool | None:
     return None
 
 
-def order_created(payload: dict, occurred_at) -> ev.OrderCreated:
-    return ev.OrderCreated(str(payload["id"]), occurred_at, order_facts(payload, occurred_at))
+def order_created(payload: dict, occurred_at) -> ev.OrderChanged:
+    return ev.OrderChanged(str(payload["id"]), occurred_at, order_facts(payload, occurred_at))
 
 
 def order_facts(payload: dict, placed_at) -> ev.OrderFacts:

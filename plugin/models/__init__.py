@@ -2,10 +2,12 @@
 
 from domain.badges import BadgeKind
 from domain.platforms import Platform
-from plugin.models.backorder import BackorderLine, BackorderStatus
+from plugin.models.backorder import BackorderLine, BackorderStatus, BackorderStep
 from plugin.models.badge import BadgeTransition, VariantBadge
 from plugin.models.base import Base, utcnow
 from plugin.models.catalog import InventoryLevel, Product, Variant
+from plugin.models.orders import Order, OrderLine
+from plugin.models.privacy import DataRequestReport
 from plugin.models.sandbox import SandboxOrder, SandboxProduct, SandboxVariant
 from plugin.models.shop import (
     InstallStatus,
@@ -20,12 +22,16 @@ from plugin.models.webhook import InboxStatus, WebhookAttempt, WebhookEvent
 __all__ = [
     "BackorderLine",
     "BackorderStatus",
+    "BackorderStep",
     "BadgeKind",
     "BadgeTransition",
     "Base",
+    "DataRequestReport",
     "InboxStatus",
     "InstallStatus",
     "InventoryLevel",
+    "Order",
+    "OrderLine",
     "Platform",
     "Product",
     "SandboxOrder",

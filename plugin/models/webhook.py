@@ -45,6 +45,11 @@ class WebhookEvent(Base):
     attempts: Mapped[int] = mapped_column(default=0)
     last_error: Mapped[str | None] = mapped_column(Text)
     processed_at: Mapped[datetime | None]
+    # The platform order a delivery spoke of, so a privacy request finds its stored body.
+    order_id: Mapped[str | None] = mapped_column(String(64))
+    # Bodies with customer data are emptied once processed and past the retention period, or
+    # when the customer's data is redacted; the row stays as the record of the delivery.
+    body_purged_at: Mapped[datetime | None]
 
     attempt_log: Mapped[list[WebhookAttempt]] = relationship(
         back_populates="event", cascade="all, delete-orphan", order_by="WebhookAttempt.id"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from plugin.badge_engine import (
@@ -15,8 +15,6 @@ from plugin.badge_engine import (
     decide_badge,
 )
 from plugin.models import (
-    BackorderLine,
-    BackorderStatus,
     BadgeTransition,
     Shop,
     StoreSettings,
@@ -24,6 +22,7 @@ from plugin.models import (
     VariantBadge,
     utcnow,
 )
+from plugin.services.ledger import units_owed
 from plugin.services.shop_time import format_eta, shop_today
 
 
@@ -41,15 +40,6 @@ def rules_from(settings: StoreSettings | None) -> BadgeRules:
     )
 
 
-def open_backordered_units(session: Session, variant: Variant) -> int:
-    return session.scalar(
-        select(func.coalesce(func.sum(BackorderLine.quantity), 0)).where(
-            BackorderLine.variant_id == variant.id,
-            BackorderLine.status == BackorderStatus.OPEN,
-        )
-    )
-
-
 def decide_for_variant(
     session: Session, shop: Shop, variant: Variant, today: date | None = None
 ) -> BadgeState:
@@ -58,7 +48,7 @@ def decide_for_variant(
         units = variant.native_backordered or 0
         limit = variant.native_backorder_limit
     else:
-        units = open_backordered_units(session, variant)
+        units = units_owed(session, variant)
         limit = variant.backorder_limit
     return decide_badge(
         rules_from(shop.settings),

@@ -1,49 +1,106 @@
-"""Privacy requests: what the app holds about a customer, and deleting it.
+"""Privacy requests: what the app holds about a customer, and erasing it.
 
-The app holds customer data only on backorder lines (email, order ids). A shop redact deletes
+The app holds customer data on orders (email, name, locale) and in the stored bodies of order
+webhooks. A data request is answered with a report the merchant downloads from the admin: the
+person's orders, their backorder lines and each line's timeline. A customer redact erases the
+person from the orders and empties the stored bodies that named them; the ledger's quantities
+stay, anonymous, so other customers' places in the queue are unchanged. A shop redact deletes
 everything the app stored for the shop, settings included.
 """
 
 from __future__ import annotations
 
-import json
+from datetime import datetime, timedelta
 
-from sqlalchemy import delete, or_, select
+from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 from domain import events as ev
-from plugin.models import BackorderLine, Shop, WebhookEvent
+from plugin.models import (
+    BackorderLine,
+    DataRequestReport,
+    InboxStatus,
+    Order,
+    OrderLine,
+    Shop,
+    WebhookEvent,
+    utcnow,
+)
 
 
-def _customer_lines(session: Session, shop: Shop, email: str | None, order_ids: tuple[str, ...]):
+def _customer_orders(session: Session, shop: Shop, email: str | None, order_ids: tuple[str, ...]):
     conditions = []
     if email:
-        conditions.append(BackorderLine.customer_email == email)
+        conditions.append(Order.customer_email == email)
     if order_ids:
-        conditions.append(BackorderLine.order_id.in_(order_ids))
+        conditions.append(Order.platform_id.in_(order_ids))
     if not conditions:
-        return select(BackorderLine).where(BackorderLine.id.is_(None))
-    return select(BackorderLine).where(BackorderLine.shop_id == shop.id, or_(*conditions))
+        return []
+    return list(
+        session.scalars(
+            select(Order).where(Order.shop_id == shop.id, or_(*conditions)).order_by(Order.id)
+        )
+    )
 
 
 def customer_data(session: Session, shop: Shop, email: str | None, order_ids: tuple[str, ...]):
-    lines = session.scalars(_customer_lines(session, shop, email, order_ids)).all()
+    orders = _customer_orders(session, shop, email, order_ids)
+    lines = {
+        line.order_line_id: line
+        for line in session.scalars(
+            select(BackorderLine)
+            .join(OrderLine, OrderLine.id == BackorderLine.order_line_id)
+            .where(OrderLine.order_id.in_([o.id for o in orders]))
+        )
+    }
+    backorder_lines = []
+    for order in orders:
+        for order_line in order.lines:
+            line = lines.get(order_line.id)
+            if line is None:
+                continue
+            backorder_lines.append(
+                {
+                    "order_id": order.platform_id,
+                    "order_name": order.name,
+                    "line_id": order_line.platform_id,
+                    "variant_id": line.variant.platform_id,
+                    "product": line.variant.product.title if line.variant.product else "",
+                    "variant": line.variant.title,
+                    "quantity": line.quantity,
+                    "status": line.status.value,
+                    "open": line.open_quantity,
+                    "allocated": line.allocated_quantity,
+                    "fulfilled": line.fulfilled_quantity,
+                    "cancelled": line.cancelled_quantity,
+                    "ordered_at": line.ordered_at.isoformat(),
+                    "timeline": [
+                        {
+                            "at": s.at.isoformat(),
+                            "step": s.kind,
+                            "units": s.quantity,
+                            "cause": s.cause,
+                        }
+                        for s in line.steps
+                    ],
+                }
+            )
     return {
         "shop": shop.domain,
         "customer_email": email,
-        "backorder_lines": [
+        "orders": [
             {
-                "order_id": line.order_id,
-                "order_name": line.order_name,
-                "line_id": line.line_id,
-                "variant_id": line.variant.platform_id,
-                "quantity": line.quantity,
-                "customer_email": line.customer_email,
-                "ordered_at": line.ordered_at.isoformat(),
-                "status": line.status.value,
+                "order_id": o.platform_id,
+                "order_name": o.name,
+                "placed_at": o.placed_at.isoformat(),
+                "customer_email": o.customer_email,
+                "customer_name": o.customer_name,
+                "customer_locale": o.customer_locale,
+                "cancelled_at": o.cancelled_at.isoformat() if o.cancelled_at else None,
             }
-            for line in lines
+            for o in orders
         ],
+        "backorder_lines": backorder_lines,
     }
 
 
@@ -51,24 +108,73 @@ def handle(session: Session, shop: Shop, event, current_event_id: int) -> str:
     match event:
         case ev.CustomerDataRequest():
             report = customer_data(session, shop, event.customer_email, event.order_ids)
-            return "data request: " + json.dumps(report, sort_keys=True)
+            record = DataRequestReport(
+                shop_id=shop.id,
+                customer_email=event.customer_email,
+                order_ids=list(event.order_ids),
+                requested_at=event.occurred_at,
+                webhook_event_id=current_event_id,
+                report=report,
+            )
+            session.add(record)
+            session.flush()
+            return (
+                f"data request: report {record.id} ready to download "
+                f"({len(report['orders'])} order(s), {len(report['backorder_lines'])} line(s))"
+            )
         case ev.CustomerRedact():
-            ids = [
-                line.id
-                for line in session.scalars(
-                    _customer_lines(session, shop, event.customer_email, event.order_ids)
-                )
-            ]
-            if ids:
-                session.execute(delete(BackorderLine).where(BackorderLine.id.in_(ids)))
-            return f"customer redacted: {len(ids)} backorder line(s) deleted"
+            orders = _customer_orders(session, shop, event.customer_email, event.order_ids)
+            for order in orders:
+                order.customer_email = None
+                order.customer_name = None
+                order.customer_locale = None
+            purged = purge_bodies(session, shop, order_ids=[o.platform_id for o in orders])
+            return (
+                f"customer redacted: {len(orders)} order(s) anonymised, "
+                f"{purged} stored webhook(s) emptied"
+            )
         case ev.ShopRedact():
             # Stored webhook bodies carry customer data too; keep only this request's own row.
             session.execute(
-                delete(WebhookEvent).where(
+                WebhookEvent.__table__.delete().where(
                     WebhookEvent.shop_id == shop.id, WebhookEvent.id != current_event_id
                 )
             )
             session.delete(shop)
             return "shop redacted: all of its data deleted"
     raise TypeError(f"not a compliance event: {event!r}")
+
+
+def purge_bodies(
+    session: Session,
+    shop: Shop | None = None,
+    *,
+    order_ids: list[str] | None = None,
+    older_than: datetime | None = None,
+) -> int:
+    """Empty the stored bodies of processed order webhooks (they name customers).
+
+    Only finished deliveries are emptied: one still pending or failed keeps its body until it
+    is processed, so an acknowledged webhook is never lost.
+    """
+    query = update(WebhookEvent).where(
+        WebhookEvent.order_id.is_not(None),
+        WebhookEvent.body_purged_at.is_(None),
+        WebhookEvent.status.in_([InboxStatus.PROCESSED, InboxStatus.IGNORED]),
+    )
+    if shop is not None:
+        query = query.where(WebhookEvent.shop_id == shop.id)
+    if order_ids is not None:
+        if not order_ids:
+            return 0
+        query = query.where(WebhookEvent.order_id.in_(order_ids))
+    if older_than is not None:
+        query = query.where(WebhookEvent.received_at < older_than)
+    result = session.execute(
+        query.values(body=b"", body_purged_at=utcnow()).execution_options(synchronize_session=False)
+    )
+    return result.rowcount or 0
+
+
+def purge_expired_bodies(session: Session, retention: timedelta) -> int:
+    return purge_bodies(session, older_than=utcnow() - retention)

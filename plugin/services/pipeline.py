@@ -17,7 +17,7 @@ from connectors.base import Connector
 from domain import events as ev
 from plugin.models import InboxStatus, Shop, Variant, WebhookAttempt, WebhookEvent, utcnow
 from plugin.platforms import connector_for, webhook_source
-from plugin.services import backorders, catalog, compliance, shops
+from plugin.services import catalog, compliance, ledger, shops
 from plugin.services.badging import refresh_badge
 from plugin.services.inbox import stored_delivery
 from webhooks.source import StoreContext
@@ -124,6 +124,7 @@ def _finish(inbox: WebhookEvent, attempt: WebhookAttempt, status: InboxStatus, n
 def _apply(work: _Work, app_event: ev.AppEvent, outcome: Outcome) -> None:
     session, shop = work.session, work.shop
     changed: list[Variant] = []
+    settle: list[Variant] = []
     match app_event:
         case ev.ProductChanged():
             facts = _product_facts(work, app_event)
@@ -131,6 +132,7 @@ def _apply(work: _Work, app_event: ev.AppEvent, outcome: Outcome) -> None:
                 outcome.notes.append(f"product {app_event.product_id} no longer exists")
                 return
             changed = catalog.upsert_product(session, shop, facts, app_event.occurred_at)
+            settle = list(changed)
         case ev.InventoryChanged():
             variant = _resolve(
                 work, app_event.variant, app_event.occurred_at, changed, app_event.fetch
@@ -139,30 +141,28 @@ def _apply(work: _Work, app_event: ev.AppEvent, outcome: Outcome) -> None:
                 outcome.notes.append("inventory event for an unknown variant")
             elif _apply_level(work, variant, app_event):
                 changed.append(variant)
+                settle = [variant]
             else:
                 outcome.notes.append(f"stale inventory for variant {variant.platform_id} skipped")
-        case ev.OrderCreated():
+        case ev.OrderChanged():
+            work.inbox.order_id = app_event.order_id[:64]
             order = app_event.order
             if order is None:
                 order = work.connector.fetch_order(app_event.order_id)
                 if order is None:
                     outcome.notes.append(f"order {app_event.order_id} no longer exists")
                     return
-            for line in order.lines:
-                variant = _resolve(work, line.variant, order.placed_at, changed)
-                if variant is None:
-                    continue
-                backorders.record_backorder_line(
-                    session,
-                    variant,
-                    order_id=order.order_id,
-                    line_id=line.line_id,
-                    order_name=order.name,
-                    quantity=line.quantity,
-                    customer_email=order.customer.email,
-                    ordered_at=order.placed_at,
-                )
-                changed.append(variant)
+            touched = ledger.record_order(
+                session,
+                shop,
+                order,
+                lambda ref: _resolve(work, ref, order.placed_at, changed),
+            )
+            if touched is None:
+                outcome.notes.append(f"older snapshot of order {order.order_id} skipped")
+                return
+            changed.extend(touched)
+            settle = list(touched)
         case ev.AppUninstalled():
             shops.mark_uninstalled(shop, app_event.occurred_at)
             return
@@ -173,6 +173,9 @@ def _apply(work: _Work, app_event: ev.AppEvent, outcome: Outcome) -> None:
             raise TypeError(f"no handler for {type(app_event).__name__}")
 
     session.flush()
+    cause = ledger.Cause(work.inbox.topic, webhook_event_id=work.inbox.id)
+    for variant in dict.fromkeys(settle):
+        ledger.settle_variant(session, variant, cause, work.now)
     for variant in dict.fromkeys(changed):  # each once, in order
         if refresh_badge(
             session,
@@ -215,7 +218,6 @@ def _apply_level(work: _Work, variant: Variant, event: ev.InventoryChanged) -> b
     ):
         return False
     catalog.recompute_total(session, shop, variant)
-    backorders.allocate_restocked(session, variant, work.now)
     return True
 
 

@@ -1,0 +1,271 @@
+"""Keeping the backorder ledger: orders recorded from the platform's snapshots, and each
+variant's lines settled against its stock (`plugin.services.restock.settle`).
+
+Settling is idempotent and order-free: it recomputes a variant's lines from the platform's own
+numbers, writes only what changed, and adds a timeline step per change with its cause. The
+pipeline settles every variant an event touched (stock, product, order); reconciliation
+settles every variant it reads.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import func, or_, select
+from sqlalchemy.orm import Session
+
+from domain import events as ev
+from plugin.models import (
+    BackorderLine,
+    BackorderStatus,
+    BackorderStep,
+    InventoryLevel,
+    Order,
+    OrderLine,
+    Shop,
+    Variant,
+    utcnow,
+)
+from plugin.services.restock import LineLedger, LineStake, settle
+
+OWING = (BackorderStatus.OPEN, BackorderStatus.ALLOCATED)
+
+
+@dataclass
+class Cause:
+    """What a ledger change is written down as."""
+
+    name: str
+    webhook_event_id: int | None = None
+    note: str | None = None
+
+
+@dataclass
+class Settled:
+    lines_changed: int = 0
+    steps: list[BackorderStep] = field(default_factory=list)
+
+
+def record_order(
+    session: Session,
+    shop: Shop,
+    facts: ev.OrderFacts,
+    resolve: Callable[[ev.VariantRef], Variant | None],
+) -> list[Variant] | None:
+    """Upsert the order and its lines from the platform's snapshot.
+
+    Returns the variants whose lines changed, or None when the snapshot is older than the
+    one already applied (events arrive out of order; the newest wins).
+    """
+    order = session.scalars(
+        select(Order)
+        .where(Order.shop_id == shop.id, Order.platform_id == facts.order_id)
+        .with_for_update()
+    ).first()
+    if order is None:
+        order = Order(shop_id=shop.id, platform_id=facts.order_id, placed_at=facts.placed_at)
+        session.add(order)
+    elif (
+        facts.updated_at is not None
+        and order.source_updated_at is not None
+        and facts.updated_at < order.source_updated_at
+    ):
+        return None
+    order.name = facts.name or order.name
+    order.placed_at = facts.placed_at
+    order.source_updated_at = facts.updated_at or order.source_updated_at
+    order.cancelled_at = facts.cancelled_at
+    # A redacted field stays as it was: the platform withholding it later deletes nothing.
+    order.customer_email = facts.customer.email or order.customer_email
+    order.customer_name = facts.customer.name or order.customer_name
+    order.customer_locale = facts.customer.locale or order.customer_locale
+    order.admin_url = facts.admin_url or order.admin_url
+    session.flush()
+
+    existing = {line.platform_id: line for line in order.lines}
+    touched: list[Variant] = []
+    for line in facts.lines:
+        row = existing.get(line.line_id)
+        variant = resolve(line.variant) if row is None else session.get(Variant, row.variant_id)
+        if variant is None:
+            continue  # a custom item, a tip, or a variant the store no longer has
+        current = line.current_quantity if line.current_quantity is not None else line.quantity
+        current = max(0, min(current, line.quantity))
+        fulfilled = min(line.fulfilled_quantity, line.quantity)
+        if facts.cancelled_at is not None:
+            current = min(current, fulfilled)  # what shipped stays shipped; the rest is off
+        values = {
+            "ordered_quantity": line.quantity,
+            "current_quantity": current,
+            "fulfilled_quantity": fulfilled,
+            "refunded_quantity": line.refunded_quantity,
+        }
+        if row is None:
+            row = OrderLine(
+                shop_id=shop.id,
+                order_id=order.id,
+                platform_id=line.line_id,
+                variant_id=variant.id,
+                **values,
+            )
+            session.add(row)
+            touched.append(variant)
+        elif any(getattr(row, k) != v for k, v in values.items()):
+            for k, v in values.items():
+                setattr(row, k, v)
+            touched.append(variant)
+    session.flush()
+    return touched
+
+
+def settle_variant(
+    session: Session, variant: Variant, cause: Cause, now: datetime | None = None
+) -> Settled:
+    """Bring the variant's backorder lines in line with its stock and its orders' lines."""
+    now = now or utcnow()
+    result = Settled()
+    if not variant.tracked:
+        return result
+    rows = session.execute(
+        select(OrderLine, Order, BackorderLine)
+        .join(Order, Order.id == OrderLine.order_id)
+        .outerjoin(BackorderLine, BackorderLine.order_line_id == OrderLine.id)
+        .where(
+            OrderLine.variant_id == variant.id,
+            or_(
+                OrderLine.current_quantity > OrderLine.fulfilled_quantity,
+                BackorderLine.status.in_(OWING),
+            ),
+        )
+    ).all()
+    if not rows:
+        return result
+    stock_seen_at = session.scalar(
+        select(func.max(InventoryLevel.source_updated_at)).where(
+            InventoryLevel.variant_id == variant.id
+        )
+    )
+    stakes = [
+        LineStake(
+            key=line.id,
+            placed_at=order.placed_at,
+            ordered=line.ordered_quantity,
+            current=line.current_quantity,
+            fulfilled=line.fulfilled_quantity,
+            # A stock figure of unknown age is taken not to count the order yet.
+            reflected=stock_seen_at is not None and order.placed_at <= stock_seen_at,
+            backordered=backorder.quantity if backorder is not None else 0,
+        )
+        for line, order, backorder in rows
+    ]
+    ledgers = settle(stakes, variant.inventory_total)
+    for line, order, backorder in rows:
+        ledger = ledgers[line.id]
+        if backorder is None and ledger.backordered == 0:
+            continue
+        if backorder is None:
+            backorder = BackorderLine(
+                shop_id=variant.shop_id,
+                variant_id=variant.id,
+                order_line_id=line.id,
+                ordered_at=order.placed_at,
+                quantity=0,
+                opened_at=now,
+            )
+            session.add(backorder)
+        steps = _apply(backorder, ledger, now)
+        if steps:
+            result.lines_changed += 1
+        for kind, quantity in steps:
+            step = BackorderStep(
+                shop_id=variant.shop_id,
+                line=backorder,
+                at=now,
+                kind=kind,
+                quantity=quantity,
+                cause=cause.name[:64],
+                webhook_event_id=cause.webhook_event_id,
+                note=cause.note,
+            )
+            session.add(step)
+            result.steps.append(step)
+    session.flush()
+    return result
+
+
+def _apply(line: BackorderLine, ledger: LineLedger, now: datetime) -> list[tuple[str, int]]:
+    """Write the ledger's quantities on the line; the steps that took it there."""
+    before = {
+        "backordered": line.quantity or 0,
+        "open": line.open_quantity or 0,
+        "allocated": line.allocated_quantity or 0,
+        "fulfilled": line.fulfilled_quantity or 0,
+        "cancelled": line.cancelled_quantity or 0,
+    }
+    steps: list[tuple[str, int]] = []
+    if ledger.backordered > before["backordered"]:
+        steps.append(("opened", ledger.backordered - before["backordered"]))
+    if ledger.allocated > before["allocated"]:
+        steps.append(("allocated", ledger.allocated - before["allocated"]))
+    elif ledger.allocated < before["allocated"] and ledger.open > before["open"]:
+        # Stock fell again before shipping (a correction, a sale elsewhere): back in the queue.
+        steps.append(("released", before["allocated"] - ledger.allocated))
+    if ledger.fulfilled > before["fulfilled"]:
+        steps.append(("fulfilled", ledger.fulfilled - before["fulfilled"]))
+    if ledger.cancelled > before["cancelled"]:
+        steps.append(("cancelled", ledger.cancelled - before["cancelled"]))
+
+    line.quantity = ledger.backordered
+    line.open_quantity = ledger.open
+    line.allocated_quantity = ledger.allocated
+    line.fulfilled_quantity = ledger.fulfilled
+    line.cancelled_quantity = ledger.cancelled
+    status = status_of(ledger)
+    if status != line.status or steps:
+        if status == BackorderStatus.OPEN and "opened" in dict(steps):
+            line.opened_at = now
+        if "allocated" in dict(steps):
+            line.allocated_at = now
+        if "fulfilled" in dict(steps):
+            line.fulfilled_at = now
+        if "cancelled" in dict(steps):
+            line.cancelled_at = now
+    line.status = status
+    return steps
+
+
+def status_of(ledger: LineLedger) -> BackorderStatus:
+    if ledger.open:
+        return BackorderStatus.OPEN
+    if ledger.allocated:
+        return BackorderStatus.ALLOCATED
+    if ledger.fulfilled:
+        return BackorderStatus.FULFILLED
+    return BackorderStatus.CANCELLED
+
+
+def units_owed(session: Session, variant: Variant) -> int:
+    """Open and allocated units: what counts towards the variant's backorder limit."""
+    return session.scalar(
+        select(
+            func.coalesce(
+                func.sum(BackorderLine.open_quantity + BackorderLine.allocated_quantity), 0
+            )
+        ).where(BackorderLine.variant_id == variant.id, BackorderLine.status.in_(OWING))
+    )
+
+
+def owing_lines(session: Session, variant_ids: Iterable[int]) -> list[BackorderLine]:
+    """Lines still owed, oldest order first: the queue customers wait in."""
+    ids = list(variant_ids)
+    if not ids:
+        return []
+    return list(
+        session.scalars(
+            select(BackorderLine)
+            .where(BackorderLine.variant_id.in_(ids), BackorderLine.status.in_(OWING))
+            .order_by(BackorderLine.ordered_at, BackorderLine.id)
+        )
+    )
