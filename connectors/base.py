@@ -17,7 +17,7 @@ from datetime import datetime
 from typing import Protocol
 
 from domain.badges import BadgePush, PushResult
-from domain.events import OrderFacts, ProductFacts, VariantRef
+from domain.events import OrderFacts, ProductFacts, StoreFacts, VariantRef
 
 
 class ConnectorError(RuntimeError):
@@ -151,6 +151,12 @@ class Connector(Protocol):
 
     def iter_catalog(self, cursor: str | None = None) -> Iterator[CatalogPage]:
         """Every product, page by page, for reconciliation."""
+
+    def fetch_store(self) -> StoreFacts:
+        """The store's time zone, primary language, country, name and contact address."""
+
+    def orders_changed_since(self, since: datetime) -> Iterator[OrderFacts]:
+        """Every order the platform changed after `since`, for reconciliation of the ledger."""
 
     def push_badges(self, pushes: Sequence[BadgePush]) -> PushResult:
         """Write the badges to the store. Raises ConnectorError if any write did not land."""

@@ -124,6 +124,21 @@ class OrderFacts:
 
 
 @dataclass(frozen=True)
+class StoreFacts:
+    """What the platform says about the store itself, read at install and reconciliation."""
+
+    # IANA zone name ("America/Los_Angeles"): every ETA is computed in it.
+    timezone: str | None = None
+    # The store's primary language, as the platform spells it ("en", "de-DE").
+    locale: str | None = None
+    # ISO 3166-1 alpha-2 country of the store's address: its public holidays close it.
+    country: str | None = None
+    name: str | None = None
+    # The address customers write to.
+    contact_email: str | None = None
+
+
+@dataclass(frozen=True)
 class OrderChanged:
     """An order was placed, edited, paid, fulfilled, refunded or cancelled: its snapshot."""
 

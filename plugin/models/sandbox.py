@@ -62,3 +62,10 @@ class SandboxOrder(Base):
     quantity: Mapped[int]
     email: Mapped[str] = mapped_column(String(255))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # The order's life in the store: units still on it (after removals and refunds), shipped
+    # and refunded, and when it was cancelled or last changed.
+    current_quantity: Mapped[int | None]
+    shipped_quantity: Mapped[int] = mapped_column(default=0)
+    refunded_quantity: Mapped[int] = mapped_column(default=0)
+    cancelled_at: Mapped[datetime | None]
+    updated_at: Mapped[datetime | None]

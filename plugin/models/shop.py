@@ -30,7 +30,14 @@ class Shop(Base):
     status: Mapped[InstallStatus] = mapped_column(
         str_enum(InstallStatus), default=InstallStatus.INSTALLED
     )
+    # Read from the platform at install and on each reconciliation (the merchant may override
+    # the zone in the settings): ETAs are computed in it, business days skip its holidays.
     timezone: Mapped[str] = mapped_column(String(64), default="UTC")
+    locale: Mapped[str | None] = mapped_column(String(35))
+    country: Mapped[str | None] = mapped_column(String(2))
+    contact_email: Mapped[str | None] = mapped_column(String(255))
+    # When the ledger last re-read the orders the platform changed (reconciliation).
+    orders_synced_at: Mapped[datetime | None]
     # Fernet tokens (see plugin.services.tokens); never the plain token.
     access_token_encrypted: Mapped[str | None] = mapped_column(Text)
     refresh_token_encrypted: Mapped[str | None] = mapped_column(Text)
@@ -85,6 +92,9 @@ class StoreSettings(Base):
     color_out_of_stock: Mapped[str] = mapped_column(String(7), default="#cf222e")
     default_lead_days: Mapped[int] = mapped_column(default=14)
     business_days: Mapped[bool] = mapped_column(default=False)
+    # Dates the store ships nothing on, beyond weekends and its country's public holidays
+    # (ISO dates, as the merchant entered them).
+    closed_dates: Mapped[list[str]] = mapped_column(JSON, default=list)
     # Location ids whose stock counts towards the badge; None means every location.
     location_ids: Mapped[list[str] | None] = mapped_column(JSON)
     email_backorder_confirmation: Mapped[bool] = mapped_column(default=True)

@@ -205,7 +205,13 @@ def place_order(
     variant.inventory -= quantity
     variant.updated_at = now
     order = SandboxOrder(
-        shop_id=shop.id, variant_id=variant.id, quantity=quantity, email=email, created_at=now
+        shop_id=shop.id,
+        variant_id=variant.id,
+        quantity=quantity,
+        current_quantity=quantity,
+        email=email,
+        created_at=now,
+        updated_at=now,
     )
     session.add(order)
     session.flush()
