@@ -22,6 +22,9 @@ class BadgeRules:
     auto_backorder: bool = False
     default_lead_days: int = 14
     business_days: bool = False
+    # Days a business-day lead time skips besides weekends: the store's public holidays and
+    # the dates the merchant closed.
+    closed_dates: frozenset[date] = frozenset()
     label_in_stock: str = "In stock"
     label_backorder: str = "Backorder, ships by {eta}"
     label_out_of_stock: str = "Out of stock"
@@ -52,6 +55,9 @@ class BadgeState:
     # variant the merchant set to stop at zero, "deny" once the limit is reached on a variant
     # that would otherwise keep selling, None to leave (or restore) the merchant's own policy.
     enforced_policy: str | None = None
+    # The merchant's fixed ETA has passed: shoppers see the lead time instead, and the merchant
+    # is told to set a new date.
+    fixed_eta_passed: bool = False
 
 
 def decide_badge(
@@ -95,31 +101,41 @@ def decide_badge(
 
     eta = backorder_eta(rules, overrides, today)
     eta_text = format_eta(eta) if format_eta else eta.isoformat()
+    passed = overrides.eta is not None and overrides.eta < today
+    reason = "sold out; backordering" + (
+        f" ({units_backordered}/{limit})" if limit is not None else ""
+    )
+    if passed:
+        reason += f"; the fixed ETA {overrides.eta.isoformat()} has passed, lead time used"
     return BadgeState(
         BadgeKind.BACKORDER,
         render_label(rules.label_backorder, eta_text),
         eta,
-        "sold out; backordering" + (f" ({units_backordered}/{limit})" if limit is not None else ""),
+        reason,
         enforced_policy="continue" if not inventory.sells_past_zero else None,
+        fixed_eta_passed=passed,
     )
 
 
 def backorder_eta(rules: BadgeRules, overrides: VariantOverrides, today: date) -> date:
-    """The variant's own date if set and not past; otherwise today plus the lead time."""
+    """The variant's own date if set and not past; otherwise today plus the lead time (a passed
+    fixed date is never shown: the decision flags it for the merchant)."""
     if overrides.eta is not None and overrides.eta >= today:
         return overrides.eta
     lead = overrides.lead_days if overrides.lead_days is not None else rules.default_lead_days
     lead = min(max(lead, 0), MAX_LEAD_DAYS)
-    return add_business_days(today, lead) if rules.business_days else today + timedelta(days=lead)
+    if rules.business_days:
+        return add_business_days(today, lead, rules.closed_dates)
+    return today + timedelta(days=lead)
 
 
-def add_business_days(start: date, days: int) -> date:
-    """`days` working days (Monday to Friday) after `start`."""
+def add_business_days(start: date, days: int, closed: frozenset[date] = frozenset()) -> date:
+    """`days` working days after `start`: Monday to Friday, skipping `closed` dates."""
     current = start
     remaining = days
     while remaining > 0:
         current += timedelta(days=1)
-        if current.weekday() < 5:
+        if current.weekday() < 5 and current not in closed:
             remaining -= 1
     return current
 

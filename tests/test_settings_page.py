@@ -3,6 +3,7 @@
 import re
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import select
 
 from plugin.extensions import db
@@ -155,3 +156,23 @@ def test_the_merchant_chooses_which_locations_count(client):
     db.session.expire_all()
     assert db.session.scalars(select(StoreSettings)).one().location_ids == ["default"]
     assert len(db.session.scalars(select(InventoryLevel)).all()) == 2
+
+
+@pytest.mark.parametrize(
+    ("typed", "status", "saved"),
+    [
+        ("2026-12-24\n2026-12-31", 302, ["2026-12-24", "2026-12-31"]),
+        ("2026-12-31, 2026-12-24, 2026-12-24", 302, ["2026-12-24", "2026-12-31"]),
+        ("24/12/2026", 422, []),
+    ],
+)
+def test_the_merchant_closes_dates_and_a_bad_one_is_refused(client, typed, status, saved):
+    seed()
+    response = client.post("/sandbox/settings", data=valid_form(closed_dates=typed))
+    assert response.status_code == status
+    if status == 422:
+        assert "&#39;24/12/2026&#39; is not a date like 2026-12-24." in response.get_data(
+            as_text=True
+        )
+    db.session.expire_all()
+    assert db.session.scalars(select(StoreSettings)).one().closed_dates == saved

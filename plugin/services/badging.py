@@ -24,9 +24,10 @@ from plugin.models import (
 )
 from plugin.services.ledger import units_owed
 from plugin.services.shop_time import format_eta, shop_today
+from plugin.services.store_calendar import closed_dates
 
 
-def rules_from(settings: StoreSettings | None) -> BadgeRules:
+def rules_from(settings: StoreSettings | None, closed: frozenset = frozenset()) -> BadgeRules:
     if settings is None:
         return BadgeRules()
     return BadgeRules(
@@ -34,6 +35,7 @@ def rules_from(settings: StoreSettings | None) -> BadgeRules:
         auto_backorder=settings.auto_backorder,
         default_lead_days=settings.default_lead_days,
         business_days=settings.business_days,
+        closed_dates=closed if settings.business_days else frozenset(),
         label_in_stock=settings.label_in_stock,
         label_backorder=settings.label_backorder,
         label_out_of_stock=settings.label_out_of_stock,
@@ -50,8 +52,10 @@ def decide_for_variant(
     else:
         units = units_owed(session, variant)
         limit = variant.backorder_limit
+    today = today or shop_today(shop.timezone)
+    closed = closed_dates(shop, today) if shop.settings and shop.settings.business_days else None
     return decide_badge(
-        rules_from(shop.settings),
+        rules_from(shop.settings, closed or frozenset()),
         InventorySnapshot(
             available=variant.inventory_total,
             sells_past_zero=variant.sells_past_zero,
@@ -63,7 +67,7 @@ def decide_for_variant(
             backorder_limit=limit,
         ),
         units,
-        today or shop_today(shop.timezone),
+        today,
         format_eta=format_eta,
     )
 

@@ -34,6 +34,7 @@ FLAG_FIELDS = (
     "email_back_in_stock",
 )
 MAX_LIMIT = 1_000_000
+MAX_CLOSED_DATES = 366
 
 
 @dataclass
@@ -134,6 +135,21 @@ def parse(
         errors["timezone"] = "Use a time zone name such as Europe/London or America/New_York."
     sub.values["timezone"] = tz
 
+    if "closed_dates" in form:  # a client that never showed the field leaves it as it was
+        closed: list[str] = []
+        for raw in str(form.get("closed_dates") or "").replace(",", "\n").splitlines():
+            raw = raw.strip()
+            if not raw:
+                continue
+            try:
+                closed.append(date.fromisoformat(raw).isoformat())
+            except ValueError:
+                errors["closed_dates"] = f"{raw[:20]!r} is not a date like 2026-12-24."
+                break
+        if len(closed) > MAX_CLOSED_DATES:
+            errors["closed_dates"] = f"At most {MAX_CLOSED_DATES} dates."
+        sub.values["closed_dates"] = sorted(set(closed))
+
     reply_to = (form.get("email_reply_to") or "").strip()
     if reply_to and not EMAIL.match(reply_to):
         errors["email_reply_to"] = "That is not an email address."
@@ -164,6 +180,12 @@ def parse(
         )
         sub.variants[vid] = VariantChange(eta=eta, lead_days=lead_days, limit=limit)
     return sub
+
+
+def passed_etas(shop: Shop, variants: list[Variant]) -> set[int]:
+    """Variants whose fixed ETA has passed in the shop's zone: flagged for the merchant."""
+    today = shop_today(shop.timezone)
+    return {v.id for v in variants if v.eta_override is not None and v.eta_override < today}
 
 
 def shop_variants(session: Session, shop: Shop) -> list[Variant]:
@@ -243,6 +265,7 @@ def form_values(shop: Shop, variants: list[Variant]) -> dict[str, object]:
     for name in (*LABEL_FIELDS, *COLOUR_FIELDS):
         values[name] = getattr(s, name)
     values["default_lead_days"] = str(s.default_lead_days)
+    values["closed_dates"] = "\n".join(s.closed_dates or [])
     values["timezone"] = shop.timezone
     values["email_reply_to"] = s.email_reply_to or ""
     chosen = s.location_ids
