@@ -13,7 +13,7 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import TypeVar
 
-from flask import Flask, has_app_context
+from flask import Flask, current_app, has_app_context
 from rq import get_current_job
 
 from plugin.extensions import db
@@ -184,3 +184,14 @@ def refresh_expiring_tokens() -> str:
     from plugin.platforms import refresh_expiring_tokens as refresh
 
     return f"refreshed {refresh()} token(s)"
+
+
+@job
+def purge_order_payloads() -> str:
+    """Stored order webhook bodies name customers: empty them once past the retention period."""
+    from plugin.services.compliance import purge_expired_bodies
+
+    days = current_app.extensions["settings"].order_payload_retention_days
+    with db.unit_of_work() as session:
+        purged = purge_expired_bodies(session, timedelta(days=days))
+    return f"emptied {purged} stored order webhook(s) older than {days} days"

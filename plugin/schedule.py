@@ -2,13 +2,20 @@
 
 from rq import cron
 
-from plugin.jobs import reconcile_all_shops, refresh_expiring_tokens, requeue_stuck_webhooks
+from plugin.jobs import (
+    purge_order_payloads,
+    reconcile_all_shops,
+    refresh_expiring_tokens,
+    requeue_stuck_webhooks,
+)
 
 RECONCILE_EVERY_SECONDS = 60 * 60
 SWEEP_EVERY_SECONDS = 5 * 60
 # Shopify's expiring offline tokens last an hour; each run refreshes those due within 15 min.
 TOKEN_REFRESH_EVERY_SECONDS = 10 * 60
+PURGE_EVERY_SECONDS = 24 * 60 * 60
 
 cron.register(reconcile_all_shops, queue_name="sync", interval=RECONCILE_EVERY_SECONDS)
 cron.register(requeue_stuck_webhooks, queue_name="webhooks", interval=SWEEP_EVERY_SECONDS)
 cron.register(refresh_expiring_tokens, queue_name="sync", interval=TOKEN_REFRESH_EVERY_SECONDS)
+cron.register(purge_order_payloads, queue_name="sync", interval=PURGE_EVERY_SECONDS)

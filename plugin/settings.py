@@ -45,6 +45,8 @@ class Settings:
     bigcommerce_client_id: str
     bigcommerce_client_secret: str
     sandbox_enabled: bool
+    # Days stored order webhook bodies (they name customers) are kept once processed.
+    order_payload_retention_days: int = 30
     # Outside production, tests and benchmarks point the platform adapters at local fakes.
     shopify_api_base_override: str | None = None
     bigcommerce_api_base_override: str | None = None
@@ -91,6 +93,12 @@ class Settings:
             database_url = f"sqlite:///{path}"
         database_url = _normalise_database_url(database_url)
 
+        retention = get("ORDER_PAYLOAD_RETENTION_DAYS") or "30"
+        if not retention.isdigit() or not 1 <= int(retention) <= 3650:
+            raise SettingsError(
+                "ORDER_PAYLOAD_RETENTION_DAYS must be a whole number of days from 1 to 3650"
+            )
+
         sandbox_default = "0" if app_env == "production" else "1"
         return cls(
             app_env=app_env,
@@ -105,6 +113,7 @@ class Settings:
             bigcommerce_client_secret=get("BIGCOMMERCE_CLIENT_SECRET")
             or "dev-bigcommerce-client-secret",
             sandbox_enabled=(get("SANDBOX_ENABLED") or sandbox_default) == "1",
+            order_payload_retention_days=int(retention),
             shopify_api_base_override=None
             if app_env == "production"
             else get("SHOPIFY_API_BASE_OVERRIDE") or None,

@@ -83,7 +83,7 @@ def test_sweeper_requeues_only_stale_unfinished_webhooks(queued_app, redis_url):
 
 
 def test_clock_process_loads_the_schedule_the_procfile_names(redis_url):
-    """`rq cron plugin/schedule.py` (the Procfile's clock) registers both periodic jobs."""
+    """`rq cron plugin/schedule.py` (the Procfile's clock) registers every periodic job."""
     from pathlib import Path
 
     from redis import Redis
@@ -100,4 +100,5 @@ def test_clock_process_loads_the_schedule_the_procfile_names(redis_url):
         ("reconcile_all_shops", "sync", schedule.RECONCILE_EVERY_SECONDS),
         ("requeue_stuck_webhooks", "webhooks", schedule.SWEEP_EVERY_SECONDS),
         ("refresh_expiring_tokens", "sync", schedule.TOKEN_REFRESH_EVERY_SECONDS),
+        ("purge_order_payloads", "sync", schedule.PURGE_EVERY_SECONDS),
     }

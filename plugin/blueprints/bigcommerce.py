@@ -205,6 +205,7 @@ def _settings_page(shop, token, *, values=None, errors=None, notice=None, status
             values=values if values is not None else settings_form.form_values(shop, variants),
             errors=errors or {},
             variants=variants,
+            passed_etas=settings_form.passed_etas(shop, variants),
             action=url_for(".app_settings", store_hash=shop.domain, token=token),
             notice=notice,
             registration_error=shop.registration_error,
@@ -249,7 +250,22 @@ def app_support(store_hash: str):
         transitions=transitions,
         facts=_support_facts(shop),
         status_url=url_for(".app_status", store_hash=shop.domain),
+        data_requests=support.data_requests(db.session, shop),
     )
+
+
+@bp.get("/app/<store_hash>/data-requests/<int:report_id>.json")
+def data_request(store_hash: str, report_id: int):
+    """A privacy report, as a file the merchant hands on."""
+    shop, _token = _embedded(store_hash)
+    record = support.data_request(db.session, shop, report_id)
+    if record is None:
+        raise EmbeddedRefused("No such data request for this store.", 404)
+    response = jsonify(record.report)
+    response.headers["Content-Disposition"] = (
+        f'attachment; filename="data-request-{record.id}.json"'
+    )
+    return response
 
 
 @bp.get("/app/<store_hash>/status.json")

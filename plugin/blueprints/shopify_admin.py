@@ -191,6 +191,7 @@ def _page_context(shop: Shop, token: SessionToken, notice: str | None, problem: 
         "values": settings_form.form_values(shop, variants),
         "errors": {},
         "variants": variants,
+        "passed_etas": settings_form.passed_etas(shop, variants),
         "action": url_for(".save_settings"),
         "support": support_view(shop),
     }
@@ -218,6 +219,7 @@ def support_view(shop: Shop) -> dict:
         "reauth_reason": shop.reauth_reason,
         "transitions": transitions,
         "inbox": health,
+        "data_requests": support.data_requests(session, shop),
     }
 
 
@@ -261,6 +263,8 @@ def get_settings(shop: Shop):
     return jsonify(
         values=settings_form.form_values(shop, variants),
         status=shop.status.value,
+        # Variants whose fixed ETA has passed: shoppers see the lead time until a new date.
+        fixed_eta_passed=sorted(settings_form.passed_etas(shop, variants)),
         variants=[
             {
                 "id": v.id,
@@ -305,3 +309,17 @@ def _form_value(value) -> str:
 @session_token_required
 def get_support(shop: Shop):
     return jsonify(support_view(shop))
+
+
+@bp.get("/api/data-requests/<int:report_id>")
+@session_token_required
+def get_data_request(shop: Shop, report_id: int):
+    """A privacy report Shopify asked for (customers/data_request), to hand to the customer."""
+    record = support.data_request(db.session, shop, report_id)
+    if record is None:
+        return api_error(404, "no such data request for this shop")
+    response = jsonify(record.report)
+    response.headers["Content-Disposition"] = (
+        f'attachment; filename="data-request-{record.id}.json"'
+    )
+    return response

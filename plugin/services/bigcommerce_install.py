@@ -22,6 +22,7 @@ from connectors.bigcommerce.client import BigCommerceClient, api_base
 from connectors.bigcommerce.oauth import StoreGrant
 from connectors.bigcommerce.registration import (
     SCRIPT_NAME,
+    WEBHOOK_SCOPES,
     RegistrationResult,
     V3Client,
     new_webhook_secret,
@@ -267,6 +268,7 @@ def registration_facts(session: Session, shop: Shop) -> dict:
     ).all()
     return {
         "hooks_registered": sum(1 for r in rows if r.kind == "webhook"),
+        "hooks_wanted": len(WEBHOOK_SCOPES),
         "script_registered": any(r.kind == "script" for r in rows),
         "registered_at": shop.registered_at.isoformat() if shop.registered_at else None,
         "registration_error": shop.registration_error,

@@ -9,7 +9,14 @@ from __future__ import annotations
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from plugin.models import BadgeTransition, InboxStatus, Shop, Variant, WebhookEvent
+from plugin.models import (
+    BadgeTransition,
+    DataRequestReport,
+    InboxStatus,
+    Shop,
+    Variant,
+    WebhookEvent,
+)
 from plugin.services.shop_time import format_eta
 
 RECENT_TRANSITIONS = 20
@@ -68,3 +75,32 @@ def inbox_health(session: Session, shop: Shop) -> dict:
             for e in failing
         ],
     }
+
+
+def data_requests(session: Session, shop: Shop, limit: int = 20) -> list[dict]:
+    """Privacy reports the platform asked for, newest first, for the merchant to download."""
+    rows = session.scalars(
+        select(DataRequestReport)
+        .where(DataRequestReport.shop_id == shop.id)
+        .order_by(DataRequestReport.id.desc())
+        .limit(limit)
+    )
+    return [
+        {
+            "id": r.id,
+            "requested_at": r.requested_at.isoformat(),
+            "customer_email": r.customer_email,
+            "orders": len((r.report or {}).get("orders") or []),
+            "lines": len((r.report or {}).get("backorder_lines") or []),
+        }
+        for r in rows
+    ]
+
+
+def data_request(session: Session, shop: Shop, report_id: int) -> DataRequestReport | None:
+    """One of this shop's reports; another shop's does not exist for it."""
+    return session.scalars(
+        select(DataRequestReport).where(
+            DataRequestReport.shop_id == shop.id, DataRequestReport.id == report_id
+        )
+    ).first()
