@@ -14,7 +14,7 @@ from typing import Protocol
 
 from connectors.base import CatalogPage
 from domain.badges import BadgePush, PushResult
-from domain.events import OrderFacts, ProductFacts, VariantRef
+from domain.events import OrderFacts, ProductFacts, StoreFacts, VariantRef
 from webhooks.sandbox import LOCATION, order_facts, product_facts
 
 PAGE_SIZE = 50
@@ -33,6 +33,12 @@ class SandboxApi(Protocol):
 
     def order(self, order_id: str) -> dict | None:
         """An order as `orders/create` sends it (lines included)."""
+
+    def orders_updated_after(self, since: datetime) -> list[dict]:
+        """Every order changed after `since`, oldest change first, as `orders/updated` sends it."""
+
+    def store(self) -> dict:
+        """The store itself, shaped like Shopify's REST shop resource."""
 
     def show_badges(self, badges: Sequence[dict]) -> None:
         """Store what each variant's page shows: {variant_id, state, label, eta, policy}."""
@@ -75,6 +81,20 @@ class SandboxConnector:
     def fetch_order(self, order_id: str) -> OrderFacts | None:
         payload = self.api.order(order_id)
         return order_facts(payload) if payload is not None else None
+
+    def fetch_store(self) -> StoreFacts:
+        shop = self.api.store()
+        return StoreFacts(
+            timezone=shop.get("iana_timezone") or None,
+            locale=shop.get("primary_locale") or None,
+            country=shop.get("country_code") or None,
+            name=shop.get("name") or None,
+            contact_email=shop.get("customer_email") or None,
+        )
+
+    def orders_changed_since(self, since: datetime) -> Iterator[OrderFacts]:
+        for payload in self.api.orders_updated_after(since):
+            yield order_facts(payload)
 
     def iter_catalog(self, cursor: str | None = None) -> Iterator[CatalogPage]:
         after = int(cursor or 0)

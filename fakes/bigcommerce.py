@@ -1,4 +1,4 @@
-"""A local stand-in for BigCommerce's V3 API (and the V2 order reads), on 127.0.0.1 only.
+"""A local stand-in for BigCommerce's V3 API (and the V2 order and store reads), on 127.0.0.1 only.
 
 Shaped as BigCommerce documents the endpoints the connector uses, with the store's shared rate
 limit enforced the way BigCommerce does it: a fixed window of `quota` requests per `window_ms`,
@@ -9,13 +9,50 @@ window is spent. Used by the worker test (a real `rq worker` subprocess cannot b
 
 from __future__ import annotations
 
+import email.utils
 import json
 import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
+
+
+def store_information(**overrides) -> dict:
+    """GET /v2/store as BigCommerce documents it (the fields the app reads, and a few more)."""
+    return {
+        "id": "fakestore",
+        "domain": "fake.example",
+        "secure_url": "https://fake.example",
+        "control_panel_base_url": "https://store-fakestore.mybigcommerce.com",
+        "status": "live",
+        "name": "Fake store",
+        "country": "United States",
+        "country_code": "US",
+        "admin_email": "owner@fake.example",
+        "order_email": "orders@fake.example",
+        "timezone": {
+            "name": "Etc/UTC",
+            "raw_offset": 0,
+            "dst_offset": 0,
+            "dst_correction": False,
+            "date_format": {"display": "M jS Y", "export": "M jS Y", "extended_display": "M jS Y"},
+        },
+        "language": "en",
+        "currency": "USD",
+        **overrides,
+    }
+
+
+def _when(value: str) -> datetime:
+    """An RFC 2822 or ISO 8601 date, as V2 filters accept them."""
+    try:
+        parsed = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        parsed = datetime.fromisoformat(value)
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 @dataclass
@@ -27,8 +64,10 @@ class FakeStore:
     # product id -> V3 product (with "variants"); levels: variant id -> {location id: qty}
     products: dict[int, dict] = field(default_factory=dict)
     levels: dict[int, dict[int, int]] = field(default_factory=dict)
+    # V2 orders and their products, as GET /v2/orders/{id} and /products answer them.
     orders: dict[int, dict] = field(default_factory=dict)
     order_products: dict[int, list[dict]] = field(default_factory=dict)
+    store: dict = field(default_factory=store_information)
     metafields: dict[str, dict[int, dict]] = field(
         default_factory=lambda: {"variants": {}, "products": {}}
     )
@@ -80,6 +119,12 @@ class FakeStore:
                     return json.loads(row["value"])
         return None
 
+    def put_order(self, order: dict, products: list[dict]) -> None:
+        """Place or change an order (V2 shapes); the caller keeps `date_modified` moving."""
+        with self.lock:
+            self.orders[int(order["id"])] = order
+            self.order_products[int(order["id"])] = products
+
     def total_calls(self) -> int:
         return sum(self.calls.values())
 
@@ -125,12 +170,37 @@ class FakeStore:
                 return self._registry(method, parts[2:], query, body, self.hooks, "id")
             if parts[:3] == ["v3", "content", "scripts"]:
                 return self._registry(method, parts[3:], query, body, self.scripts, "uuid")
+            if method == "GET" and parts == ["v2", "store"]:
+                return 200, self.store
+            if method == "GET" and parts == ["v2", "orders"]:
+                return self._orders(query)
             if method == "GET" and parts[:2] == ["v2", "orders"] and len(parts) == 3:
                 order = self.orders.get(int(parts[2]))
                 return (200, order) if order else (404, [{"status": 404}])
             if method == "GET" and parts[:2] == ["v2", "orders"] and parts[3:] == ["products"]:
-                return 200, self.order_products.get(int(parts[2]), [])
+                return self._v2_page(self.order_products.get(int(parts[2]), []), query)
         return 404, {"status": 404, "title": f"no fake for {method} {path}"}
+
+    def _orders(self, query: dict) -> tuple[int, object]:
+        """GET /v2/orders with the filters and sorts the app uses."""
+        rows = list(self.orders.values())
+        if "min_date_modified" in query:
+            since = _when(query["min_date_modified"][0])
+            rows = [o for o in rows if _when(o["date_modified"]) >= since]
+        field_name, _, direction = query.get("sort", ["id"])[0].partition(":")
+        if field_name in ("date_modified", "date_created"):
+            rows.sort(key=lambda o: (_when(o[field_name]), o["id"]), reverse=direction == "desc")
+        else:
+            rows.sort(key=lambda o: o["id"], reverse=direction == "desc")
+        return self._v2_page(rows, query)
+
+    @staticmethod
+    def _v2_page(rows: list, query: dict) -> tuple[int, object]:
+        """V2 collections: a bare array, 50 by default, and 204 No Content past the end."""
+        limit = int(query.get("limit", [50])[0])
+        page = int(query.get("page", [1])[0])
+        chunk = rows[(page - 1) * limit : page * limit]
+        return (200, chunk) if chunk else (204, None)
 
     def _registry(self, method, rest, query, body, rows: dict, key: str) -> tuple[int, object]:
         """Hooks and scripts: list (paged), create, update by id."""
@@ -275,7 +345,7 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(status, body, limit_headers)
 
     def _send(self, status: int, body, headers: dict[str, str]) -> None:
-        payload = json.dumps(body).encode()
+        payload = b"" if status == 204 else json.dumps(body).encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(payload)))

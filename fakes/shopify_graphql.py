@@ -6,7 +6,10 @@ Used by the restock-storm bench and by the test that runs a real `rq worker` pro
 - the X-Shopify-Access-Token must match, else 401;
 - a leaky bucket per store (default 1,000 points, 100 restored per second): a request whose
   cost does not fit gets Shopify's THROTTLED error with `extensions.cost.throttleStatus`;
-- metafieldsSet refuses more than 25 metafields; writes land in `self.metafields`.
+- metafieldsSet refuses more than 25 metafields; writes land in `self.metafields`;
+- orders, put in as the REST resource the order webhooks carry (`put_order`), are read back
+  through the app's order queries the way Shopify's GraphQL shows them (paged line items and
+  fulfilments, `orders(query: "updated_at:>'…'")`), and the shop and its locales likewise.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import json
 import threading
 import time
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -57,6 +61,20 @@ class FakeShopify:
         self.variants: dict[str, FakeVariant] = {}
         self.product_titles: dict[str, str] = {}
         self.metafields: dict[tuple[str, str, str], str] = {}
+        # Orders as the REST resource (what order webhooks carry), by numeric id.
+        self.orders: dict[str, dict] = {}
+        # The badge metafield definitions: key -> storefront access.
+        self.definitions: dict[str, str] = {}
+        self.shop = {
+            "name": "Backorder Demo",
+            "ianaTimezone": "America/Los_Angeles",
+            "contactEmail": "hello@backorder-demo.example",
+            "billingAddress": {"countryCodeV2": "US"},
+        }
+        self.locales = [
+            {"locale": "en", "primary": True},
+            {"locale": "fr", "primary": False},
+        ]
         self.requests: list[dict[str, Any]] = []
         self.throttled = 0
         self.lock = threading.Lock()
@@ -73,6 +91,10 @@ class FakeShopify:
     def add_variant(self, variant: FakeVariant, product_title: str = "Product") -> None:
         self.variants[variant.id] = variant
         self.product_titles.setdefault(variant.product_id, product_title)
+
+    def put_order(self, payload: dict) -> None:
+        """The order as it stands now, shaped as the orders/* webhooks send it."""
+        self.orders[str(payload["id"])] = json.loads(json.dumps(payload))
 
     def badge(self, variant_id: str) -> dict[str, str]:
         owner = f"gid://shopify/ProductVariant/{variant_id}"
@@ -201,7 +223,74 @@ class FakeShopify:
             return {"inventoryItem": {"variant": {"product": product}} if product else None}
         if operation == "BadgeProduct":
             return {"product": self._product(variables["id"].rsplit("/", 1)[-1])}
+        if operation == "BadgeMetafieldDefinitions":
+            nodes = [
+                {
+                    "id": f"gid://shopify/MetafieldDefinition/{n}",
+                    "key": key,
+                    "access": {"storefront": access},
+                }
+                for n, (key, access) in enumerate(sorted(self.definitions.items()), start=1)
+            ]
+            return {"metafieldDefinitions": {"nodes": nodes}}
+        if operation in ("BadgeMetafieldDefinitionCreate", "BadgeMetafieldDefinitionUpdate"):
+            definition = variables["definition"]
+            key = definition["key"]
+            self.definitions[key] = definition["access"]["storefront"]
+            done = {"id": f"gid://shopify/MetafieldDefinition/{key}", "key": key}
+            if operation.endswith("Create"):
+                return {"metafieldDefinitionCreate": {"createdDefinition": done, "userErrors": []}}
+            return {"metafieldDefinitionUpdate": {"updatedDefinition": done, "userErrors": []}}
+        if operation == "BadgeCatalogPage":
+            ids = sorted({v.product_id for v in self.variants.values()}, key=int)
+            products = [self._product(pid) for pid in ids]
+            page = _page(products, CATALOG_PAGE, variables.get("after"))
+            return {"productsCount": {"count": len(ids)}, "products": page}
+        if operation == "BackorderOrder":
+            order = self.orders.get(_numeric(variables["id"]))
+            return {"order": _order_node(order) if order else None}
+        if operation == "BackorderOrdersChanged":
+            return {"orders": self._orders_changed(variables)}
+        if operation == "BackorderOrderLines":
+            order = self.orders.get(_numeric(variables["id"]))
+            if order is None:
+                return {"order": None}
+            items = [_line_node(i, order) for i in order.get("line_items") or []]
+            return {"order": {"lineItems": _page(items, 50, variables.get("after"))}}
+        if operation == "BackorderOrderFulfillments":
+            order = self.orders.get(_numeric(variables["id"]))
+            fulfillments = (order or {}).get("fulfillments") or []
+            return {
+                "order": {"fulfillments": [_fulfillment_head(f) for f in fulfillments[:250]]}
+                if order
+                else None
+            }
+        if operation == "BackorderFulfillmentLines":
+            wanted = _numeric(variables["id"])
+            for order in self.orders.values():
+                for f in order.get("fulfillments") or []:
+                    if str(f["id"]) == wanted:
+                        lines = [_fulfilled_node(i) for i in f.get("line_items") or []]
+                        page = _page(lines, 50, variables.get("after"))
+                        return {"fulfillment": {"fulfillmentLineItems": page}}
+            return {"fulfillment": None}
+        if operation == "BackorderStore":
+            return {"shop": self.shop}
+        if operation == "BackorderStoreLocales":
+            return {"shopLocales": self.locales}
         raise ValueError(f"the fake store does not serve {operation}")
+
+    def _orders_changed(self, variables: dict) -> dict:
+        # The app's only search: updated_at:>'2026-11-20T12:00:00Z'.
+        query = variables["query"]
+        if not query.startswith("updated_at:>'") or not query.endswith("'"):
+            raise ValueError(f"the fake store cannot search {query!r}")
+        since = _time(query[len("updated_at:>'") : -1])
+        changed = sorted(
+            (o for o in self.orders.values() if _time(o["updated_at"]) > since),
+            key=lambda o: (_time(o["updated_at"]), int(o["id"])),
+        )
+        return _page([_order_node(o) for o in changed], ORDERS_PAGE, variables.get("after"))
 
     def _set(self, metafields: list[dict]) -> dict:
         if len(metafields) > 25:
@@ -267,3 +356,102 @@ class FakeShopify:
                 ],
             },
         }
+
+
+# What the app's order documents ask for per page (connectors/shopify/queries.py).
+ORDER_LINES_PAGE = 20
+ORDER_FULFILLMENTS_PAGE = 5
+ORDERS_PAGE = 3
+CATALOG_PAGE = 5
+
+
+def _numeric(gid: str) -> str:
+    return str(gid).rsplit("/", 1)[-1]
+
+
+def _time(value: str) -> datetime:
+    return datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(UTC)
+
+
+def _graphql_time(value: str | None) -> str | None:
+    return _time(value).strftime("%Y-%m-%dT%H:%M:%SZ") if value else None
+
+
+def _page(nodes: list, size: int, after: str | None) -> dict:
+    start = int(after) if after else 0
+    end = start + size
+    return {
+        "pageInfo": {"hasNextPage": end < len(nodes), "endCursor": str(min(end, len(nodes)))},
+        "nodes": nodes[start:end],
+    }
+
+
+def _refunded(order: dict) -> dict[str, int]:
+    units: dict[str, int] = {}
+    for refund in order.get("refunds") or []:
+        for item in refund.get("refund_line_items") or []:
+            key = str(item["line_item_id"])
+            units[key] = units.get(key, 0) + int(item["quantity"])
+    return units
+
+
+def _line_node(item: dict, order: dict) -> dict:
+    """A REST line item as GraphQL's LineItem shows it."""
+    quantity = int(item["quantity"])
+    current = item.get("current_quantity")
+    return {
+        "id": f"gid://shopify/LineItem/{item['id']}",
+        "quantity": quantity,
+        "currentQuantity": quantity if current is None else int(current),
+        "refundableQuantity": quantity - _refunded(order).get(str(item["id"]), 0),
+        "variant": {"id": f"gid://shopify/ProductVariant/{item['variant_id']}"}
+        if item.get("variant_id")
+        else None,
+        "product": {"id": f"gid://shopify/Product/{item['product_id']}"}
+        if item.get("product_id")
+        else None,
+    }
+
+
+def _fulfillment_head(fulfillment: dict) -> dict:
+    return {
+        "id": f"gid://shopify/Fulfillment/{fulfillment['id']}",
+        "status": str(fulfillment.get("status") or "success").upper(),
+    }
+
+
+def _fulfilled_node(item: dict) -> dict:
+    return {
+        "quantity": int(item["quantity"]),
+        "lineItem": {"id": f"gid://shopify/LineItem/{item['id']}"},
+    }
+
+
+def _order_node(order: dict) -> dict:
+    """A REST order as GraphQL's Order shows it to the app's BackorderOrderFields."""
+    customer = order.get("customer")
+    items = [_line_node(i, order) for i in order.get("line_items") or []]
+    fulfillments = order.get("fulfillments") or []
+    return {
+        "id": f"gid://shopify/Order/{order['id']}",
+        "name": order.get("name") or "",
+        "createdAt": _graphql_time(order["created_at"]),
+        "updatedAt": _graphql_time(order["updated_at"]),
+        "cancelledAt": _graphql_time(order.get("cancelled_at")),
+        "email": order.get("email"),
+        "customerLocale": order.get("customer_locale"),
+        "customer": {"firstName": customer.get("first_name"), "lastName": customer.get("last_name")}
+        if customer
+        else None,
+        "lineItems": _page(items, ORDER_LINES_PAGE, None),
+        "fulfillmentsCount": {"count": len(fulfillments)},
+        "fulfillments": [
+            {
+                **_fulfillment_head(f),
+                "fulfillmentLineItems": _page(
+                    [_fulfilled_node(i) for i in f.get("line_items") or []], ORDER_LINES_PAGE, None
+                ),
+            }
+            for f in fulfillments[:ORDER_FULFILLMENTS_PAGE]
+        ],
+    }

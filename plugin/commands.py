@@ -126,7 +126,8 @@ def reconcile(domain: str | None) -> None:
             schedule_push(shop.id)
         click.echo(
             f"{shop.domain}: {report.products} products, {report.variants} variants, "
-            f"{report.badges_fixed} badge(s) fixed"
+            f"{report.badges_fixed} badge(s) fixed, {report.orders} order(s) re-read, "
+            f"{report.lines_healed} backorder line(s) healed"
         )
 
 

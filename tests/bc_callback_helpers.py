@@ -3,8 +3,9 @@
 Payloads are built the way BigCommerce builds them (PyJWT, HS256, the claims its docs list;
 legacy payloads as base64(json).base64(hex hmac)). The fake V3 API keeps state, so a second
 install or load sees what the first one registered, and records every request for assertions.
-Its catalogue, stock and metafields (what the sync after an install reads and writes) are
-answered by `fakes.bigcommerce`'s store, reachable as `FakeStore.catalogue`.
+Its catalogue, stock, metafields, V2 orders and store information (what the sync after an
+install reads and writes) are answered by `fakes.bigcommerce`'s store, reachable as
+`FakeStore.catalogue`.
 """
 
 from __future__ import annotations
@@ -142,7 +143,7 @@ class FakeStore:
     def install(self, rsps: responses.RequestsMock) -> FakeStore:
         base = re.escape(API.format(store_hash=self.store_hash))
         for method in ("GET", "POST", "PUT", "DELETE"):
-            rsps.add_callback(method, re.compile(base + r"/v3/.*"), callback=self._handle)
+            rsps.add_callback(method, re.compile(base + r"/v[23]/.*"), callback=self._handle)
         return self
 
     def _handle(self, request):
@@ -258,6 +259,10 @@ HOOK_SCOPES = (
     "store/sku/inventory/updated",
     "store/sku/inventory/order/updated",
     "store/order/created",
+    "store/order/updated",
+    "store/order/statusUpdated",
+    "store/order/refund/created",
+    "store/shipment/created",
 )
 
 

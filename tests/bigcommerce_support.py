@@ -5,9 +5,16 @@ V3 answers shaped as BigCommerce documents them. Stores themselves come from `te
 from __future__ import annotations
 
 import base64
+import copy
+import email.utils
+import hashlib
 import json
+import os
+import subprocess
+import sys
 import uuid
 from datetime import UTC, datetime
+from functools import cache
 from pathlib import Path
 
 from standardwebhooks import Webhook
@@ -19,6 +26,7 @@ from tests.factories import BIGCOMMERCE_HOOK_SECRET as HOOK_SECRET
 from tests.factories import BIGCOMMERCE_STORE as STORE
 from tests.factories import BIGCOMMERCE_TOKEN as TOKEN
 
+ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).parent / "fixtures" / "bigcommerce"
 CLIENT_SECRET = "bc-client-secret"  # tests/conftest.py base_env
 APP_URL = "https://app.test"  # tests/conftest.py base_env
@@ -36,6 +44,123 @@ def documented_payload(name: str, store: str = STORE) -> dict:
     payload = json.loads((FIXTURES / f"{name}.json").read_text())
     payload["producer"] = f"stores/{store}"
     return payload
+
+
+def webhook_payload(name: str, *, store: str = STORE, **data) -> dict:
+    """A documented payload with `data` changed as named, sent now. A changed
+    `data` gets its own hash, as BigCommerce computes it: SHA-1 of the JSON-encoded data."""
+    payload = documented_payload(name, store)
+    if data:
+        payload["data"].update(data)
+        encoded = json.dumps(payload["data"], separators=(",", ":"), sort_keys=True)
+        payload["hash"] = hashlib.sha1(encoded.encode()).hexdigest()
+    payload["created_at"] = int(datetime.now(UTC).timestamp())
+    return payload
+
+
+def status_change(previous: int, new: int, order_id: int = 250) -> dict:
+    """`store/order/statusUpdated` for one status change of one order."""
+    status = {"previous_status_id": previous, "new_status_id": new}
+    return webhook_payload("store-order-statusUpdated", id=order_id, status=status)
+
+
+# V2 status ids and their system labels (GET /v2/order_statuses).
+ORDER_STATUSES = {
+    0: "Incomplete",
+    1: "Pending",
+    2: "Shipped",
+    3: "Partially Shipped",
+    4: "Refunded",
+    5: "Cancelled",
+    6: "Declined",
+    7: "Awaiting Payment",
+    8: "Awaiting Pickup",
+    9: "Awaiting Shipment",
+    10: "Completed",
+    11: "Awaiting Fulfillment",
+    12: "Manual Verification Required",
+    13: "Disputed",
+    14: "Partially Refunded",
+}
+
+
+@cache
+def _fixture(name: str) -> dict:
+    return json.loads((FIXTURES / f"{name}.json").read_text())
+
+
+def rfc2822(when: datetime) -> str:
+    """How V2 writes dates: `Thu, 20 Jun 2019 16:07:08 +0000`."""
+    return email.utils.format_datetime(when.astimezone(UTC).replace(microsecond=0))
+
+
+def v2_order_product(
+    line_id: int,
+    order_id: int,
+    product_id: int,
+    variant_id: int,
+    quantity: int,
+    *,
+    shipped: int = 0,
+    refunded: int = 0,
+) -> dict:
+    """One item of GET /v2/orders/{id}/products: the documented example, for this line."""
+    row = copy.deepcopy(_fixture("v2-order-product"))
+    row.update(
+        id=line_id,
+        order_id=order_id,
+        product_id=product_id,
+        variant_id=variant_id,
+        quantity=quantity,
+        quantity_shipped=shipped,
+        quantity_refunded=refunded,
+        is_refunded=refunded > 0,
+    )
+    for option in row["product_options"]:
+        option["order_product_id"] = line_id
+    return row
+
+
+def v2_order(
+    order_id: int,
+    status_id: int,
+    *,
+    created: datetime,
+    modified: datetime,
+    products: list[dict] = (),
+    email: str = "janedoe@email.com",
+    customer_locale: str = "en",
+) -> dict:
+    """GET /v2/orders/{id} (and each item of GET /v2/orders): the documented example ("Multiple
+    Items"), for this order, status and dates; `products` set its item counts."""
+    order = copy.deepcopy(_fixture("v2-order"))
+    name = ORDER_STATUSES[status_id]
+    order.update(
+        id=order_id,
+        status_id=status_id,
+        status=name,
+        custom_status=name,
+        date_created=rfc2822(created),
+        date_modified=rfc2822(modified),
+        date_shipped=rfc2822(modified) if status_id == 2 else "",
+        items_total=sum(p["quantity"] for p in products),
+        items_shipped=sum(p["quantity_shipped"] for p in products),
+        customer_locale=customer_locale,
+    )
+    order["billing_address"]["email"] = email
+    for resource in ("products", "shipping_addresses", "coupons"):
+        path = f"/orders/{order_id}/{resource.replace('_', '')}"
+        order[resource] = {"url": f"{API}/v2{path}", "resource": path}
+    return order
+
+
+def store_information(**changes) -> dict:
+    """GET /v2/store: the documented example with `changes` (`timezone` takes a zone name)."""
+    store = copy.deepcopy(_fixture("v2-store"))
+    if "timezone" in changes:
+        store["timezone"]["name"] = changes.pop("timezone")
+    store.update(changes)
+    return store
 
 
 def signed(
@@ -159,3 +284,51 @@ def page(data: list, *, current: int = 1, total_pages: int = 1, total: int | Non
             }
         },
     }
+
+
+# -- a real worker ----------------------------------------------------------------------------
+
+
+def run_worker(database_url: str, redis_url: str, api_base: str) -> str:
+    """One `rq worker --burst` subprocess over the app's queues, against `api_base`."""
+    from tests.conftest import base_env
+
+    env = {
+        **os.environ,
+        **base_env(DATABASE_URL=database_url, REDIS_URL=redis_url),
+        "PYTHONPATH": str(ROOT),
+        "BIGCOMMERCE_API_BASE_OVERRIDE": api_base,
+    }
+    rq = str(Path(sys.executable).with_name("rq"))
+    done = subprocess.run(
+        [rq, "worker", "--burst", "--with-scheduler", "-u", redis_url, "webhooks", "push"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done.stderr + done.stdout
+
+
+def scheduled_jobs_due(redis_url: str) -> bool:
+    """Every job scheduled for later (the push) is due, so a worker started now runs it."""
+    from redis import Redis
+    from rq.registry import ScheduledJobRegistry
+
+    with Redis.from_url(redis_url) as redis:
+        registry = ScheduledJobRegistry("push", connection=redis)
+        return len(registry.get_jobs_to_schedule()) == registry.get_job_count(cleanup=False)
+
+
+def drain(database_url: str, redis_url: str, api_base: str) -> None:
+    """Process every queued webhook, then the push they scheduled."""
+    from tests.waiting import wait_until
+
+    run_worker(database_url, redis_url, api_base)
+    # The push is scheduled 1 s out so a burst of events coalesces: the next worker runs it
+    # once it is due.
+    wait_until(lambda: scheduled_jobs_due(redis_url), timeout=10, what="the coalesced push")
+    run_worker(database_url, redis_url, api_base)

@@ -219,6 +219,22 @@ def sandbox_order(owner: Shop, variant_id: int, quantity: int = 1, email: str = 
     return order, hooks
 
 
+def sandbox_product(
+    owner: Shop,
+    title: str = "Tee",
+    variants: Iterable[tuple[str, str, int, str]] = (("Medium", "TEE-M", 0, "continue"),),
+    *,
+    deliver: bool = True,
+):
+    """A product in the sandbox store; `variants` are (title, sku, stock, deny|continue).
+    Its `products/update` webhook is delivered to the app unless `deliver` is False."""
+    made, hooks = sandbox_store.create_product(db.session, owner, title, list(variants))
+    db.session.commit()
+    if deliver:
+        assert sandbox_store.deliver(owner, hooks) == [200] * len(hooks)
+    return made
+
+
 def today_plus(days: int) -> date:
     return utcnow().date() + timedelta(days=days)
 

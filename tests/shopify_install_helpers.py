@@ -71,12 +71,15 @@ def graphql_url(shop: str) -> str:
     return f"https://{shop}/admin/api/2025-01/graphql.json"
 
 
-FIRST_SYNC_CALLS = 5  # definitions read, three definitions created, one catalogue page
+# Definitions read, three definitions created, the store and its languages, one catalogue
+# page, one page of orders changed.
+FIRST_SYNC_CALLS = 8
 
 
 def expect_first_sync(rsps, shop: str, products: list | None = None) -> None:
     """What follows an install: the badge metafield definitions the theme needs are created
-    (none exist yet), then the catalogue is read; here, a shop with no products yet."""
+    (none exist yet), the store's time zone and language are read, then the catalogue and the
+    recent orders; here, a shop with no products and no orders yet."""
     rsps.post(graphql_url(shop), json={"data": {"metafieldDefinitions": {"nodes": []}}})
     for key in ("state", "label", "eta"):
         rsps.post(
@@ -93,6 +96,10 @@ def expect_first_sync(rsps, shop: str, products: list | None = None) -> None:
                 }
             },
         )
+    rsps.post(graphql_url(shop), json={"data": {"shop": STORE}})
+    rsps.post(
+        graphql_url(shop), json={"data": {"shopLocales": [{"locale": "en", "primary": True}]}}
+    )
     rsps.post(
         graphql_url(shop),
         json={
@@ -116,3 +123,18 @@ def expect_first_sync(rsps, shop: str, products: list | None = None) -> None:
             },
         },
     )
+    rsps.post(
+        graphql_url(shop),
+        json={
+            "data": {"orders": {"pageInfo": {"hasNextPage": False, "endCursor": None}, "nodes": []}}
+        },
+    )
+
+
+# The store as GraphQL's `shop` shows it to the app (BackorderStore).
+STORE = {
+    "name": "Cool Shop",
+    "ianaTimezone": "America/Los_Angeles",
+    "contactEmail": "hello@cool-shop.example",
+    "billingAddress": {"countryCodeV2": "US"},
+}

@@ -4,6 +4,9 @@ and GraphQL answers shaped as Shopify documents them (shops come from tests/fact
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import uuid
 from datetime import datetime
 from pathlib import Path
@@ -11,10 +14,13 @@ from pathlib import Path
 from flask import current_app
 
 from plugin.models import utcnow
+from tests.conftest import base_env
 from tests.factories import SHOPIFY_SHOP, SHOPIFY_TOKEN
 from webhooks.shopify import sign
 
 FIXTURES = Path(__file__).parent / "fixtures/shopify"
+ROOT = Path(__file__).resolve().parent.parent
+RQ = Path(sys.executable).parent / "rq"
 # The shop tests/factories.py installs by default, and its token.
 SHOP, TOKEN = SHOPIFY_SHOP, SHOPIFY_TOKEN
 ENDPOINT = f"https://{SHOP}/admin/api/2025-01/graphql.json"
@@ -160,3 +166,23 @@ def operation_of(call) -> str:
         if word in query:
             return query.split(word, 1)[1].split("(", 1)[0].split("{", 1)[0].strip()
     return ""
+
+
+def run_worker(database_url: str, redis_url: str, api_base: str) -> None:
+    """One real `rq worker --burst` process, its Shopify calls sent to a local fake at
+    `api_base` (fakes/shopify_graphql.py) through SHOPIFY_API_BASE_OVERRIDE."""
+    env = {
+        **os.environ,
+        **base_env(DATABASE_URL=database_url, REDIS_URL=redis_url),
+        "SHOPIFY_API_BASE_OVERRIDE": api_base,
+        "PYTHONPATH": str(ROOT),
+    }
+    result = subprocess.run(
+        [str(RQ), "worker", "--burst", "--with-scheduler", "--url", redis_url, "webhooks", "push"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]

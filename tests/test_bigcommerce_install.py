@@ -127,8 +127,10 @@ def test_install_exchanges_the_code_stores_the_token_encrypted_and_registers(app
     assert "No variants synced yet." not in page
     sync = [(method, path) for method, path, _ in store.requests[9:]]
     assert [r for r in sync if not r[1].startswith(REGISTRATION_PATHS)] == [
+        ("GET", "/v2/store"),  # the store's time zone, language and country
         ("GET", "/v3/catalog/products"),
         ("GET", "/v3/inventory/items"),
+        ("GET", "/v2/orders"),  # orders of the lookback period: none yet (204)
         ("GET", "/v3/catalog/variants/metafields"),
         ("POST", "/v3/catalog/variants/metafields"),
     ]

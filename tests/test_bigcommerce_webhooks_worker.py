@@ -4,45 +4,13 @@ enforces a tiny rate limit), and the badge lands as a metafield in the fake stor
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-from pathlib import Path
-
-from redis import Redis
-from rq.registry import ScheduledJobRegistry
 from sqlalchemy import select
 
 from fakes.bigcommerce import FakeBigCommerce, FakeStore
 from plugin.extensions import db
 from plugin.models import InboxStatus, WebhookEvent
 from tests import factories
-from tests.bigcommerce_support import STORE, TOKEN, documented_payload, signed
-from tests.conftest import base_env
-from tests.waiting import wait_until
-
-ROOT = Path(__file__).resolve().parent.parent
-RQ = str(Path(sys.executable).with_name("rq"))
-
-
-def run_worker(database_url: str, redis_url: str, api_base: str) -> str:
-    env = {
-        **os.environ,
-        **base_env(DATABASE_URL=database_url, REDIS_URL=redis_url),
-        "PYTHONPATH": str(ROOT),
-        "BIGCOMMERCE_API_BASE_OVERRIDE": api_base,
-    }
-    done = subprocess.run(
-        [RQ, "worker", "--burst", "--with-scheduler", "-u", redis_url, "webhooks", "push"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    return done.stderr + done.stdout
+from tests.bigcommerce_support import STORE, TOKEN, documented_payload, drain, signed
 
 
 def test_stock_webhooks_through_redis_and_a_real_worker_land_as_a_metafield(
@@ -104,18 +72,3 @@ def test_stock_webhooks_through_redis_and_a_real_worker_land_as_a_metafield(
         (InboxStatus.PROCESSED, 1),
         (InboxStatus.PROCESSED, 1),
     ]
-
-
-def scheduled_jobs_due(redis_url: str) -> bool:
-    """Every job scheduled for later (the push) is due, so a worker started now runs it."""
-    with Redis.from_url(redis_url) as redis:
-        registry = ScheduledJobRegistry("push", connection=redis)
-        return len(registry.get_jobs_to_schedule()) == registry.get_job_count(cleanup=False)
-
-
-def drain(database_url: str, redis_url: str, api_base: str) -> None:
-    run_worker(database_url, redis_url, api_base)
-    # The push is scheduled 1 s out so a burst of events coalesces: the next worker runs it
-    # once it is due.
-    wait_until(lambda: scheduled_jobs_due(redis_url), timeout=10, what="the coalesced push")
-    run_worker(database_url, redis_url, api_base)

@@ -9,6 +9,7 @@ keep a screenshot of each page the tests check.
 from __future__ import annotations
 
 import os
+import re
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -197,9 +198,9 @@ def test_product_page_follows_inventory_changes_without_reload(live_server, tab)
     admin = tab.context.new_page()
     admin.goto(f"{live_server.url}/sandbox/")
     row = admin.locator(f"#variant-{variants['Small']}")
-    row.get_by_label("Inventory of Small").fill("0")
+    row.get_by_label("Available stock of Small").fill("0")
     row.get_by_role("button", name="Save").click()
-    expect(admin.get_by_role("status")).to_have_text("Saved.")
+    expect(admin.get_by_role("status")).to_have_text("Saved Small: 0 available.")
     admin.close()
 
     eta = eta_in(14)
@@ -293,7 +294,7 @@ def test_markup_in_titles_and_labels_is_shown_as_text(live_server, tab):
     assert page.evaluate("document.images.length") == 0
 
     page.goto(f"{live_server.url}/sandbox/")
-    page.get_by_role("link", name="view product page →").click()
+    page.get_by_role("link", name=f"View product page of {XSS}").click()
     expect(page).to_have_title(f"{XSS} · Sandbox store")
     expect(page.locator("h1")).to_have_text(XSS)
     expect(page.get_by_label("Option").locator("option").first).to_have_text(XSS)
@@ -305,3 +306,51 @@ def test_markup_in_titles_and_labels_is_shown_as_text(live_server, tab):
     assert page.evaluate("document.images.length") == 0, "an <img> was injected"
     page.wait_for_timeout(200)  # an injected onerror would have fired by now
     assert tab.dialogs == []
+
+
+def test_admin_page_shows_stock_and_who_waits_and_cancels_an_order(live_server, tab):
+    from playwright.sync_api import expect
+
+    _shop, _product_id, variants = seed_tee()
+    page = tab.page
+    page.goto(f"{live_server.url}/sandbox/")
+    medium = page.locator(f"#variant-{variants['Medium']}")
+
+    def figures(on_hand: str, reserved: str, owed: str) -> None:
+        expect(medium.locator("td.on-hand")).to_have_text(on_hand)
+        expect(medium.locator("td.reserved")).to_have_text(reserved)
+        expect(medium.locator("td.owed")).to_have_text(owed)
+
+    figures("0", "0", "0")
+    # A customer orders two Medium tees, which the store does not have.
+    orders = page.get_by_role("group", name="Create an order")
+    orders.get_by_label("Variant").select_option(label="Medium")
+    orders.get_by_label("Quantity").fill("2")
+    orders.get_by_label("Customer email").fill("ada@example.com")
+    orders.get_by_role("button", name="Create order").click()
+    expect(page.get_by_role("status")).to_have_text("Order #1001 placed.")
+    figures("0", "0", "2")
+    queue = page.get_by_role("table", name="Customers waiting for Medium, oldest order first")
+    expect(queue.get_by_role("row")).to_have_count(2)  # the header and one customer
+    waiting = queue.get_by_role("row").nth(1)
+    expect(waiting.get_by_role("rowheader")).to_have_text("#1001")
+    expect(waiting.get_by_role("cell")).to_have_text(
+        ["1", "ada@example.com", "2", "0", re.compile(r"\d+ \w{3} \d{4}, \d\d:\d\d")]
+    )
+    order = page.get_by_role("article", name="Order #1001")
+    expect(order.get_by_text("Backorder: 2 waiting")).to_be_visible()
+
+    # One unit comes in: it is reserved for her, one is still owed.
+    medium.get_by_label("Units of Medium received").fill("1")
+    medium.get_by_role("button", name="Receive").click()
+    expect(page.get_by_role("status")).to_have_text("Received 1 unit of Medium; 1 on hand.")
+    figures("1", "1", "1")
+    screenshot(page, "sandbox-admin-waiting")
+
+    order.get_by_role("button", name="Cancel order #1001").click()
+    expect(page.get_by_role("status")).to_have_text("Order #1001 cancelled; 2 units back in stock.")
+    figures("1", "0", "0")
+    expect(queue).to_have_count(0)
+    expect(order.get_by_text("Cancelled", exact=True)).to_be_visible()
+    expect(order.get_by_role("button", name="Cancel order #1001")).to_have_count(0)
+    screenshot(page, "sandbox-admin-cancelled")

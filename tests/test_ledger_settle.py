@@ -14,7 +14,17 @@ from plugin.services.restock import LineStake, settle
 T0 = datetime(2026, 11, 30, 12, tzinfo=UTC)
 
 
-def stake(key, ordered, *, current=None, fulfilled=0, reflected=True, backordered=0, minute=None):
+def stake(
+    key,
+    ordered,
+    *,
+    current=None,
+    fulfilled=0,
+    reflected=True,
+    backordered=0,
+    minute=None,
+    fresh=True,
+):
     return LineStake(
         key=key,
         placed_at=T0 + timedelta(minutes=key if minute is None else minute),
@@ -22,6 +32,7 @@ def stake(key, ordered, *, current=None, fulfilled=0, reflected=True, backordere
         current=ordered if current is None else current,
         fulfilled=fulfilled,
         reflected=reflected,
+        stock_current=fresh,
         backordered=backordered,
     )
 
@@ -73,6 +84,14 @@ def test_a_partial_refund_before_shipping_cancels_backordered_units_first():
     # 3 ordered, 2 short; one refunded and restocked by the platform (stock -2 -> -1).
     line = stake(1, 3, current=2, backordered=2)
     assert quantities(settle([line], -1)[1]) == (2, 1, 0, 0, 1)
+    # The app first hears of an order after one of its 2 units was refunded (stock 0, the
+    # order not yet counted in it): the unit still on the order is owed.
+    first_seen = stake(1, 2, current=1, reflected=False)
+    assert quantities(settle([first_seen], 0)[1]) == (2, 1, 0, 0, 1)
+    # The refund is known before its restock reaches the stock figure (still -2): the figure
+    # is older than the order's change, so the refunded unit is not taken for a short one.
+    refund_first = stake(1, 3, current=2, backordered=2, fresh=False)
+    assert quantities(settle([refund_first], -2)[1]) == (2, 1, 0, 0, 1)
 
 
 # -- random interleavings against a model of the platform ------------------------------------

@@ -77,3 +77,21 @@ def test_every_manifest_path_is_served(app, role, path):
         matched = True
         break
     assert matched, f"{role}: {path} accepts neither GET nor POST"
+
+
+def test_the_webhook_source_reads_every_topic_the_app_subscribes_to():
+    from webhooks.shopify import TOPICS
+
+    subscribed = SHOPIFY["webhooks"]["topics"] + SHOPIFY["webhooks"]["compliance_topics"]
+    assert sorted(TOPICS) == sorted(subscribed)
+
+
+def test_protected_customer_data_is_declared_where_shopify_takes_it():
+    # Shopify's app configuration has no field for it: the manifest holds the request (made in
+    # the Partner Dashboard) and the TOML says so, next to the order topics that need it.
+    declared = SHOPIFY["protected_customer_data"]
+    assert declared["level"] == 2 and sorted(declared["fields"]) == ["email", "name"]
+    assert declared["reason"]
+    toml_text = (ROOT / "shopify.app.toml").read_text()
+    assert "Protected customer data" in toml_text
+    assert {"read_orders", "read_customers", "read_locales"} <= set(SHOPIFY["scopes"])

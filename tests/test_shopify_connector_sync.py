@@ -19,6 +19,7 @@ from plugin.models import BadgeKind, BadgeTransition, InstallStatus, Shop, Varia
 from plugin.platforms import connector_for
 from plugin.services.tokens import vault
 from tests.factories import shopify_shop
+from tests.shopify_install_helpers import STORE
 from tests.shopify_webhook_helpers import (
     ENDPOINT,
     SHOP,
@@ -102,6 +103,8 @@ def test_reconcile_cli_pages_the_catalogue_and_heals_a_missed_webhook(app, clien
 
     # The sell-out's inventory_levels/update never arrived; the catalogue shows it.
     responses.post(ENDPOINT, json=definitions_answer(["state", "label", "eta"]))
+    responses.post(ENDPOINT, json=gql_answer({"shop": STORE}))
+    responses.post(ENDPOINT, json=gql_answer({"shopLocales": [{"locale": "en", "primary": True}]}))
     responses.post(
         ENDPOINT,
         json=gql_answer(
@@ -116,6 +119,8 @@ def test_reconcile_cli_pages_the_catalogue_and_heals_a_missed_webhook(app, clien
             }
         ),
     )
+    no_orders = {"pageInfo": {"hasNextPage": False, "endCursor": None}, "nodes": []}
+    responses.post(ENDPOINT, json=gql_answer({"orders": no_orders}))
     responses.post(ENDPOINT, json=write_answer())
     result = app.test_cli_runner().invoke(args=["reconcile", "--shop", SHOP])
 
@@ -125,6 +130,9 @@ def test_reconcile_cli_pages_the_catalogue_and_heals_a_missed_webhook(app, clien
     assert sent(catalog_call)["variables"] == {"after": None}
     db.session.expire_all()
     assert small_badge().state == BadgeKind.OUT_OF_STOCK
+    # The store's own calendar came with it: ETAs are computed in its zone.
+    shop = db.session.scalars(select(Shop)).one()
+    assert (shop.timezone, shop.locale, shop.country) == ("America/Los_Angeles", "en", "US")
     last = db.session.scalars(select(BadgeTransition).order_by(BadgeTransition.id.desc())).first()
     assert last.cause == "reconcile"
     push = responses.calls[-1]

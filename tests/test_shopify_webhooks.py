@@ -299,8 +299,10 @@ def test_an_order_for_a_backordered_variant_records_a_backorder_line(app, client
     eta = next(m for m in sent(responses.calls[2])["variables"]["metafields"] if m["key"] == "eta")
     assert eta["type"] == "date" and eta["value"] == badge(SMALL).eta.isoformat()
     order = json.loads(fixture_bytes("orders-create.json"))
-    # Shopify's sample order is a cancelled one; this customer's order stands.
+    # Shopify's sample order is a cancelled one; this customer's order stands, placed after
+    # the stock figure read above (the sample's own date is years before it).
     order["cancelled_at"] = None
+    order["created_at"] = order["updated_at"] = utcnow().isoformat()
     order["line_items"][0]["variant_id"] = int(SMALL)
     order["line_items"][0]["quantity"] = 2
     order["line_items"][0]["current_quantity"] = 2

@@ -8,11 +8,7 @@ every document against Shopify's schema and enforces the bucket.
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from sqlalchemy import select
@@ -20,13 +16,10 @@ from sqlalchemy import select
 from fakes.shopify_graphql import FakeShopify, FakeVariant
 from plugin.extensions import db
 from plugin.models import BadgeKind, InboxStatus, Variant, VariantBadge, WebhookEvent, utcnow
-from tests.conftest import base_env
 from tests.factories import shopify_shop
-from tests.shopify_webhook_helpers import TOKEN, fixture_bytes, post_webhook
+from tests.shopify_webhook_helpers import TOKEN, fixture_bytes, post_webhook, run_worker
 from tests.waiting import wait_until
 
-ROOT = Path(__file__).resolve().parent.parent
-RQ = Path(sys.executable).parent / "rq"
 PRODUCT_ID = "788032119674292922"
 SMALL, MEDIUM = "642667041472713922", "757650484644203962"
 SMALL_ITEM, LOCATION = "271878346596884015", "24826418"
@@ -45,24 +38,6 @@ def fake_shopify():
     base = fake.start()
     yield fake, base
     fake.stop()
-
-
-def run_worker(database_url: str, redis_url: str, api_base: str) -> None:
-    env = {
-        **os.environ,
-        **base_env(DATABASE_URL=database_url, REDIS_URL=redis_url),
-        "SHOPIFY_API_BASE_OVERRIDE": api_base,
-        "PYTHONPATH": str(ROOT),
-    }
-    result = subprocess.run(
-        [str(RQ), "worker", "--burst", "--with-scheduler", "--url", redis_url, "webhooks", "push"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
 
 
 def test_documented_webhooks_through_redis_and_a_worker_write_the_latest_badge_once(

@@ -12,14 +12,30 @@ Deduplication goes through the inbox's one unique key (platform, event_id):
 - for `store/order/created`, whose payload names a one-off occurrence (an order is created
   once), the event id is built from the payload `hash` instead, so the same order delivered
   twice under two webhook ids (a duplicate hook, a resend with a fresh id) is stored once.
-  For stock and product scopes the hash is NOT a dedupe key: it covers the `data` only (the
-  documented samples of two different scopes share one hash), so "stock set to 5" twice in a
-  day has one hash while being two real changes. Those events only trigger a fresh fetch, so
-  processing a true duplicate twice costs one API call, while dropping a real one would lose it.
+  The hash is NOT a dedupe key anywhere else. BigCommerce suggests it for spotting
+  duplicates, but describes it as "the SHA-1 hash of the JSON-encoded payload data", and its
+  documented samples of different scopes share hashes, so nothing says it covers more than
+  `data` (it cannot tell two changes with the same `data` apart):
+  - `store/order/updated` carries only the order id: every later change of order 250 has the
+    same data, so a hash dedupe would drop every update after the first;
+  - `store/order/statusUpdated` adds the status pair, which recurs whenever a merchant sets
+    a status back and forth (Awaiting Fulfillment -> Awaiting Shipment, twice);
+  - `store/order/refund/created` and `store/shipment/created` name a refund or shipment id,
+    so a hash key would be sound there, yet gains nothing: the delivery only prompts a re-read
+    of the order, and a true duplicate under a new id costs two reads and changes nothing (the
+    newest snapshot wins and settling writes only changes), while an event wrongly dropped
+    would leave the ledger stale until the next reconciliation;
+  - stock and product scopes: "stock set to 5" twice in a day is one `data` but two real
+    changes. Those events only trigger a fresh fetch too.
 
 Payloads are thin (ids only): the events built here carry no facts but a `Fetch` request, and
-the app reads the product, stock or order through the BigCommerce connector. No HTTP happens
-here.
+the app reads the product, stock or order through the BigCommerce connector. Every order scope
+(created, updated, statusUpdated, refund/created) and `store/shipment/created` (whose `data` is
+the shipment, naming its order as `orderId`) becomes the same `OrderChanged`, completed from the
+V2 order and its products: the order's status, each line's `quantity_shipped` and
+`quantity_refunded`. Arrival order does not matter: each read is the order as it is now, and
+the ledger refuses a snapshot whose `date_modified` is older than the one applied. No HTTP
+happens here.
 """
 
 from __future__ import annotations
@@ -45,6 +61,17 @@ PRODUCT_STOCK_SCOPES = frozenset(
     {"store/product/inventory/updated", "store/product/inventory/order/updated"}
 )
 SKU_STOCK_SCOPES = frozenset({"store/sku/inventory/updated", "store/sku/inventory/order/updated"})
+# Scopes whose `data.id` is the order's id.
+ORDER_SCOPES = frozenset(
+    {
+        "store/order/created",
+        "store/order/updated",
+        "store/order/statusUpdated",
+        "store/order/refund/created",
+    }
+)
+# `data` is the shipment; `data.orderId` names its order.
+SHIPMENT_SCOPES = frozenset({"store/shipment/created"})
 
 
 def product_item_id(product_id: str) -> str:
@@ -131,10 +158,11 @@ class BigCommerceWebhooks:
                 ref = ev.VariantRef(variant_id=str(inventory["variant_id"]), product_id=product_id)
             locations = store.location_ids or DEFAULT_LOCATION_IDS
             return _stock_events(ref, locations, occurred_at, fetch)
-        if scope == "store/order/created":
-            # The payload names only the order: the app reads its lines (fetch_order).
-            ordered_at = delivery.triggered_at or delivery.received_at
-            return [ev.OrderChanged(str(data["id"]), ordered_at, fetch=fetch)]
+        if scope in ORDER_SCOPES or scope in SHIPMENT_SCOPES:
+            # The payload names only the order: the app reads it whole (fetch_order).
+            order_id = data["orderId"] if scope in SHIPMENT_SCOPES else data["id"]
+            changed_at = delivery.triggered_at or delivery.received_at
+            return [ev.OrderChanged(str(order_id), changed_at, fetch=fetch)]
         return []
 
 

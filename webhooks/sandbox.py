@@ -22,9 +22,27 @@ from webhooks.source import (
     delivery_from_headers,
 )
 
-TOPICS = ("products/update", "inventory_levels/update", "orders/create", "app/uninstalled")
+# Order topics whose payload is the whole order, as Shopify's REST order resource.
+ORDER_TOPICS = (
+    "orders/create",
+    "orders/updated",
+    "orders/cancelled",
+    "orders/fulfilled",
+    "orders/partially_fulfilled",
+)
+TOPICS = (
+    "products/update",
+    "inventory_levels/update",
+    *ORDER_TOPICS,
+    # Shopify's order_edit and refund resources: they name the order, the app reads it.
+    "orders/edited",
+    "refunds/create",
+    "app/uninstalled",
+)
 # The sandbox store has one stock location.
 LOCATION = "default"
+# Where the merchant opens an order in the sandbox store's admin.
+ORDER_ADMIN_PATH = "/sandbox/#order-{id}"
 H_TOPIC = "X-Sandbox-Topic"
 H_SHOP = "X-Sandbox-Shop-Domain"
 H_EVENT = "X-Sandbox-Event-Id"
@@ -94,39 +112,71 @@ class SandboxWebhooks:
                         occurred_at=occurred_at,
                     )
                 ]
-            case "orders/create":
+            case topic if topic in ORDER_TOPICS:
                 if "line_items" not in payload:
                     # Like BigCommerce, a thin order payload leaves the lines to be fetched.
-                    return [
-                        ev.OrderChanged(
-                            str(payload["id"]), occurred_at, fetch=ev.Fetch(delivery.received_at)
-                        )
-                    ]
-                return [
-                    ev.OrderChanged(
-                        str(payload["id"]), occurred_at, order_facts(payload, occurred_at)
-                    )
-                ]
+                    return [_fetch_order(payload["id"], occurred_at, delivery)]
+                return [ev.OrderChanged(str(payload["id"]), occurred_at, order_facts(payload))]
+            case "orders/edited":
+                # What changed, not the order after it: read the order from the store.
+                edit = payload["order_edit"]
+                return [_fetch_order(edit["order_id"], occurred_at, delivery)]
+            case "refunds/create":
+                return [_fetch_order(payload["order_id"], occurred_at, delivery)]
             case "app/uninstalled":
                 return [ev.AppUninstalled(occurred_at)]
         return []
 
 
-def order_facts(payload: dict, placed_at: datetime | None = None) -> ev.OrderFacts:
+def _fetch_order(order_id, occurred_at: datetime, delivery: StoredDelivery) -> ev.OrderChanged:
+    return ev.OrderChanged(str(order_id), occurred_at, fetch=ev.Fetch(delivery.received_at))
+
+
+def _when(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
+
+
+def order_facts(payload: dict) -> ev.OrderFacts:
+    """The order as the store describes it now: each line's units as ordered, still on the
+    order, shipped (its fulfilments) and refunded (its refunds' lines)."""
+    shipped: dict[str, int] = {}
+    for fulfillment in payload.get("fulfillments") or []:
+        if fulfillment.get("status", "success") != "success":
+            continue  # cancelled, failed or still pending: nothing left the building
+        for item in fulfillment.get("line_items") or []:
+            shipped[str(item["id"])] = shipped.get(str(item["id"]), 0) + int(item["quantity"])
+    refunded: dict[str, int] = {}
+    for refund in payload.get("refunds") or []:
+        for item in refund.get("refund_line_items") or []:
+            key = str(item["line_item_id"])
+            refunded[key] = refunded.get(key, 0) + int(item["quantity"])
     return ev.OrderFacts(
         order_id=str(payload["id"]),
-        placed_at=placed_at or datetime.fromisoformat(payload["created_at"]),
+        placed_at=datetime.fromisoformat(payload["created_at"]),
         name=str(payload.get("name") or ""),
-        customer=ev.Customer(email=payload.get("email")),
+        customer=ev.Customer(
+            email=payload.get("email") or payload.get("contact_email") or None,
+            locale=payload.get("customer_locale") or None,
+        ),
         lines=tuple(
             ev.OrderLine(
                 line_id=str(item["id"]),
                 variant=ev.VariantRef(variant_id=str(item["variant_id"])),
                 quantity=int(item["quantity"]),
+                current_quantity=(
+                    int(item["current_quantity"])
+                    if item.get("current_quantity") is not None
+                    else None
+                ),
+                fulfilled_quantity=shipped.get(str(item["id"]), 0),
+                refunded_quantity=refunded.get(str(item["id"]), 0),
             )
             for item in payload.get("line_items", [])
             if item.get("variant_id") is not None
         ),
+        cancelled_at=_when(payload.get("cancelled_at")),
+        admin_url=ORDER_ADMIN_PATH.format(id=payload["id"]),
+        updated_at=_when(payload.get("updated_at")),
     )
 
 

@@ -5,6 +5,11 @@ least once, unordered and sometimes a day late, so `X-Shopify-Event-Id` names th
 delivery is a duplicate) and `X-Shopify-Triggered-At` orders it against what is already applied.
 Payloads are the REST resources of the topics; ids can exceed 2**53, and Python's json keeps
 them exact as ints, which become strings here.
+
+Every order topic becomes one `OrderChanged`: the five that carry the whole order give its
+snapshot, dated by the order's own `created_at` and `updated_at` (so whichever arrives last,
+the newest snapshot wins); refunds/create and orders/edited only name the order, which the
+app then reads through the connector.
 """
 
 from __future__ import annotations
@@ -32,15 +37,28 @@ H_EVENT = "X-Shopify-Event-Id"
 H_WEBHOOK = "X-Shopify-Webhook-Id"
 H_TRIGGERED = "X-Shopify-Triggered-At"
 
+# Order topics whose payload is the whole order (the REST order resource).
+ORDER_TOPICS = (
+    "orders/create",
+    "orders/updated",
+    "orders/cancelled",
+    "orders/fulfilled",
+    "orders/partially_fulfilled",
+)
 TOPICS = (
     "products/update",
     "inventory_levels/update",
-    "orders/create",
+    *ORDER_TOPICS,
+    # An order edit and a refund name their order but do not carry it: the app reads it.
+    "orders/edited",
+    "refunds/create",
     "app/uninstalled",
     "customers/data_request",
     "customers/redact",
     "shop/redact",
 )
+# Fulfilments that shipped nothing (REST `fulfillments[].status`).
+NOT_SHIPPED = frozenset({"cancelled", "error", "failure"})
 
 
 def sign(secret: str, body: bytes) -> str:
@@ -91,8 +109,15 @@ class ShopifyWebhooks:
                         or occurred_at,
                     )
                 ]
-            case "orders/create":
-                return [order_created(payload, occurred_at)]
+            case topic if topic in ORDER_TOPICS:
+                facts = order_facts(payload, store.shop_domain)
+                return [ev.OrderChanged(facts.order_id, occurred_at, facts)]
+            case "orders/edited":
+                # What the edit changed, not the order after it: read the order from the store.
+                edit = payload["order_edit"]
+                return [_fetch_order(edit["order_id"], occurred_at, delivery)]
+            case "refunds/create":
+                return [_fetch_order(payload["order_id"], occurred_at, delivery)]
             case "app/uninstalled":
                 return [ev.AppUninstalled(occurred_at)]
             case "customers/data_request":
@@ -155,16 +180,42 @@ def _tracked(variant: dict) -> bool | None:
     return None
 
 
-def order_created(payload: dict, occurred_at) -> ev.OrderChanged:
-    return ev.OrderChanged(str(payload["id"]), occurred_at, order_facts(payload, occurred_at))
+def _fetch_order(order_id, occurred_at, delivery: StoredDelivery) -> ev.OrderChanged:
+    return ev.OrderChanged(str(order_id), occurred_at, fetch=ev.Fetch(delivery.received_at))
 
 
-def order_facts(payload: dict, placed_at) -> ev.OrderFacts:
+def admin_url(shop_domain: str, order_id: str) -> str | None:
+    """Where the merchant opens the order: https://admin.shopify.com/store/<store>/orders/<id>,
+    the store being its myshopify.com name."""
+    store = shop_domain.strip().lower().removesuffix(".myshopify.com")
+    if not store or "." in store or "/" in store:
+        return None
+    return f"https://admin.shopify.com/store/{store}/orders/{order_id}"
+
+
+def order_facts(payload: dict, shop_domain: str = "") -> ev.OrderFacts:
+    """The order as an order topic's payload (the REST order resource) describes it.
+
+    Per line: units as ordered (`quantity`), still on the order after edits, removals and
+    refunds (`current_quantity`), shipped (the line's units in fulfilments that did not fail
+    or get cancelled) and refunded (its `refunds[].refund_line_items`). A cancellation is only
+    ever `cancelled_at`: `fulfillable_quantity` 0 also means refunded, removed or shipped.
+    The snapshot is dated by the order's own `updated_at`, so a late older one is refused.
+    """
+    order_id = str(payload["id"])
     customer = payload.get("customer") or {}
     name = " ".join(p for p in (customer.get("first_name"), customer.get("last_name")) if p)
+    shipped = _fulfilled_units(payload.get("fulfillments"))
+    refunded = _refunded_units(payload.get("refunds"))
+    placed_at = parse_timestamp(payload.get("created_at")) or parse_timestamp(
+        payload.get("processed_at")
+    )
+    if placed_at is None:
+        raise ValueError(f"order {order_id} has no created_at")
     return ev.OrderFacts(
-        order_id=str(payload["id"]),
+        order_id=order_id,
         placed_at=placed_at,
+        updated_at=parse_timestamp(payload.get("updated_at")),
         name=str(payload.get("name") or ""),
         customer=ev.Customer(
             email=payload.get("email") or payload.get("contact_email") or _customer_email(payload),
@@ -172,6 +223,7 @@ def order_facts(payload: dict, placed_at) -> ev.OrderFacts:
             locale=payload.get("customer_locale") or None,
         ),
         cancelled_at=parse_timestamp(payload.get("cancelled_at")),
+        admin_url=admin_url(shop_domain, order_id) if shop_domain else None,
         lines=tuple(
             ev.OrderLine(
                 line_id=str(item["id"]),
@@ -181,12 +233,34 @@ def order_facts(payload: dict, placed_at) -> ev.OrderFacts:
                 ),
                 quantity=int(item.get("quantity") or 0),
                 current_quantity=_int_or_none(item.get("current_quantity")),
+                fulfilled_quantity=shipped.get(str(item["id"]), 0),
+                refunded_quantity=refunded.get(str(item["id"]), 0),
             )
             # Custom items, tips and deleted variants carry no variant: nothing to badge.
             for item in payload.get("line_items") or []
             if item.get("variant_id") is not None
         ),
     )
+
+
+def _fulfilled_units(fulfillments) -> dict[str, int]:
+    units: dict[str, int] = {}
+    for fulfillment in fulfillments or []:
+        if str(fulfillment.get("status") or "").lower() in NOT_SHIPPED:
+            continue
+        for item in fulfillment.get("line_items") or []:
+            key = str(item["id"])
+            units[key] = units.get(key, 0) + int(item.get("quantity") or 0)
+    return units
+
+
+def _refunded_units(refunds) -> dict[str, int]:
+    units: dict[str, int] = {}
+    for refund in refunds or []:
+        for item in refund.get("refund_line_items") or []:
+            key = str(item["line_item_id"])
+            units[key] = units.get(key, 0) + int(item.get("quantity") or 0)
+    return units
 
 
 def _customer_email(payload: dict) -> str | None:

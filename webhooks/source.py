@@ -54,6 +54,9 @@ class StoreContext:
     location_ids: tuple[str, ...] = ()
     # The store keeps its own backorder counts, which move with stock.
     native_backorders: bool = False
+    # The store's name on the platform (Shopify's myshopify domain), for links into its admin;
+    # empty when the app does not say.
+    shop_domain: str = ""
 
 
 # Store's name on the platform → the plain webhook secret the app registered for it, if any.

@@ -1,10 +1,12 @@
 """The BigCommerce store behind the `Connector` interface: V3 catalog and inventory reads, badge
-metafield writes, and the V2 order read BigCommerce still documents for an order's products.
+metafield writes, and the V2 order and store reads BigCommerce still documents (V3 has no
+equivalent for an order's products or the store's time zone).
 
 Calls per job are kept low because the store's quota is shared by every app on it: a product is
 one catalog call (variants included) plus one inventory call; a stock event is one inventory
 call however many locations it names (answers are kept until the unit of work ends); a catalog
-page of 250 products is one catalog call plus one inventory call per 1,000 items.
+page of 250 products is one catalog call plus one inventory call per 1,000 items; an order
+event is two calls (the order, its products; one more per further 250 lines).
 
 A burst of stock events for one product needs far fewer reads than events: a read of the
 product's stock that BEGAN after an event reached the app already shows that event's change, so
@@ -12,6 +14,14 @@ jobs share such reads through the app's shared cache (`SHARED_READ_TTL_S`). Each
 uses a shared read only if it began after the event's `received_at` (the `fresh_after` of its
 fetch request), and applies it stamped with that `received_at`; so whatever is applied reflects
 every change before its stamp, and the mirror's "newer stamp wins" rule never drops a change.
+
+A reconciliation costs, on top of the catalogue pages and the registration check: one call for
+the store (`/v2/store`), one call per 250 orders changed since the last run plus one per such
+order (its products), and two per order the ledger still owes units on that did not change.
+So a run that finds 40 changed orders and 10 other owed orders spends 1 + 1 + 40 + 20 = 62 of
+the store's 150 requests per 30 s (the client paces itself to the quota it is told). A first
+reconciliation reads every order of the lookback period the app asks for, one products call
+each.
 
 One connector serves one unit of work: reads are kept on it until it is dropped.
 """
@@ -37,7 +47,24 @@ log = logging.getLogger(__name__)
 PAGE_LIMIT = 250
 ITEMS_LIMIT = 1000
 ORDER_PRODUCTS_LIMIT = 250
+ORDERS_LIMIT = 250
 MAX_PAGES = 10_000
+# V2 order status ids (`GET /v2/order_statuses`; merchants may relabel them, never renumber).
+STATUS_INCOMPLETE = 0
+STATUS_REFUNDED = 4
+STATUS_CANCELLED = 5
+STATUS_DECLINED = 6
+# Nothing more of the order ships under these: checkout never finished (Incomplete, which
+# `store/order/created` also fires for), the whole order refunded, cancelled, or declined.
+NOTHING_MORE_SHIPS = frozenset(
+    {STATUS_INCOMPLETE, STATUS_REFUNDED, STATUS_CANCELLED, STATUS_DECLINED}
+)
+# `min_date_modified` is read one second back (dates are whole seconds, and it is not said
+# whether the bound is inclusive), so an order modified in the same second as the last one
+# of a page is never skipped; orders read twice that way are yielded once.
+MODIFIED_OVERLAP = timedelta(seconds=1)
+# The store's control panel, as `GET /v2/store` gives it (`control_panel_base_url`).
+CONTROL_PANEL = "https://store-{store_hash}.mybigcommerce.com"
 SHARED_READ_TTL_S = 120
 # Allowance for clock differences between the web process that stamped `received_at` and the
 # worker that stamped a read's start.
@@ -181,14 +208,70 @@ class BigCommerceConnector:
             page += 1
 
     def fetch_order(self, order_id: str) -> ev.OrderFacts | None:
-        """The order's lines, for `store/order/created` (whose payload has only the id).
-
-        V2 is still BigCommerce's documented API for an order and its products.
-        """
+        """The order as it is now, for every order event (their payloads carry only its id):
+        `GET /v2/orders/{id}` and `GET /v2/orders/{id}/products`, two calls."""
         try:
             order = self.client.request("GET", f"/v2/orders/{order_id}")
         except NotFound:
             return None
+        return self._order_facts(order, self._order_products(str(order.get("id") or order_id)))
+
+    def orders_changed_since(self, since: datetime) -> Iterator[ev.OrderFacts]:
+        """Orders modified at or after `since`, oldest change first, each with its products.
+
+        `GET /v2/orders?min_date_modified=…&sort=date_modified:asc&limit=250` (one call per 250
+        orders) and one products call per order. Paged by moving `min_date_modified` up to the
+        last order read rather than by page number alone: an order modified while this runs
+        moves to the end of the list, which with plain pages would shift an unread order onto
+        a page already read. Page numbers only step through a full page of orders modified in
+        the same second.
+        """
+        cursor = since.astimezone(UTC).replace(microsecond=0) - MODIFIED_OVERLAP
+        page = 1
+        yielded: dict[str, datetime | None] = {}
+        for _ in range(MAX_PAGES):
+            body = self.client.request(
+                "GET",
+                "/v2/orders",
+                params={
+                    "min_date_modified": email.utils.format_datetime(cursor),
+                    "sort": "date_modified:asc",
+                    "limit": ORDERS_LIMIT,
+                    "page": page,
+                },
+            )
+            rows = [row for row in body.get("data") or [] if isinstance(row, dict)]
+            for row in rows:
+                order_id = str(row["id"])
+                modified = _rfc2822(row.get("date_modified"))
+                if order_id in yielded and yielded[order_id] == modified:
+                    continue  # read again at a page boundary, unchanged
+                yielded[order_id] = modified
+                yield self._order_facts(row, self._order_products(order_id))
+            if len(rows) < ORDERS_LIMIT:
+                return
+            last = _rfc2822(rows[-1].get("date_modified"))
+            if last is not None and last - MODIFIED_OVERLAP > cursor:
+                cursor, page = last - MODIFIED_OVERLAP, 1
+            else:
+                page += 1
+
+    def fetch_store(self) -> ev.StoreFacts:
+        """`GET /v2/store`: the time zone every ETA is computed in, the default language, the
+        country whose holidays close the store, its name, and the address for orders (the
+        owner's address when the store has none)."""
+        store = self.client.request("GET", "/v2/store")
+        timezone = (store.get("timezone") or {}).get("name")
+        country = str(store.get("country_code") or "").strip().upper()
+        return ev.StoreFacts(
+            timezone=timezone or None,
+            locale=store.get("language") or None,
+            country=country if len(country) == 2 else None,
+            name=store.get("name") or None,
+            contact_email=store.get("order_email") or store.get("admin_email") or None,
+        )
+
+    def _order_products(self, order_id: str) -> list[dict]:
         rows: list[dict] = []
         for page in range(1, MAX_PAGES + 1):
             body = self.client.request(
@@ -200,29 +283,59 @@ class BigCommerceConnector:
             rows.extend(batch)
             if len(batch) < ORDER_PRODUCTS_LIMIT:
                 break
-        lines = tuple(
-            ev.OrderLine(
-                line_id=str(row["id"]),
-                variant=_line_ref(row),
-                quantity=int(row.get("quantity") or 0),
-                fulfilled_quantity=int(row.get("quantity_shipped") or 0),
-                refunded_quantity=int(row.get("quantity_refunded") or 0),
+        return rows
+
+    def _order_facts(self, order: dict, rows: list[dict]) -> ev.OrderFacts:
+        """The V2 order and its products as the ledger's snapshot.
+
+        Each line: `quantity` as ordered, `quantity_shipped` fulfilled, `quantity_refunded`
+        refunded, and what is still on the order. BigCommerce does not say whether a refunded
+        unit had shipped; refunds are taken from the unshipped units first, so refunding an
+        unshipped backorder frees it, and a refund after shipping (a return) never un-ships a
+        unit. A partial refund by amount (status Partially Refunded, no line refunded) takes
+        nothing off. Under a status where nothing more ships (Incomplete, Refunded, Cancelled,
+        Declined) or once the order is archived, only the shipped units stay on it; a refund
+        by amount that moves the order to Refunded therefore frees its backorders too.
+        Cancelled also sets `cancelled_at` (the order's `date_modified`).
+        """
+        order_id = str(order["id"])
+        status = _int(order.get("status_id"))
+        closed = status in NOTHING_MORE_SHIPS or order.get("is_deleted") is True
+        updated_at = _rfc2822(order.get("date_modified"))
+        lines = []
+        for row in rows:
+            if not row.get("product_id"):
+                continue  # a custom product or gift certificate: nothing to mirror
+            quantity = max(0, _int(row.get("quantity")) or 0)
+            shipped = min(quantity, max(0, _int(row.get("quantity_shipped")) or 0))
+            refunded = min(quantity, max(0, _int(row.get("quantity_refunded")) or 0))
+            current = shipped if closed else max(quantity - refunded, shipped)
+            lines.append(
+                ev.OrderLine(
+                    line_id=str(row["id"]),
+                    variant=_line_ref(row),
+                    quantity=quantity,
+                    current_quantity=current,
+                    fulfilled_quantity=shipped,
+                    refunded_quantity=refunded,
+                )
             )
-            for row in rows
-            if row.get("product_id")
-        )
         billing = order.get("billing_address") or {}
         name = " ".join(p for p in (billing.get("first_name"), billing.get("last_name")) if p)
+        placed_at = _rfc2822(order.get("date_created")) or updated_at or _utcnow()
         return ev.OrderFacts(
-            order_id=str(order.get("id") or order_id),
-            placed_at=_rfc2822(order.get("date_created")) or _utcnow(),
-            name=f"#{order.get('id') or order_id}",
+            order_id=order_id,
+            placed_at=placed_at,
+            name=f"#{order_id}",
             customer=ev.Customer(
                 email=billing.get("email") or None,
                 name=name or None,
                 locale=order.get("customer_locale") or None,
             ),
-            lines=lines,
+            lines=tuple(lines),
+            cancelled_at=(updated_at or _utcnow()) if status == STATUS_CANCELLED else None,
+            admin_url=f"{CONTROL_PANEL.format(store_hash=self.store_hash)}/manage/orders/{order_id}",
+            updated_at=updated_at,
         )
 
     # -- writes ----------------------------------------------------------------------------
@@ -312,10 +425,20 @@ def _product_of_item(inventory_item_id: str | None) -> str | None:
     return None
 
 
+def _int(value) -> int | None:
+    """V2 documents some counts as `number` (`quantity_shipped`, `quantity_refunded`)."""
+    try:
+        return int(float(value)) if value is not None and value != "" else None
+    except (TypeError, ValueError, OverflowError):
+        return None
+
+
 def _rfc2822(value: str | None) -> datetime | None:
     if not value:
         return None
     try:
-        return email.utils.parsedate_to_datetime(value)
+        parsed = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError):
         return None
+    # "-0000" parses naive; BigCommerce's dates are UTC either way.
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)

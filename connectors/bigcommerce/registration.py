@@ -23,6 +23,10 @@ WEBHOOK_SCOPES = (
     "store/sku/inventory/updated",
     "store/sku/inventory/order/updated",
     "store/order/created",
+    "store/order/updated",
+    "store/order/statusUpdated",
+    "store/order/refund/created",
+    "store/shipment/created",
 )
 SCRIPT_NAME = "Backorder Badges"
 WIDGET_PATH = "/static/badge-widget-bc.js"

@@ -9,14 +9,24 @@ StoreSettings.location_ids holds numeric location ids too.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from connectors.base import CatalogPage, ConnectorError
 from connectors.shopify import queries
 from connectors.shopify.graphql import ShopifyGraphQL
 from domain.badges import AppliedPolicy, BadgePush, PushResult
-from domain.events import OrderFacts, ProductFacts, VariantFacts, VariantRef
+from domain.events import (
+    Customer,
+    OrderFacts,
+    OrderLine,
+    ProductFacts,
+    StoreFacts,
+    VariantFacts,
+    VariantRef,
+)
+from webhooks.shopify import admin_url
+from webhooks.source import parse_timestamp
 
 
 def gid(kind: str, numeric_id: str) -> str:
@@ -83,8 +93,145 @@ class ShopifyConnector:
         return _available(level) if level else None
 
     def fetch_order(self, order_id: str) -> OrderFacts | None:
-        """Shopify's order webhooks carry the whole order; nothing needs fetching."""
-        return None
+        """The order as Shopify has it now (refunds/create and orders/edited name it only, and
+        reconciliation re-reads the orders still owed); None once it no longer exists."""
+        data = self.client.execute(
+            queries.ORDER,
+            {"id": gid("Order", order_id)},
+            redactable=queries.REDACTABLE_ORDER_FIELDS,
+        )
+        order = data.get("order")
+        return self._order_facts(order) if order else None
+
+    def orders_changed_since(self, since: datetime) -> Iterator[OrderFacts]:
+        """Every order Shopify changed after `since`, oldest change first.
+
+        Without the read_all_orders scope Shopify only shows the last 60 days of orders."""
+        stamp = since.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        variables: dict[str, Any] = {"query": f"updated_at:>'{stamp}'", "after": None}
+        while True:
+            data = self.client.execute(
+                queries.ORDERS_CHANGED, variables, redactable=queries.REDACTABLE_ORDER_FIELDS
+            )
+            orders = data.get("orders") or {}
+            for order in orders.get("nodes") or []:
+                yield self._order_facts(order)
+            page = orders.get("pageInfo") or {}
+            if not page.get("hasNextPage"):
+                return
+            variables = {**variables, "after": page["endCursor"]}
+
+    def fetch_store(self) -> StoreFacts:
+        shop = self.client.execute(queries.STORE).get("shop") or {}
+        # A shop that has not granted read_locales yet still gets its time zone and country.
+        locales = self.client.execute(
+            queries.STORE_LOCALES, redactable=frozenset({"shopLocales"})
+        ).get("shopLocales")
+        primary = next((loc for loc in locales or [] if loc.get("primary")), None)
+        return StoreFacts(
+            timezone=shop.get("ianaTimezone") or None,
+            locale=(primary or {}).get("locale") or None,
+            country=(shop.get("billingAddress") or {}).get("countryCodeV2") or None,
+            name=shop.get("name") or None,
+            contact_email=shop.get("contactEmail") or None,
+        )
+
+    def _order_facts(self, order: dict) -> OrderFacts:
+        order_id = numeric_id(order["id"])
+        customer = order.get("customer") or {}
+        name = " ".join(p for p in (customer.get("firstName"), customer.get("lastName")) if p)
+        items = self._all_line_items(order)
+        shipped = self._fulfilled_units(order)
+        lines = []
+        for item in items:
+            variant = item.get("variant")
+            if not variant:
+                continue  # a custom item, a tip or a deleted variant: nothing to badge
+            product = item.get("product")
+            line_id = numeric_id(item["id"])
+            quantity = int(item.get("quantity") or 0)
+            lines.append(
+                OrderLine(
+                    line_id=line_id,
+                    variant=VariantRef(
+                        variant_id=numeric_id(variant["id"]),
+                        product_id=numeric_id(product["id"]) if product else None,
+                    ),
+                    quantity=quantity,
+                    current_quantity=int(item.get("currentQuantity") or 0),
+                    fulfilled_quantity=shipped.get(line_id, 0),
+                    # Units ordered minus units refunded (LineItem.refundableQuantity).
+                    refunded_quantity=max(0, quantity - int(item.get("refundableQuantity") or 0)),
+                )
+            )
+        placed_at = parse_timestamp(order.get("createdAt"))
+        if placed_at is None:
+            raise ConnectorError(f"Shopify order {order_id} has no createdAt")
+        return OrderFacts(
+            order_id=order_id,
+            placed_at=placed_at,
+            updated_at=parse_timestamp(order.get("updatedAt")),
+            name=order.get("name") or "",
+            customer=Customer(
+                email=order.get("email") or None,
+                name=name or None,
+                locale=order.get("customerLocale") or None,
+            ),
+            lines=tuple(lines),
+            cancelled_at=parse_timestamp(order.get("cancelledAt")),
+            admin_url=admin_url(self.client.shop_domain, order_id),
+        )
+
+    def _all_line_items(self, order: dict) -> list[dict]:
+        connection = order.get("lineItems") or {}
+        items = list(connection.get("nodes") or [])
+        page = connection.get("pageInfo") or {}
+        while page.get("hasNextPage"):
+            data = self.client.execute(
+                queries.ORDER_LINES_PAGE, {"id": order["id"], "after": page["endCursor"]}
+            )
+            connection = (data.get("order") or {}).get("lineItems") or {}
+            items.extend(connection.get("nodes") or [])
+            page = connection.get("pageInfo") or {}
+        return items
+
+    def _fulfilled_units(self, order: dict) -> dict[str, int]:
+        """Units shipped per line: its units in every fulfilment that did not fail or get
+        cancelled, reading past the first page of fulfilments and of their lines."""
+        fulfillments = list(order.get("fulfillments") or [])
+        total = (order.get("fulfillmentsCount") or {}).get("count")
+        if total is not None and int(total) > len(fulfillments):
+            data = self.client.execute(queries.ORDER_FULFILLMENTS, {"id": order["id"]})
+            read = {f["id"]: f for f in fulfillments}
+            fulfillments = [
+                read.get(f["id"], f) for f in ((data.get("order") or {}).get("fulfillments") or [])
+            ]
+        units: dict[str, int] = {}
+        for fulfillment in fulfillments:
+            if str(fulfillment.get("status") or "").upper() in NOT_SHIPPED:
+                continue
+            for item in self._fulfillment_lines(fulfillment):
+                key = numeric_id(item["lineItem"]["id"])
+                units[key] = units.get(key, 0) + int(item.get("quantity") or 0)
+        return units
+
+    def _fulfillment_lines(self, fulfillment: dict) -> list[dict]:
+        connection = fulfillment.get("fulfillmentLineItems")
+        if connection is None:  # listed beyond the first page: its lines are not read yet
+            page: dict = {"hasNextPage": True, "endCursor": None}
+            items: list[dict] = []
+        else:
+            items = list(connection.get("nodes") or [])
+            page = connection.get("pageInfo") or {}
+        while page.get("hasNextPage"):
+            data = self.client.execute(
+                queries.FULFILLMENT_LINES_PAGE,
+                {"id": fulfillment["id"], "after": page.get("endCursor")},
+            )
+            connection = (data.get("fulfillment") or {}).get("fulfillmentLineItems") or {}
+            items.extend(connection.get("nodes") or [])
+            page = connection.get("pageInfo") or {}
+        return items
 
     def iter_catalog(self, cursor: str | None = None) -> Iterator[CatalogPage]:
         after = cursor
@@ -270,6 +417,10 @@ def _packed(groups: list[tuple[list, list]], limit: int) -> Iterator[tuple[list,
         deletions.extend(group_deletions)
     if writes or deletions:
         yield writes, deletions
+
+
+# Fulfilments that shipped nothing (GraphQL FulfillmentStatus).
+NOT_SHIPPED = frozenset({"CANCELLED", "ERROR", "FAILURE"})
 
 
 def _available(level: dict) -> int:

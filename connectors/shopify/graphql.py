@@ -114,8 +114,19 @@ class ShopifyGraphQL:
         self.buckets = _BUCKETS if buckets is None else buckets
         self.stats = CallStats()
 
-    def execute(self, document: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
-        """Run one operation and return its `data`; raises ConnectorError when it fails."""
+    def execute(
+        self,
+        document: str,
+        variables: dict[str, Any] | None = None,
+        *,
+        redactable: frozenset[str] = frozenset(),
+    ) -> dict[str, Any]:
+        """Run one operation and return its `data`; raises ConnectorError when it fails.
+
+        `redactable`: fields Shopify may withhold (protected customer data the app is not
+        approved for): an answer whose only errors are ACCESS_DENIED on those fields is used,
+        with them null, instead of failing.
+        """
         operation = _operation_name(document)
         body = {"query": document, "variables": variables or {}}
         token = self.tokens.access_token()
@@ -149,7 +160,14 @@ class ShopifyGraphQL:
                 throttled = self._count_throttle(throttled, operation)
                 self._wait(self._throttle_wait(operation))
                 continue
-            if errors:
+            if errors and _only_withheld(errors, redactable):
+                log.info(
+                    "Shopify withheld %s in %s for %s",
+                    ", ".join(sorted(_withheld_fields(errors))),
+                    operation,
+                    self.shop_domain,
+                )
+            elif errors:
                 raise ConnectorError(f"Shopify GraphQL errors in {operation}: {_messages(errors)}")
             return payload.get("data") or {}
 
@@ -259,6 +277,30 @@ def _is_throttled(errors) -> bool:
         isinstance(e, dict) and (e.get("extensions") or {}).get("code") == "THROTTLED"
         for e in errors
     )
+
+
+def _withheld_fields(errors) -> set[str]:
+    return {
+        str(e["path"][-1])
+        for e in errors
+        if isinstance(e, dict) and isinstance(e.get("path"), list) and e["path"]
+    }
+
+
+def _only_withheld(errors, redactable: frozenset[str]) -> bool:
+    """Every error is Shopify refusing a field the caller can do without (documented for
+    protected customer data: the field comes back null, the rest of the answer stands)."""
+    if not redactable or not isinstance(errors, list):
+        return False
+    for error in errors:
+        if not isinstance(error, dict):
+            return False
+        if (error.get("extensions") or {}).get("code") != "ACCESS_DENIED":
+            return False
+        path = error.get("path")
+        if not isinstance(path, list) or not any(str(part) in redactable for part in path):
+            return False
+    return True
 
 
 def _messages(errors) -> str:

@@ -233,3 +233,134 @@ BADGE_DEFINITION_NAMES = {
     KEY_LABEL: "Backorder badge label",
     KEY_ETA: "Backorder ETA",
 }
+
+# Orders, for the backorder ledger ------------------------------------------------------------
+# An order costs about 1 + (2 + 20 lines x 3) + 5 fulfilments x (1 + 2 + 20 x 2) = 278 points
+# as requested, so three fit on a page of orders changed since the last reconciliation. Longer
+# orders are completed by the follow-up page queries below.
+ORDER_LINES_PER_PAGE = 20
+ORDER_FULFILLMENTS_PER_PAGE = 5
+ORDERS_PAGE_SIZE = 3
+# What Shopify withholds without protected-customer-data approval (or the read_customers
+# scope): those fields come back null with an ACCESS_DENIED error; the order itself is used.
+REDACTABLE_ORDER_FIELDS = frozenset(
+    {"customer", "email", "firstName", "lastName", "customerLocale"}
+)
+
+_LINE_ITEM_FIELDS = """
+fragment BackorderLineItemFields on LineItem {
+  id
+  quantity
+  currentQuantity
+  refundableQuantity
+  variant { id }
+  product { id }
+}
+"""
+
+_ORDER_FIELDS = (
+    """
+fragment BackorderOrderFields on Order {
+  id
+  name
+  createdAt
+  updatedAt
+  cancelledAt
+  email
+  customerLocale
+  customer { firstName lastName }
+  lineItems(first: LINES) {
+    pageInfo { hasNextPage endCursor }
+    nodes { ...BackorderLineItemFields }
+  }
+  fulfillmentsCount { count }
+  fulfillments(first: FULFILLMENTS) {
+    id
+    status
+    fulfillmentLineItems(first: LINES) {
+      pageInfo { hasNextPage endCursor }
+      nodes { quantity lineItem { id } }
+    }
+  }
+}
+""".replace("FULFILLMENTS", str(ORDER_FULFILLMENTS_PER_PAGE)).replace(
+        "LINES", str(ORDER_LINES_PER_PAGE)
+    )
+    + _LINE_ITEM_FIELDS
+)
+
+ORDER = (
+    """
+query BackorderOrder($id: ID!) {
+  order(id: $id) { ...BackorderOrderFields }
+}
+"""
+    + _ORDER_FIELDS
+)
+
+ORDERS_CHANGED = (
+    """
+query BackorderOrdersChanged($query: String!, $after: String) {
+  orders(first: PAGE_SIZE, after: $after, sortKey: UPDATED_AT, query: $query) {
+    pageInfo { hasNextPage endCursor }
+    nodes { ...BackorderOrderFields }
+  }
+}
+""".replace("PAGE_SIZE", str(ORDERS_PAGE_SIZE))
+    + _ORDER_FIELDS
+)
+
+ORDER_LINES_PAGE = (
+    """
+query BackorderOrderLines($id: ID!, $after: String!) {
+  order(id: $id) {
+    lineItems(first: 50, after: $after) {
+      pageInfo { hasNextPage endCursor }
+      nodes { ...BackorderLineItemFields }
+    }
+  }
+}
+"""
+    + _LINE_ITEM_FIELDS
+)
+
+# An order with more fulfilments than the first page holds: every one's id and status, whose
+# lines are then read with FULFILLMENT_LINES_PAGE.
+ORDER_FULFILLMENTS = """
+query BackorderOrderFulfillments($id: ID!) {
+  order(id: $id) {
+    fulfillments(first: 250) { id status }
+  }
+}
+"""
+
+FULFILLMENT_LINES_PAGE = """
+query BackorderFulfillmentLines($id: ID!, $after: String) {
+  fulfillment(id: $id) {
+    fulfillmentLineItems(first: 50, after: $after) {
+      pageInfo { hasNextPage endCursor }
+      nodes { quantity lineItem { id } }
+    }
+  }
+}
+"""
+
+# The store itself: its time zone, name, public contact address and the country of its
+# address (its holidays close it). Readable with any scope.
+STORE = """
+query BackorderStore {
+  shop {
+    name
+    ianaTimezone
+    contactEmail
+    billingAddress { countryCodeV2 }
+  }
+}
+"""
+
+# The store's published languages (read_locales): the primary one is the store's own.
+STORE_LOCALES = """
+query BackorderStoreLocales {
+  shopLocales(published: true) { locale primary }
+}
+"""

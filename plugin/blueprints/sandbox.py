@@ -18,7 +18,7 @@ from flask import (
 )
 
 from plugin.extensions import db
-from plugin.services import sandbox_store, settings_form
+from plugin.services import sandbox_admin, sandbox_store, settings_form
 from plugin.services.sandbox_store import SandboxError
 
 bp = Blueprint("sandbox", __name__, url_prefix="/sandbox")
@@ -47,8 +47,13 @@ def _send(shop, hooks) -> None:
 @bp.get("/")
 def admin():
     shop = _shop()
+    products = sandbox_store.list_products(db.session, shop)
     return render_template(
-        "sandbox/admin.html", shop=shop, products=sandbox_store.list_products(db.session, shop)
+        "sandbox/admin.html",
+        shop=shop,
+        products=products,
+        overview=sandbox_admin.overview(db.session, shop, products),
+        when=lambda moment: sandbox_admin.format_moment(moment, shop.timezone),
     )
 
 
@@ -137,7 +142,22 @@ def set_inventory(variant_id: int):
             _whole_number("inventory"),
             request.form.get("policy") or None,
         )
-        return hooks, "Saved."
+        variant = sandbox_store.get_variant(db.session, shop, variant_id)
+        return hooks, f"Saved {variant.title}: {variant.inventory} available."
+
+    return _store_action(action, url_for(".admin") + f"#variant-{variant_id}")
+
+
+@bp.post("/variants/<int:variant_id>/receive")
+def receive_stock(variant_id: int):
+    def action(shop):
+        units = _whole_number("units")
+        hooks = sandbox_store.receive_stock(db.session, shop, variant_id, units)
+        variant = sandbox_store.get_variant(db.session, shop, variant_id)
+        return hooks, (
+            f"Received {_units(units)} of {variant.title}; "
+            f"{sandbox_store.on_hand(db.session, shop, variant)} on hand."
+        )
 
     return _store_action(action, url_for(".admin") + f"#variant-{variant_id}")
 
@@ -156,9 +176,66 @@ def place_order():
             _whole_number("quantity", "1"),
             (request.form.get("email") or "").strip(),
         )
-        return hooks, f"Order #{1000 + order.id} placed."
+        return hooks, f"Order {sandbox_store.order_name(order)} placed."
 
     return _store_action(action, next_url)
+
+
+def _order_url(order_id: int) -> str:
+    return url_for(".admin") + f"#order-{order_id}"
+
+
+def _units(count: int) -> str:
+    return f"{count} unit" if count == 1 else f"{count} units"
+
+
+@bp.post("/orders/<int:order_id>/cancel")
+def cancel_order(order_id: int):
+    def action(shop):
+        restocked, hooks = sandbox_store.cancel_order(db.session, shop, order_id)
+        order = sandbox_store.get_order(db.session, shop, order_id)
+        return hooks, (
+            f"Order {sandbox_store.order_name(order)} cancelled; {_units(restocked)} back in stock."
+        )
+
+    return _store_action(action, _order_url(order_id))
+
+
+@bp.post("/orders/<int:order_id>/quantity")
+def edit_order(order_id: int):
+    def action(shop):
+        quantity = _whole_number("quantity")
+        removed, hooks = sandbox_store.edit_quantity(db.session, shop, order_id, quantity)
+        name = sandbox_store.order_name(sandbox_store.get_order(db.session, shop, order_id))
+        if quantity == 0:
+            return hooks, f"Line removed from order {name}; {_units(removed)} back in stock."
+        return hooks, f"Order {name} now has {_units(quantity)}; {_units(removed)} back in stock."
+
+    return _store_action(action, _order_url(order_id))
+
+
+@bp.post("/orders/<int:order_id>/refund")
+def refund_order(order_id: int):
+    def action(shop):
+        units = _whole_number("units")
+        hooks = sandbox_store.refund_units(db.session, shop, order_id, units)
+        name = sandbox_store.order_name(sandbox_store.get_order(db.session, shop, order_id))
+        return hooks, f"Refunded {_units(units)} of order {name}; back in stock."
+
+    return _store_action(action, _order_url(order_id))
+
+
+@bp.post("/orders/<int:order_id>/ship")
+def ship_order(order_id: int):
+    def action(shop):
+        units = _whole_number("units") if request.form.get("units", "").strip() else None
+        shipped, hooks = sandbox_store.ship_order(db.session, shop, order_id, units)
+        order = sandbox_store.get_order(db.session, shop, order_id)
+        left = sandbox_store.unshipped(order)
+        rest = f"; {_units(left)} still to ship." if left else "; fully shipped."
+        return hooks, f"Shipped {_units(shipped)} of order {sandbox_store.order_name(order)}{rest}"
+
+    return _store_action(action, _order_url(order_id))
 
 
 @bp.route("/settings", methods=["GET", "POST"])
@@ -182,6 +259,7 @@ def settings():
             values=values,
             errors=errors,
             variants=variants,
+            passed_etas=settings_form.passed_etas(shop, variants),
             action=url_for(".settings"),
         ),
         status,

@@ -156,6 +156,8 @@ def settle_variant(
             fulfilled=line.fulfilled_quantity,
             # A stock figure of unknown age is taken not to count the order yet.
             reflected=stock_seen_at is not None and order.placed_at <= stock_seen_at,
+            stock_current=stock_seen_at is not None
+            and (order.source_updated_at or order.placed_at) <= stock_seen_at,
             backordered=backorder.quantity if backorder is not None else 0,
         )
         for line, order, backorder in rows
@@ -269,3 +271,15 @@ def owing_lines(session: Session, variant_ids: Iterable[int]) -> list[BackorderL
             .order_by(BackorderLine.ordered_at, BackorderLine.id)
         )
     )
+
+
+def variants_with_open_orders(session: Session, shop_id: int) -> set[int]:
+    """Variants with unshipped order lines or lines still owed: the only ones stock can
+    change the ledger of (one query, so reconciliation settles only those)."""
+    unshipped = select(OrderLine.variant_id).where(
+        OrderLine.shop_id == shop_id, OrderLine.current_quantity > OrderLine.fulfilled_quantity
+    )
+    owed = select(BackorderLine.variant_id).where(
+        BackorderLine.shop_id == shop_id, BackorderLine.status.in_(OWING)
+    )
+    return set(session.scalars(unshipped.union(owed)))

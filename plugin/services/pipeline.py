@@ -94,6 +94,7 @@ def store_context(session: Session, shop: Shop) -> StoreContext:
     return StoreContext(
         location_ids=catalog.location_ids(session, shop.id),
         native_backorders=shop.native_backorders,
+        shop_domain=shop.domain,
     )
 
 

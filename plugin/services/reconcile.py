@@ -1,16 +1,35 @@
-"""Reconciliation: page through a shop's whole catalogue and heal drift from missed webhooks."""
+"""Reconciliation: re-read a shop from its platform and heal drift from missed webhooks.
+
+It reads the store's own facts (time zone, language, country), pages through the whole
+catalogue, and re-reads the orders the ledger still owes units on plus every order changed
+since the last run, so a missed cancellation or shipment is healed within the schedule's
+period. What it changes in the ledger is written in the lines' timelines as a reconciliation.
+"""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from plugin.models import Shop, utcnow
+from connectors.base import Connector
+from domain import events as ev
+from plugin.models import BackorderLine, Order, OrderLine, Shop, Variant, utcnow
 from plugin.platforms import connector_for
-from plugin.services import catalog
+from plugin.services import catalog, ledger
 from plugin.services.badging import refresh_badge
+from plugin.services.shop_time import shop_zone
+
+log = logging.getLogger(__name__)
+# A first reconciliation reads the orders of this period: beyond it nothing can still be owed
+# under the Mail Order Rule without a delay notice the customer answered.
+FIRST_ORDER_WINDOW = timedelta(days=60)
+# Read a little before the last run, so an order changed while it ran is not missed.
+ORDER_OVERLAP = timedelta(minutes=5)
 
 
 @dataclass
@@ -18,6 +37,8 @@ class ReconcileReport:
     products: int = 0
     variants: int = 0
     badges_fixed: int = 0
+    orders: int = 0
+    lines_healed: int = 0
 
 
 def reconcile_shop(
@@ -27,14 +48,80 @@ def reconcile_shop(
     now = utcnow()
     connector = connector_for(shop, session)
     connector.prepare_store()
+    apply_store_facts(shop, connector.fetch_store())
+    cause = ledger.Cause("reconcile", note="healed by reconciliation")
+    to_settle: dict[int, Variant] = {}
     for page in connector.iter_catalog():
         for facts in page.products:
             report.products += 1
             for variant in catalog.upsert_product(session, shop, facts, now):
                 report.variants += 1
-                session.flush()
-                if refresh_badge(session, shop, variant, cause="reconcile", now=now):
-                    report.badges_fixed += 1
+                to_settle[variant.id] = variant
         if progress:
             progress(report.products, page.total)
+    for variant in _reconcile_orders(session, shop, connector, report):
+        to_settle[variant.id] = variant
+    session.flush()
+    with_orders = ledger.variants_with_open_orders(session, shop.id)
+    for variant in to_settle.values():
+        if variant.id in with_orders:
+            settled = ledger.settle_variant(session, variant, cause, now)
+            report.lines_healed += settled.lines_changed
+    for variant in to_settle.values():
+        if refresh_badge(session, shop, variant, cause="reconcile", now=now):
+            report.badges_fixed += 1
+    shop.orders_synced_at = now
     return report
+
+
+def apply_store_facts(shop: Shop, facts: ev.StoreFacts) -> None:
+    """Keep what the platform says of the store; a value it does not give is left alone."""
+    if facts.timezone and shop_zone(facts.timezone).key == facts.timezone:
+        shop.timezone = facts.timezone
+    if facts.locale:
+        shop.locale = facts.locale[:35]
+    if facts.country and len(facts.country) == 2:
+        shop.country = facts.country.upper()
+    if facts.contact_email:
+        shop.contact_email = facts.contact_email[:255]
+    if facts.name and (not shop.name or shop.name == shop.domain):
+        shop.name = facts.name[:255]
+
+
+def _reconcile_orders(
+    session: Session, shop: Shop, connector: Connector, report: ReconcileReport
+) -> list[Variant]:
+    """Orders changed since the last run, and every order the ledger still owes units on."""
+    since = (shop.orders_synced_at or utcnow() - FIRST_ORDER_WINDOW) - ORDER_OVERLAP
+    seen: set[str] = set()
+    touched: list[Variant] = []
+
+    def apply(facts: ev.OrderFacts) -> None:
+        seen.add(facts.order_id)
+        report.orders += 1
+        changed = ledger.record_order(
+            session, shop, facts, lambda ref: _mirrored(session, shop, ref)
+        )
+        touched.extend(changed or [])
+
+    for facts in connector.orders_changed_since(since):
+        apply(facts)
+    owed = session.scalars(
+        select(Order.platform_id)
+        .join(OrderLine, OrderLine.order_id == Order.id)
+        .join(BackorderLine, BackorderLine.order_line_id == OrderLine.id)
+        .where(Order.shop_id == shop.id, BackorderLine.status.in_(ledger.OWING))
+        .distinct()
+    )
+    for order_id in [o for o in owed if o not in seen]:
+        facts = connector.fetch_order(order_id)
+        if facts is None:
+            log.info("order %s of %s no longer exists on the platform", order_id, shop.domain)
+            continue
+        apply(facts)
+    return touched
+
+
+def _mirrored(session: Session, shop: Shop, ref: ev.VariantRef) -> Variant | None:
+    # The catalogue was read just before: a variant not mirrored by now is not the store's.
+    return catalog.find_variant(session, shop.id, ref)

@@ -31,6 +31,11 @@ class LineStake:
     fulfilled: int
     # The platform's stock figure already counts this order (its stock event came after it).
     reflected: bool = True
+    # The stock figure is as new as the order's last change (or does not count the order at
+    # all, which the settlement then subtracts as it stands). When the order changed after the
+    # stock figure (a refund whose restock has not arrived yet), the figure may still show
+    # units short that are not: they are not put on backorder until the stock catches up.
+    stock_current: bool = True
     # Units of this line that went on backorder so far: the ledger's own memory.
     backordered: int = 0
 
@@ -74,8 +79,15 @@ def settle(stakes: Sequence[LineStake], available: int) -> dict[int, LineLedger]
 
     ledgers: dict[int, LineLedger] = {}
     for stake in stakes:
-        backordered = min(max(stake.backordered, short[stake.key]), stake.ordered)
-        cancelled = min(backordered, max(0, stake.ordered - stake.current))
+        removed = max(0, stake.ordered - stake.current)
+        backordered = max(stake.backordered, short[stake.key])
+        if short[stake.key] and (stake.stock_current or not stake.reflected):
+            # Units taken off the order are counted as backordered ones first, so the units
+            # short now come on top of them (this also holds when the first snapshot the app
+            # sees already has units removed).
+            backordered = max(backordered, short[stake.key] + removed)
+        backordered = min(backordered, stake.ordered)
+        cancelled = min(backordered, removed)
         live = backordered - cancelled
         # Shipments use the units that were in stock first.
         in_stock_units = max(0, stake.current - live)

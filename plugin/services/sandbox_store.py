@@ -13,7 +13,7 @@ from datetime import datetime
 
 from flask import current_app
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, object_session
 from werkzeug.test import Client
 
 from plugin.models import (
@@ -29,6 +29,7 @@ from plugin.services.tokens import vault
 from webhooks import sandbox as sandbox_webhooks
 
 DEMO_SHOP = "demo.sandbox.local"
+LOCATION = sandbox_webhooks.LOCATION
 POLICIES = ("deny", "continue")
 
 
@@ -89,22 +90,155 @@ def product_payload(product: SandboxProduct) -> dict:
     }
 
 
-def order_payload(order: SandboxOrder) -> dict:
+def order_name(order: SandboxOrder) -> str:
+    return f"#{1000 + order.id}"
+
+
+def line_item_id(order: SandboxOrder) -> int:
+    """A sandbox order has one line; its id is derived from the order's."""
+    return order.id * 10
+
+
+def live_quantity(order: SandboxOrder) -> int:
+    """Units still on the order, after edits, refunds and cancellation."""
+    return order.quantity if order.current_quantity is None else order.current_quantity
+
+
+def unshipped(order: SandboxOrder) -> int:
+    """Units the store still has to ship (none once the order is cancelled)."""
+    if order.cancelled_at is not None:
+        return 0
+    return max(0, live_quantity(order) - order.shipped_quantity)
+
+
+def fulfillment_status(order: SandboxOrder) -> str | None:
+    """The order-level spelling of the store's webhooks: null, "partial" or "fulfilled"."""
+    if not order.shipped_quantity:
+        return None
+    return "partial" if unshipped(order) else "fulfilled"
+
+
+def _line_item(order: SandboxOrder, variant: SandboxVariant) -> dict:
     return {
+        "id": line_item_id(order),
+        "variant_id": order.variant_id,
+        "product_id": variant.product_id,
+        "title": variant.product.title,
+        "variant_title": variant.title,
+        "sku": variant.sku,
+        "quantity": order.quantity,
+        "current_quantity": live_quantity(order),
+        "fulfillable_quantity": unshipped(order),
+        "fulfillment_status": fulfillment_status(order),
+    }
+
+
+def order_payload(order: SandboxOrder) -> dict:
+    """The order as the store's order webhooks carry it: the shape of the leading platform's
+    REST order resource (see `webhooks/sandbox.py`), with the fields the app reads.
+
+    The store keeps each line's totals, not each shipment and refund, so shipped units are one
+    fulfilment and refunded units one refund.
+    """
+    session = object_session(order)
+    variant = session.get(SandboxVariant, order.variant_id)
+    line = _line_item(order, variant)
+    payload = {
         "id": order.id,
-        "name": f"#{1000 + order.id}",
+        "name": order_name(order),
         "email": order.email,
+        "contact_email": order.email,
+        "customer_locale": "en",
         "created_at": order.created_at.isoformat(),
-        "line_items": [
-            {"id": order.id * 10, "variant_id": order.variant_id, "quantity": order.quantity}
-        ],
+        "updated_at": (order.updated_at or order.created_at).isoformat(),
+        "cancelled_at": order.cancelled_at.isoformat() if order.cancelled_at else None,
+        "cancel_reason": "customer" if order.cancelled_at else None,
+        "fulfillment_status": fulfillment_status(order),
+        "line_items": [line],
+        "fulfillments": [],
+        "refunds": [],
+    }
+    if order.shipped_quantity:
+        payload["fulfillments"].append(
+            {
+                "id": order.id * 10 + 1,
+                "order_id": order.id,
+                "name": f"{order_name(order)}.1",
+                "status": "success",
+                "location_id": LOCATION,
+                "line_items": [{**line, "quantity": order.shipped_quantity}],
+            }
+        )
+    if order.refunded_quantity:
+        payload["refunds"].append(
+            {
+                "id": order.id * 10 + 2,
+                "order_id": order.id,
+                "restock": True,
+                "refund_line_items": [
+                    _refund_line(order, line, order.refunded_quantity, order.id * 10 + 3)
+                ],
+            }
+        )
+    return payload
+
+
+def _refund_line(order: SandboxOrder, line: dict, units: int, refund_line_id: int) -> dict:
+    return {
+        "id": refund_line_id,
+        "line_item_id": line_item_id(order),
+        "quantity": units,
+        "restock_type": "cancel",  # refunded before shipping: back to stock
+        "location_id": LOCATION,
+        "line_item": line,
+    }
+
+
+def refund_payload(order: SandboxOrder, units: int, at: datetime) -> dict:
+    """A refund, as `refunds/create` sends it: it names the order, not the order after it."""
+    variant = object_session(order).get(SandboxVariant, order.variant_id)
+    line = _line_item(order, variant)
+    refund_id = order.id * 1000 + order.refunded_quantity
+    return {
+        "id": refund_id,
+        "order_id": order.id,
+        "created_at": at.isoformat(),
+        "processed_at": at.isoformat(),
+        "note": None,
+        "restock": True,
+        "user_id": None,
+        "refund_line_items": [_refund_line(order, line, units, refund_id * 10 + 1)],
+        "transactions": [],
+        "order_adjustments": [],
+    }
+
+
+def order_edit_payload(order: SandboxOrder, removed: int, at: datetime) -> dict:
+    """An order edit, as `orders/edited` sends it: what changed, not the order."""
+    return {
+        "order_edit": {
+            "id": int(at.timestamp() * 1_000_000),
+            "app_id": None,
+            "created_at": at.isoformat(),
+            "committed_at": at.isoformat(),
+            "notify_customer": False,
+            "order_id": order.id,
+            "staff_note": "",
+            "user_id": None,
+            "line_items": {
+                "additions": [],
+                "removals": [{"id": line_item_id(order), "delta": removed}],
+            },
+            "discounts": {"line_item": {"additions": [], "removals": []}},
+            "shipping_lines": {"additions": [], "removals": []},
+        }
     }
 
 
 def inventory_payload(variant: SandboxVariant) -> dict:
     return {
         "variant_id": variant.id,
-        "location_id": "default",
+        "location_id": LOCATION,
         "available": variant.inventory,
         "updated_at": variant.updated_at.isoformat(),
     }
@@ -190,6 +324,16 @@ def set_inventory(
     return hooks
 
 
+def receive_stock(session: Session, shop: Shop, variant_id: int, units: int) -> list[Webhook]:
+    """A delivery from the supplier: `units` more on the shelf and on sale."""
+    variant = get_variant(session, shop, variant_id)
+    if units < 1:
+        raise SandboxError("Receive at least 1 unit.")
+    variant.inventory += units
+    variant.updated_at = utcnow()
+    return [Webhook("inventory_levels/update", inventory_payload(variant))]
+
+
 def place_order(
     session: Session, shop: Shop, variant_id: int, quantity: int, email: str
 ) -> tuple[SandboxOrder, list[Webhook]]:
@@ -219,6 +363,172 @@ def place_order(
         Webhook("orders/create", order_payload(order)),
         Webhook("inventory_levels/update", inventory_payload(variant)),
     ]
+
+
+def get_order(session: Session, shop: Shop, order_id: int) -> SandboxOrder:
+    order = session.get(SandboxOrder, order_id)
+    if order is None or order.shop_id != shop.id:
+        raise SandboxError("No such order in this store.")
+    return order
+
+
+def committed(session: Session, shop: Shop) -> dict[int, int]:
+    """Per variant, units sold and not yet shipped: on hand, but no longer available."""
+    rows = session.execute(
+        select(
+            SandboxOrder.variant_id,
+            func.sum(
+                func.coalesce(SandboxOrder.current_quantity, SandboxOrder.quantity)
+                - SandboxOrder.shipped_quantity
+            ),
+        )
+        .where(SandboxOrder.shop_id == shop.id, SandboxOrder.cancelled_at.is_(None))
+        .group_by(SandboxOrder.variant_id)
+    )
+    return {variant_id: int(units or 0) for variant_id, units in rows}
+
+
+def on_hand(session: Session, shop: Shop, variant: SandboxVariant) -> int:
+    """Units on the shelf: available plus those sold but not shipped."""
+    return variant.inventory + committed(session, shop).get(variant.id, 0)
+
+
+def _open_for_change(order: SandboxOrder, verb: str) -> None:
+    if order.cancelled_at is not None:
+        raise SandboxError(f"Order {order_name(order)} is cancelled; it cannot be {verb}.")
+    if not unshipped(order):
+        raise SandboxError(
+            f"Every unit on order {order_name(order)} has shipped; it cannot be {verb}."
+        )
+
+
+def _touch(order: SandboxOrder) -> datetime:
+    now = utcnow()
+    order.updated_at = now
+    return now
+
+
+def _restock(session: Session, order: SandboxOrder, units: int, now: datetime) -> list[Webhook]:
+    """Units taken off an order before shipping go back on sale."""
+    variant = session.get(SandboxVariant, order.variant_id)
+    variant.inventory += units
+    variant.updated_at = now
+    return [Webhook("inventory_levels/update", inventory_payload(variant))]
+
+
+def cancel_order(session: Session, shop: Shop, order_id: int) -> tuple[int, list[Webhook]]:
+    """Cancel the order: its unshipped units go back to stock; what shipped stays shipped.
+
+    Returns the units restocked and the webhooks.
+    """
+    order = get_order(session, shop, order_id)
+    _open_for_change(order, "cancelled")
+    units = unshipped(order)
+    now = _touch(order)
+    order.cancelled_at = now
+    order.current_quantity = order.shipped_quantity
+    session.flush()
+    return units, [
+        Webhook("orders/cancelled", order_payload(order)),
+        *_restock(session, order, units, now),
+    ]
+
+
+def edit_quantity(
+    session: Session, shop: Shop, order_id: int, quantity: int
+) -> tuple[int, list[Webhook]]:
+    """An order edit that takes units off the line (0 removes it); they go back to stock.
+
+    Returns the units removed and the webhooks: `orders/edited` (the edit) and
+    `orders/updated` (the order after it), as a real store sends them.
+    """
+    order = get_order(session, shop, order_id)
+    _open_for_change(order, "edited")
+    current = live_quantity(order)
+    if quantity < 0:
+        raise SandboxError("The new quantity cannot be negative.")
+    if quantity < order.shipped_quantity:
+        raise SandboxError(
+            f"{order.shipped_quantity} unit(s) of order {order_name(order)} have shipped; "
+            f"the quantity cannot go below {order.shipped_quantity}."
+        )
+    if quantity >= current:
+        raise SandboxError(
+            f"Order {order_name(order)} has {current} unit(s); an edit here can only take "
+            "units off."
+        )
+    removed = current - quantity
+    now = _touch(order)
+    order.current_quantity = quantity
+    session.flush()
+    return removed, [
+        Webhook("orders/edited", order_edit_payload(order, removed, now)),
+        Webhook("orders/updated", order_payload(order)),
+        *_restock(session, order, removed, now),
+    ]
+
+
+def refund_units(session: Session, shop: Shop, order_id: int, units: int) -> list[Webhook]:
+    """Refund unshipped units of the line: they come off the order and go back to stock."""
+    order = get_order(session, shop, order_id)
+    _open_for_change(order, "refunded")
+    if units < 1:
+        raise SandboxError("Refund at least 1 unit.")
+    if units > unshipped(order):
+        raise SandboxError(
+            f"Only {unshipped(order)} unit(s) of order {order_name(order)} are unshipped; "
+            "shipped units are returned, not refunded here."
+        )
+    now = _touch(order)
+    order.current_quantity = live_quantity(order) - units
+    order.refunded_quantity += units
+    session.flush()
+    return [
+        Webhook("refunds/create", refund_payload(order, units, now)),
+        *_restock(session, order, units, now),
+    ]
+
+
+def ship_order(
+    session: Session, shop: Shop, order_id: int, units: int | None = None
+) -> tuple[int, list[Webhook]]:
+    """Ship `units` (default: all unshipped) from stock on hand.
+
+    Shipping takes units off the shelf, not off sale: they were subtracted from available
+    when ordered, so available stock does not change.
+    """
+    order = get_order(session, shop, order_id)
+    _open_for_change(order, "shipped")
+    units = unshipped(order) if units is None else units
+    if units < 1:
+        raise SandboxError("Ship at least 1 unit.")
+    if units > unshipped(order):
+        raise SandboxError(
+            f"Only {unshipped(order)} unit(s) of order {order_name(order)} are left to ship."
+        )
+    variant = session.get(SandboxVariant, order.variant_id)
+    shelf = on_hand(session, shop, variant)
+    if units > shelf:
+        raise SandboxError(
+            f"Only {max(shelf, 0)} unit(s) of {variant.title} on hand; "
+            "receive stock before shipping."
+        )
+    _touch(order)
+    order.shipped_quantity += units
+    session.flush()
+    topic = "orders/partially_fulfilled" if unshipped(order) else "orders/fulfilled"
+    return units, [Webhook(topic, order_payload(order))]
+
+
+def list_orders(session: Session, shop: Shop) -> list[SandboxOrder]:
+    """The store's orders, newest first."""
+    return list(
+        session.scalars(
+            select(SandboxOrder)
+            .where(SandboxOrder.shop_id == shop.id)
+            .order_by(SandboxOrder.created_at.desc(), SandboxOrder.id.desc())
+        )
+    )
 
 
 def deliver(shop: Shop, hooks: list[Webhook], triggered_at: datetime | None = None) -> list[int]:
@@ -284,6 +594,27 @@ class SandboxStoreApi:
     def order(self, order_id: str) -> dict | None:
         order = self._own(SandboxOrder, order_id)
         return order_payload(order) if order else None
+
+    def orders_updated_after(self, since: datetime) -> list[dict]:
+        changed = func.coalesce(SandboxOrder.updated_at, SandboxOrder.created_at)
+        orders = self.session.scalars(
+            select(SandboxOrder)
+            .where(SandboxOrder.shop_id == self.shop.id, changed > since)
+            .order_by(changed, SandboxOrder.id)
+        )
+        return [order_payload(order) for order in orders]
+
+    def store(self) -> dict:
+        """The store's own settings: its zone is the shop's; the sandbox has no address."""
+        return {
+            "id": self.shop.id,
+            "name": self.shop.name or self.shop.domain,
+            "domain": self.shop.domain,
+            "iana_timezone": self.shop.timezone,
+            "primary_locale": "en",
+            "country_code": None,
+            "customer_email": self.shop.contact_email,
+        }
 
     def show_badges(self, badges) -> None:
         now = utcnow()
