@@ -128,12 +128,13 @@ def parse(
         errors["default_lead_days"] = "A default lead time in days is needed."
     sub.values["default_lead_days"] = lead
 
-    tz = (form.get("timezone") or "").strip()
-    try:
-        ZoneInfo(tz)
-    except (ZoneInfoNotFoundError, ValueError):
-        errors["timezone"] = "Use a time zone name such as Europe/London or America/New_York."
-    sub.values["timezone"] = tz
+    if "timezone" in form:  # stores whose platform reports their zone do not show the field
+        tz = (form.get("timezone") or "").strip()
+        try:
+            ZoneInfo(tz)
+        except (ZoneInfoNotFoundError, ValueError):
+            errors["timezone"] = "Use a time zone name such as Europe/London or America/New_York."
+        sub.values["timezone"] = tz
 
     if "closed_dates" in form:  # a client that never showed the field leaves it as it was
         closed: list[str] = []
