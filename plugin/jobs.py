@@ -195,3 +195,53 @@ def purge_order_payloads() -> str:
     with db.unit_of_work() as session:
         purged = purge_expired_bodies(session, timedelta(days=days))
     return f"emptied {purged} stored order webhook(s) older than {days} days"
+
+
+def queue_mails(mail_ids) -> None:
+    """Hand committed outbox rows to the `emails` queue (a mail in its quiet period waits)."""
+    from plugin.models import OutboxMail, utcnow
+
+    for mail_id in mail_ids:
+        if mail_id is None:
+            continue
+        mail = db.session.get(OutboxMail, mail_id)
+        delay = mail.send_after - utcnow() if mail is not None else None
+        enqueue(
+            "emails",
+            send_mail,
+            mail_id,
+            job_id=f"mail-{mail_id}",
+            delay=delay if delay and delay.total_seconds() > 0 else None,
+            coalesce=True,
+        )
+
+
+@job
+def send_mail(mail_id: int) -> str:
+    """Send one outbox mail; raises while the mail server cannot take it, so RQ retries."""
+    from urllib.parse import urlsplit
+
+    from plugin.services.mailer import Transport, send
+
+    settings = current_app.extensions["settings"]
+    transport = Transport(
+        smtp_url=settings.smtp_url,
+        mail_from=settings.mail_from,
+        domain=urlsplit(settings.app_url).hostname or "localhost",
+    )
+    try:
+        return send(db.session, mail_id, transport)
+    except Exception:
+        db.session.rollback()
+        raise
+
+
+@job
+def send_due_mails() -> str:
+    """The clock's safety net: queue every pending mail that is due (a job lost with Redis, a
+    quiet period just over). Coalesced, so a mail already queued is not queued twice."""
+    from plugin.services.outbox import due_mail_ids
+
+    ids = due_mail_ids(db.session)
+    queue_mails(ids)
+    return f"queued {len(ids)} due mail(s)"

@@ -45,6 +45,11 @@ class Settings:
     bigcommerce_client_id: str
     bigcommerce_client_secret: str
     sandbox_enabled: bool
+    # Outgoing mail: smtp:// (STARTTLS when offered) or smtps://, user and password in the URL.
+    # Unset: nothing leaves the machine, and the sandbox's outbox page shows every mail.
+    smtp_url: str | None = None
+    # The app's sending address; the shop's name is its display name.
+    mail_from: str = "backorders@localhost"
     # Days stored order webhook bodies (they name customers) are kept once processed.
     order_payload_retention_days: int = 30
     # Outside production, tests and benchmarks point the platform adapters at local fakes.
@@ -99,6 +104,12 @@ class Settings:
                 "ORDER_PAYLOAD_RETENTION_DAYS must be a whole number of days from 1 to 3650"
             )
 
+        smtp_url = get("SMTP_URL") or None
+        if smtp_url and not smtp_url.startswith(("smtp://", "smtps://")):
+            raise SettingsError("SMTP_URL must start with smtp:// or smtps://")
+        if smtp_url and not get("MAIL_FROM"):
+            raise SettingsError("MAIL_FROM is needed with SMTP_URL: the address mails come from")
+
         sandbox_default = "0" if app_env == "production" else "1"
         return cls(
             app_env=app_env,
@@ -114,6 +125,8 @@ class Settings:
             or "dev-bigcommerce-client-secret",
             sandbox_enabled=(get("SANDBOX_ENABLED") or sandbox_default) == "1",
             order_payload_retention_days=int(retention),
+            smtp_url=smtp_url,
+            mail_from=get("MAIL_FROM") or "backorders@localhost",
             shopify_api_base_override=None
             if app_env == "production"
             else get("SHOPIFY_API_BASE_OVERRIDE") or None,

@@ -101,4 +101,5 @@ def test_clock_process_loads_the_schedule_the_procfile_names(redis_url):
         ("requeue_stuck_webhooks", "webhooks", schedule.SWEEP_EVERY_SECONDS),
         ("refresh_expiring_tokens", "sync", schedule.TOKEN_REFRESH_EVERY_SECONDS),
         ("purge_order_payloads", "sync", schedule.PURGE_EVERY_SECONDS),
+        ("send_due_mails", "emails", schedule.MAIL_SWEEP_EVERY_SECONDS),
     }

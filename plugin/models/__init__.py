@@ -6,6 +6,7 @@ from plugin.models.backorder import BackorderLine, BackorderStatus, BackorderSte
 from plugin.models.badge import BadgeTransition, VariantBadge
 from plugin.models.base import Base, utcnow
 from plugin.models.catalog import InventoryLevel, Product, Variant
+from plugin.models.mail import MailStatus, MailTemplate, OutboxMail, SuppressedAddress
 from plugin.models.orders import Order, OrderLine
 from plugin.models.privacy import DataRequestReport
 from plugin.models.sandbox import SandboxOrder, SandboxProduct, SandboxVariant
@@ -30,8 +31,11 @@ __all__ = [
     "InboxStatus",
     "InstallStatus",
     "InventoryLevel",
+    "MailStatus",
+    "MailTemplate",
     "Order",
     "OrderLine",
+    "OutboxMail",
     "Platform",
     "Product",
     "SandboxOrder",
@@ -42,6 +46,7 @@ __all__ = [
     "StoreRegistration",
     "StoreSettings",
     "StoreUser",
+    "SuppressedAddress",
     "Variant",
     "VariantBadge",
     "WebhookAttempt",

@@ -100,7 +100,15 @@ class StoreSettings(Base):
     email_backorder_confirmation: Mapped[bool] = mapped_column(default=True)
     email_eta_changed: Mapped[bool] = mapped_column(default=True)
     email_back_in_stock: Mapped[bool] = mapped_column(default=True)
+    email_ships_soon: Mapped[bool] = mapped_column(default=True)
+    email_delay_notice: Mapped[bool] = mapped_column(default=True)
+    # Whether an ETA that moves earlier is worth a mail too.
+    email_eta_earlier: Mapped[bool] = mapped_column(default=False)
+    # Several ETA edits within this many minutes become one mail.
+    email_quiet_minutes: Mapped[int] = mapped_column(default=10)
     email_reply_to: Mapped[str | None] = mapped_column(String(255))
+    # The shop's postal address, printed in every mail's footer.
+    postal_address: Mapped[str | None] = mapped_column(Text)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
     shop: Mapped[Shop] = relationship(back_populates="settings")
