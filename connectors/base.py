@@ -160,3 +160,10 @@ class Connector(Protocol):
 
     def push_badges(self, pushes: Sequence[BadgePush]) -> PushResult:
         """Write the badges to the store. Raises ConnectorError if any write did not land."""
+
+    def cancel_line(self, order_id: str, line_id: str) -> str:
+        """Take one line off the order, its units restocked, for a customer who asked to
+        cancel it. Returns what was done, for the line's timeline; raises ConnectorError."""
+
+    def cancel_order(self, order_id: str) -> str:
+        """Cancel the whole order for a customer who asked. Returns what was done."""

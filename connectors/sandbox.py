@@ -43,6 +43,12 @@ class SandboxApi(Protocol):
     def show_badges(self, badges: Sequence[dict]) -> None:
         """Store what each variant's page shows: {variant_id, state, label, eta, policy}."""
 
+    def remove_line(self, order_id: str, line_id: str) -> None:
+        """Take the line off the order (its unshipped units back in stock), as an order edit."""
+
+    def cancel_order(self, order_id: str) -> None:
+        """Cancel the order; its unshipped units go back in stock."""
+
 
 class SandboxConnector:
     platform = "sandbox"
@@ -124,3 +130,11 @@ class SandboxConnector:
             ]
         )
         return PushResult()
+
+    def cancel_line(self, order_id: str, line_id: str) -> str:
+        self.api.remove_line(order_id, line_id)
+        return "line removed from the sandbox order; its units back in stock"
+
+    def cancel_order(self, order_id: str) -> str:
+        self.api.cancel_order(order_id)
+        return "sandbox order cancelled; its units back in stock"

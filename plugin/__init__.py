@@ -61,6 +61,7 @@ def register_extensions(app: Flask) -> None:
 def register_blueprints(app: Flask) -> None:
     from plugin.blueprints import (
         bigcommerce,
+        customer_orders,
         health,
         sandbox,
         shopify_admin,
@@ -76,6 +77,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(shopify_install.bp)
     app.register_blueprint(shopify_admin.bp)
     app.register_blueprint(bigcommerce.bp)
+    app.register_blueprint(customer_orders.bp)
 
 
 def register_commands(app: Flask) -> None:

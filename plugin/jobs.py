@@ -88,6 +88,7 @@ def process_webhook(event_id: int) -> str:
         raise
     if outcome.badges_changed and outcome.shop_id:
         schedule_push(outcome.shop_id)
+    queue_mails(outcome.mail_ids)
     return f"event {event_id}: {outcome.badges_changed} badge(s) changed"
 
 
@@ -206,6 +207,10 @@ def queue_mails(mail_ids) -> None:
             continue
         mail = db.session.get(OutboxMail, mail_id)
         delay = mail.send_after - utcnow() if mail is not None else None
+        if delay and delay.total_seconds() > 0:
+            # RQ keeps a scheduled time in whole seconds (truncated): a second more, so the
+            # job never runs before the quiet period ends and finds nothing to do.
+            delay += timedelta(seconds=1)
         enqueue(
             "emails",
             send_mail,
@@ -245,3 +250,43 @@ def send_due_mails() -> str:
     ids = due_mail_ids(db.session)
     queue_mails(ids)
     return f"queued {len(ids)} due mail(s)"
+
+
+@job
+def send_delay_notices() -> str:
+    """The Mail Order Rule, daily: a delay notice for each open line past its promised date,
+    and a flag on each line whose customer did not consent to a long delay in time."""
+    from plugin.services.delay_notices import due_shops, run_shop
+
+    settings = current_app.extensions["settings"]
+    notices = flagged = 0
+    for shop_id in due_shops(db.session):
+        with db.unit_of_work() as session:
+            shop = session.get(Shop, shop_id)
+            run = run_shop(session, shop, app_url=settings.app_url, secret_key=settings.secret_key)
+        queue_mails(run.mail_ids)
+        notices, flagged = notices + run.notices, flagged + run.flagged
+    return f"{notices} delay notice(s) queued, {flagged} line(s) flagged"
+
+
+def queue_platform_cancel(line_id: int) -> None:
+    """After a customer's cancel request committed, where the shop allows it."""
+    enqueue("sync", cancel_on_platform, line_id, job_id=f"cancel-line-{line_id}", coalesce=True)
+
+
+@job
+def cancel_on_platform(line_id: int) -> str:
+    from plugin.models import BackorderLine
+    from plugin.platforms import connector_for
+    from plugin.services.customer_links import cancel_on_platform as cancel
+
+    with db.unit_of_work() as session:
+        line = session.get(BackorderLine, line_id)
+        if line is None:
+            return f"line {line_id} is gone"
+        shop = session.get(Shop, line.shop_id)
+        if shop is None or not shop.is_active:
+            return f"shop of line {line_id} not installed"
+        result = cancel(session, line_id, connector_for(shop, session))
+    schedule_push(shop.id)
+    return result

@@ -7,6 +7,7 @@ from plugin.jobs import (
     reconcile_all_shops,
     refresh_expiring_tokens,
     requeue_stuck_webhooks,
+    send_delay_notices,
     send_due_mails,
 )
 
@@ -17,9 +18,12 @@ TOKEN_REFRESH_EVERY_SECONDS = 10 * 60
 PURGE_EVERY_SECONDS = 24 * 60 * 60
 # Mails whose quiet period ended, or whose job was lost, go out within a minute.
 MAIL_SWEEP_EVERY_SECONDS = 60
+# Delay notices (Mail Order Rule): a line past its date hears within the hour.
+DELAY_NOTICES_EVERY_SECONDS = 60 * 60
 
 cron.register(reconcile_all_shops, queue_name="sync", interval=RECONCILE_EVERY_SECONDS)
 cron.register(requeue_stuck_webhooks, queue_name="webhooks", interval=SWEEP_EVERY_SECONDS)
 cron.register(refresh_expiring_tokens, queue_name="sync", interval=TOKEN_REFRESH_EVERY_SECONDS)
 cron.register(purge_order_payloads, queue_name="sync", interval=PURGE_EVERY_SECONDS)
 cron.register(send_due_mails, queue_name="emails", interval=MAIL_SWEEP_EVERY_SECONDS)
+cron.register(send_delay_notices, queue_name="emails", interval=DELAY_NOTICES_EVERY_SECONDS)

@@ -95,7 +95,7 @@ def legacy_payload(
 def token_response(store_hash: str, token: str = "xxxxalphanumstringxxxx", user_id: int = 24654):
     return {
         "access_token": token,
-        "scope": "store_v2_products store_v2_orders_read_only store_v2_content",
+        "scope": "store_v2_products store_v2_orders store_v2_content",
         "user": {
             "id": user_id,
             "username": "merchant@example.com",

@@ -26,7 +26,7 @@ from tests.bc_callback_helpers import (
 )
 
 STORE = "g5cd38"
-SCOPE = "store_v2_products store_v2_orders_read_only store_v2_content"
+SCOPE = "store_v2_products store_v2_orders store_v2_content"
 
 
 def auth(client, code="qr6h3thvbvag2ffq", store=STORE, scope=SCOPE):

@@ -340,6 +340,19 @@ class BigCommerceConnector:
 
     # -- writes ----------------------------------------------------------------------------
 
+    def cancel_line(self, order_id: str, line_id: str) -> str:
+        """Take one product off the order for a customer who asked: the V2 order update
+        (`PUT /v2/orders/{id}`) with that order product's quantity set to 0. BigCommerce
+        refunds nothing by itself: the merchant refunds the line."""
+        body = {"products": [{"id": int(line_id), "quantity": 0}]}
+        self.client.request("PUT", f"/v2/orders/{order_id}", json=body)
+        return "product removed from the order on BigCommerce; refund it to the customer"
+
+    def cancel_order(self, order_id: str) -> str:
+        """Cancel the whole order: `PUT /v2/orders/{id}` with `status_id` 5 (Cancelled)."""
+        self.client.request("PUT", f"/v2/orders/{order_id}", json={"status_id": STATUS_CANCELLED})
+        return "order set to Cancelled on BigCommerce; refund the customer's payment"
+
     def push_badges(self, pushes: Sequence[BadgePush]) -> PushResult:
         """Badge metafields; raises ConnectorError unless every write landed.
 

@@ -369,6 +369,52 @@ class ShopifyConnector:
                 deletions.append(identity)
         return writes, deletions
 
+    def cancel_line(self, order_id: str, line_id: str) -> str:
+        """Take a line off the order for a customer who asked: orderEditBegin, then
+        orderEditSetQuantity(quantity: 0, restock: true) and orderEditCommit. Shopify refunds
+        nothing by itself here: the merchant refunds what the customer paid for the line."""
+        note = "Removed at the customer's request (backorder cancel link)"
+        begun = self.client.execute(queries.ORDER_EDIT_BEGIN, {"id": gid("Order", order_id)})
+        payload = begun.get("orderEditBegin")
+        _raise_user_errors("orderEditBegin", payload)
+        calculated = payload.get("calculatedOrder") or {}
+        edit_id = calculated.get("id")
+        item = next(
+            (
+                node
+                for node in ((calculated.get("lineItems") or {}).get("nodes") or [])
+                if numeric_id(node.get("id") or "") == line_id
+            ),
+            None,
+        )
+        if not edit_id or item is None:
+            raise ConnectorError(f"line {line_id} is not editable on order {order_id}")
+        data = self.client.execute(
+            queries.ORDER_EDIT_SET_QUANTITY, {"id": edit_id, "lineItemId": item["id"]}
+        )
+        _raise_user_errors("orderEditSetQuantity", data.get("orderEditSetQuantity"))
+        data = self.client.execute(queries.ORDER_EDIT_COMMIT, {"id": edit_id, "staffNote": note})
+        _raise_user_errors("orderEditCommit", data.get("orderEditCommit"))
+        return "line removed from the order on Shopify and restocked; refund it to the customer"
+
+    def cancel_order(self, order_id: str) -> str:
+        """Cancel the whole order: orderCancel with a full refund, restocked, customer told."""
+        data = self.client.execute(
+            queries.ORDER_CANCEL,
+            {
+                "orderId": gid("Order", order_id),
+                "staffNote": "Cancelled at the customer's request (backorder cancel link)",
+            },
+        )
+        payload = data.get("orderCancel")
+        if payload is None:
+            raise ConnectorError("orderCancel returned no payload")
+        errors = payload.get("orderCancelUserErrors") or []
+        if errors:
+            detail = "; ".join(f"{e.get('code')}: {e.get('message')}" for e in errors)
+            raise ConnectorError(f"orderCancel refused: {detail}")
+        return "order cancelled on Shopify with a full refund and restock"
+
     def _write_policies(self, pushes: Sequence[BadgePush]) -> dict[str, AppliedPolicy | None]:
         """Enforce CONTINUE/DENY where the store chose automatic backorders; put the merchant's
         own policy back on variants the app changed once it no longer enforces one.

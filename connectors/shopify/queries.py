@@ -364,3 +364,54 @@ query BackorderStoreLocales {
   shopLocales(published: true) { locale primary }
 }
 """
+
+# Cancelling for a customer who asked (write_order_edits): remove one line by an order edit,
+# begun, set to 0 with the units restocked, and committed. A calculated line item keeps the
+# numeric id of the order's line item, which is how the line is found in the edit.
+ORDER_EDIT_BEGIN = """
+mutation BackorderOrderEditBegin($id: ID!) {
+  orderEditBegin(id: $id) {
+    calculatedOrder {
+      id
+      lineItems(first: 250) { nodes { id quantity editableQuantity } }
+    }
+    userErrors { field message }
+  }
+}
+"""
+
+ORDER_EDIT_SET_QUANTITY = """
+mutation BackorderOrderEditSetQuantity($id: ID!, $lineItemId: ID!) {
+  orderEditSetQuantity(id: $id, lineItemId: $lineItemId, quantity: 0, restock: true) {
+    calculatedLineItem { id quantity }
+    userErrors { field message }
+  }
+}
+"""
+
+ORDER_EDIT_COMMIT = """
+mutation BackorderOrderEditCommit($id: ID!, $staffNote: String) {
+  orderEditCommit(id: $id, notifyCustomer: true, staffNote: $staffNote) {
+    order { id }
+    userErrors { field message }
+  }
+}
+"""
+
+# The whole order (write_orders): refunded in full, restocked, the customer notified. It runs
+# as a job on Shopify's side; the orders/cancelled webhook follows when it is done.
+ORDER_CANCEL = """
+mutation BackorderOrderCancel($orderId: ID!, $staffNote: String) {
+  orderCancel(
+    orderId: $orderId
+    reason: CUSTOMER
+    refund: true
+    restock: true
+    notifyCustomer: true
+    staffNote: $staffNote
+  ) {
+    job { id done }
+    orderCancelUserErrors { field message code }
+  }
+}
+"""

@@ -20,7 +20,7 @@ from plugin.jobs import start_sync
 from plugin.models import Shop
 from plugin.services import bigcommerce_install as installs
 from plugin.services import bigcommerce_session as app_tokens
-from plugin.services import settings_form, support
+from plugin.services import mail_template_form, mail_templates, settings_form, support
 from plugin.services.tokens import vault
 
 log = logging.getLogger(__name__)
@@ -191,6 +191,7 @@ def _nav(shop: Shop, token: str) -> dict[str, str]:
     return {
         "settings": url_for(".app_settings", store_hash=shop.domain, token=token),
         "support": url_for(".app_support", store_hash=shop.domain, token=token),
+        "emails": url_for(".app_emails", store_hash=shop.domain, token=token),
     }
 
 
@@ -208,6 +209,7 @@ def _settings_page(shop, token, *, values=None, errors=None, notice=None, status
             passed_etas=settings_form.passed_etas(shop, variants),
             action=url_for(".app_settings", store_hash=shop.domain, token=token),
             notice=notice,
+            mail_templates_url=url_for(".app_emails", store_hash=shop.domain, token=token),
             registration_error=shop.registration_error,
         ),
         status,
@@ -226,6 +228,54 @@ def app_settings(store_hash: str):
         values = settings_form.submitted_values(request.form)
         return _settings_page(shop, token, values=values, errors=submission.errors, status=422)
     return redirect(url_for(".app_settings", store_hash=shop.domain, token=token, saved=changed))
+
+
+@bp.route("/app/<store_hash>/emails", methods=["GET", "POST"])
+def app_emails(store_hash: str):
+    """The customer-mail wording editor, per kind and language, with a preview."""
+    shop, token = _embedded(store_hash)
+    notice = None
+    if request.method == "GET":
+        edit = mail_template_form.load(
+            db.session, shop, request.args.get("kind"), request.args.get("language")
+        )
+        if request.args.get("saved"):
+            notice = "Wording saved." if edit.custom else "Default wording restored."
+    else:
+        edit = mail_template_form.submit(db.session, shop, request.form)
+        if edit.saved:
+            return redirect(
+                url_for(
+                    ".app_emails",
+                    store_hash=shop.domain,
+                    token=token,
+                    kind=edit.kind,
+                    language=edit.language,
+                    saved=1,
+                )
+            )
+    return (
+        render_template(
+            "bigcommerce/emails.html",
+            shop=shop,
+            token=token,
+            nav=_nav(shop, token),
+            notice=notice,
+            edit=edit,
+            kinds=mail_templates.KIND_LABELS,
+            languages=mail_templates.LANGUAGES,
+            variables=[
+                (name, mail_template_form.VARIABLE_HELP[name])
+                for name in mail_templates.VARIABLES[edit.kind]
+            ],
+            custom=mail_template_form.overview(db.session, shop),
+            action=url_for(".app_emails", store_hash=shop.domain, token=token),
+            link=lambda kind, language: url_for(
+                ".app_emails", store_hash=shop.domain, token=token, kind=kind, language=language
+            ),
+        ),
+        422 if request.method == "POST" and not edit.ok else 200,
+    )
 
 
 def _support_facts(shop: Shop) -> dict:

@@ -18,7 +18,14 @@ from flask import (
 )
 
 from plugin.extensions import db
-from plugin.services import sandbox_admin, sandbox_store, settings_form
+from plugin.services import (
+    customer_links,
+    mail_template_form,
+    mail_templates,
+    sandbox_admin,
+    sandbox_store,
+    settings_form,
+)
 from plugin.services.sandbox_store import SandboxError
 
 bp = Blueprint("sandbox", __name__, url_prefix="/sandbox")
@@ -54,6 +61,7 @@ def admin():
         products=products,
         overview=sandbox_admin.overview(db.session, shop, products),
         when=lambda moment: sandbox_admin.format_moment(moment, shop.timezone),
+        flags=customer_links.merchant_flags,
     )
 
 
@@ -261,9 +269,92 @@ def settings():
             variants=variants,
             passed_etas=settings_form.passed_etas(shop, variants),
             action=url_for(".settings"),
+            mail_templates_url=url_for(".emails"),
         ),
         status,
     )
+
+
+@bp.route("/emails", methods=["GET", "POST"])
+def emails():
+    """The customer-mail template editor: wording per kind and language, with a preview."""
+    shop = _shop()
+    if request.method == "GET":
+        edit = mail_template_form.load(
+            db.session, shop, request.args.get("kind"), request.args.get("language")
+        )
+    else:
+        edit = mail_template_form.submit(db.session, shop, request.form)
+        if edit.saved:
+            flash("Wording saved." if edit.custom else "Default wording restored.", "ok")
+            return redirect(url_for(".emails", kind=edit.kind, language=edit.language))
+    return (
+        render_template(
+            "sandbox/emails.html",
+            shop=shop,
+            edit=edit,
+            kinds=mail_templates.KIND_LABELS,
+            languages=mail_templates.LANGUAGES,
+            variables=[
+                (name, mail_template_form.VARIABLE_HELP[name])
+                for name in mail_templates.VARIABLES[edit.kind]
+            ],
+            custom=mail_template_form.overview(db.session, shop),
+            action=url_for(".emails"),
+            link=lambda kind, language: url_for(".emails", kind=kind, language=language),
+        ),
+        422 if request.method == "POST" and not edit.ok else 200,
+    )
+
+
+OUTBOX_PAGE_SIZE = 100
+
+
+@bp.get("/outbox")
+def outbox():
+    """Every customer mail the store's customers were sent (or will be), newest first, each as
+    the customer would see it: with no SMTP_URL, this page is where the mails go."""
+    from sqlalchemy import func, select
+
+    from plugin.models import OutboxMail, utcnow
+    from plugin.services.mail_templates import KIND_LABELS
+
+    shop = _shop()
+    mails = list(
+        db.session.scalars(
+            select(OutboxMail)
+            .where(OutboxMail.shop_id == shop.id)
+            .order_by(OutboxMail.id.desc())
+            .limit(OUTBOX_PAGE_SIZE)
+        )
+    )
+    counts = dict(
+        db.session.execute(
+            select(OutboxMail.status, func.count())
+            .where(OutboxMail.shop_id == shop.id)
+            .group_by(OutboxMail.status)
+        ).all()
+    )
+    return render_template(
+        "sandbox/outbox.html",
+        shop=shop,
+        mails=mails,
+        counts=counts,
+        total=sum(counts.values()),
+        smtp=bool(current_app.extensions["settings"].smtp_url),
+        now=utcnow(),
+        kind_labels=KIND_LABELS,
+        when=lambda moment: sandbox_admin.format_moment(moment, shop.timezone),
+    )
+
+
+@bp.post("/outbox/send-due")
+def send_due():
+    """Queue the mails whose quiet period is over now, instead of waiting for the clock."""
+    from plugin.jobs import send_due_mails
+
+    flash(send_due_mails().capitalize() + ".", "ok")
+    return redirect(url_for(".outbox"))
 
 
 @bp.get("/products/<int:product_id>")

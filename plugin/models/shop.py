@@ -107,6 +107,9 @@ class StoreSettings(Base):
     # Several ETA edits within this many minutes become one mail.
     email_quiet_minutes: Mapped[int] = mapped_column(default=10)
     email_reply_to: Mapped[str | None] = mapped_column(String(255))
+    # A customer's cancel request (from the link in a mail) is carried out on the platform too,
+    # not only recorded for the merchant.
+    customer_cancel_on_platform: Mapped[bool] = mapped_column(default=False)
     # The shop's postal address, printed in every mail's footer.
     postal_address: Mapped[str | None] = mapped_column(Text)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)

@@ -2,8 +2,9 @@
 
 The app holds customer data on orders (email, name, locale) and in the stored bodies of order
 webhooks. A data request is answered with a report the merchant downloads from the admin: the
-person's orders, their backorder lines and each line's timeline. A customer redact erases the
-person from the orders and empties the stored bodies that named them; the ledger's quantities
+person's orders, their backorder lines and each line's timeline, and the mails sent to them. A
+customer redact erases the person from the orders, deletes the mails sent to them and empties
+the stored bodies that named them; the ledger's quantities
 stay, anonymous, so other customers' places in the queue are unchanged. A shop redact deletes
 everything the app stored for the shop, settings included.
 """
@@ -12,7 +13,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import delete, or_, select, update
 from sqlalchemy.orm import Session
 
 from domain import events as ev
@@ -22,6 +23,7 @@ from plugin.models import (
     InboxStatus,
     Order,
     OrderLine,
+    OutboxMail,
     Shop,
     WebhookEvent,
     utcnow,
@@ -41,6 +43,18 @@ def _customer_orders(session: Session, shop: Shop, email: str | None, order_ids:
             select(Order).where(Order.shop_id == shop.id, or_(*conditions)).order_by(Order.id)
         )
     )
+
+
+def _customer_mails(shop: Shop, email: str | None, orders: list[Order]):
+    """The outbox rows sent (or waiting) to the person: by address, or about their orders."""
+    conditions = []
+    if email:
+        conditions.append(OutboxMail.recipient == email)
+    if orders:
+        conditions.append(OutboxMail.order_id.in_([o.id for o in orders]))
+    if not conditions:
+        return None
+    return (OutboxMail.shop_id == shop.id) & or_(*conditions)
 
 
 def customer_data(session: Session, shop: Shop, email: str | None, order_ids: tuple[str, ...]):
@@ -101,7 +115,26 @@ def customer_data(session: Session, shop: Shop, email: str | None, order_ids: tu
             for o in orders
         ],
         "backorder_lines": backorder_lines,
+        "mails": _mails_report(session, shop, email, orders),
     }
+
+
+def _mails_report(session: Session, shop: Shop, email: str | None, orders: list[Order]):
+    mine = _customer_mails(shop, email, orders)
+    if mine is None:
+        return []
+    return [
+        {
+            "kind": m.kind,
+            "to": m.recipient,
+            "subject": m.subject,
+            "text": m.text_body,
+            "status": m.status.value,
+            "created_at": m.created_at.isoformat(),
+            "sent_at": m.sent_at.isoformat() if m.sent_at else None,
+        }
+        for m in session.scalars(select(OutboxMail).where(mine).order_by(OutboxMail.id))
+    ]
 
 
 def handle(session: Session, shop: Shop, event, current_event_id: int) -> str:
@@ -124,6 +157,15 @@ def handle(session: Session, shop: Shop, event, current_event_id: int) -> str:
             )
         case ev.CustomerRedact():
             orders = _customer_orders(session, shop, event.customer_email, event.order_ids)
+            mine = _customer_mails(shop, event.customer_email, orders)
+            mails = 0
+            if mine is not None:
+                mails = (
+                    session.execute(
+                        delete(OutboxMail).where(mine).execution_options(synchronize_session=False)
+                    ).rowcount
+                    or 0
+                )
             for order in orders:
                 order.customer_email = None
                 order.customer_name = None
@@ -131,7 +173,7 @@ def handle(session: Session, shop: Shop, event, current_event_id: int) -> str:
             purged = purge_bodies(session, shop, order_ids=[o.platform_id for o in orders])
             return (
                 f"customer redacted: {len(orders)} order(s) anonymised, "
-                f"{purged} stored webhook(s) emptied"
+                f"{purged} stored webhook(s) emptied, {mails} mail(s) deleted"
             )
         case ev.ShopRedact():
             # Stored webhook bodies carry customer data too; keep only this request's own row.

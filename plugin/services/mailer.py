@@ -53,9 +53,10 @@ def build_message(mail: OutboxMail, shop: Shop, transport: Transport) -> EmailMe
     message["Message-ID"] = mail.message_id or make_msgid(
         idstring=f"mail{mail.id}", domain=transport.domain
     )
-    message["Content-Language"] = mail.locale
     message.set_content(mail.text_body)
     message.add_alternative(mail.html_body, subtype="html")
+    # After the parts exist: add_alternative moves content headers into the first part.
+    message["Content-Language"] = mail.locale
     return message
 
 

@@ -27,6 +27,9 @@ class Composed:
     text: str
     html: str
     locale: str = "en"
+    # Set when the merchant's template could not be used and the default was sent instead:
+    # what the merchant should be told (see mail_templates.compose).
+    warning: str | None = None
 
 
 def queue_mail(

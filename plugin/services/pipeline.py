@@ -17,7 +17,7 @@ from connectors.base import Connector
 from domain import events as ev
 from plugin.models import InboxStatus, Shop, Variant, WebhookAttempt, WebhookEvent, utcnow
 from plugin.platforms import connector_for, webhook_source
-from plugin.services import catalog, compliance, ledger, shops
+from plugin.services import catalog, compliance, customer_mails, ledger, shops
 from plugin.services.badging import refresh_badge
 from plugin.services.inbox import stored_delivery
 from webhooks.source import StoreContext
@@ -32,6 +32,8 @@ class Outcome:
     shop_id: int | None = None
     badges_changed: int = 0
     notes: list[str] = field(default_factory=list)
+    # Customer mails queued in this unit of work: `plugin.jobs.queue_mails` after the commit.
+    mail_ids: list[int] = field(default_factory=list)
 
 
 class _Work:
@@ -175,8 +177,9 @@ def _apply(work: _Work, app_event: ev.AppEvent, outcome: Outcome) -> None:
 
     session.flush()
     cause = ledger.Cause(work.inbox.topic, webhook_event_id=work.inbox.id)
+    steps = []
     for variant in dict.fromkeys(settle):
-        ledger.settle_variant(session, variant, cause, work.now)
+        steps.extend(ledger.settle_variant(session, variant, cause, work.now).steps)
     for variant in dict.fromkeys(changed):  # each once, in order
         if refresh_badge(
             session,
@@ -187,6 +190,10 @@ def _apply(work: _Work, app_event: ev.AppEvent, outcome: Outcome) -> None:
             now=work.now,
         ):
             outcome.badges_changed += 1
+    if steps:  # after the badges, so a confirmation shows the ETA the shopper saw
+        outcome.mail_ids.extend(
+            customer_mails.after_settling(session, shop, steps, customer_mails.app_links())
+        )
 
 
 def _product_facts(work: _Work, event: ev.ProductChanged) -> ev.ProductFacts | None:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from flask import current_app
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 from sqlalchemy.orm import Session, object_session
 from werkzeug.test import Client
 
@@ -615,6 +615,31 @@ class SandboxStoreApi:
             "country_code": None,
             "customer_email": self.shop.contact_email,
         }
+
+    def remove_line(self, order_id: str, line_id: str) -> None:
+        """An order edit to the units already shipped (0 removes the line); the store's
+        webhooks go to the app once the caller's unit of work commits, like a real store's."""
+        order = self._own(SandboxOrder, order_id)
+        if order is None or str(line_item_id(order)) != str(line_id):
+            raise SandboxError(f"Order {order_id} has no line {line_id}.")
+        _removed, hooks = edit_quantity(self.session, self.shop, order.id, order.shipped_quantity)
+        self._deliver_after_commit(hooks)
+
+    def cancel_order(self, order_id: str) -> None:
+        order = self._own(SandboxOrder, order_id)
+        if order is None:
+            raise SandboxError(f"Order {order_id} does not exist.")
+        _restocked, hooks = cancel_order(self.session, self.shop, order.id)
+        self._deliver_after_commit(hooks)
+
+    def _deliver_after_commit(self, hooks: list[Webhook]) -> None:
+        shop = self.shop
+
+        def send(_session) -> None:
+            # Within the committing job's own app context: the webhooks are new requests.
+            deliver(shop, hooks)
+
+        event.listen(self.session, "after_commit", send, once=True)
 
     def show_badges(self, badges) -> None:
         now = utcnow()

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from plugin.badge_engine import MAX_LEAD_DAYS
 from plugin.models import Shop, StoreSettings, Variant
+from plugin.services import customer_mails
 from plugin.services.badging import refresh_shop_badges
 from plugin.services.catalog import location_ids, recompute_total
 from plugin.services.shop_time import shop_today
@@ -31,10 +32,17 @@ FLAG_FIELDS = (
     "business_days",
     "email_backorder_confirmation",
     "email_eta_changed",
+    "email_eta_earlier",
+    "email_ships_soon",
+    "email_delay_notice",
     "email_back_in_stock",
+    "customer_cancel_on_platform",
 )
+MAX_QUIET_MINUTES = 24 * 60
+MAX_POSTAL_ADDRESS = 500
 MAX_LIMIT = 1_000_000
 MAX_CLOSED_DATES = 366
+MAX_ETA_REASON = 500
 
 
 @dataclass
@@ -49,6 +57,10 @@ class SettingsSubmission:
     values: dict[str, object] = field(default_factory=dict)
     variants: dict[int, VariantChange] = field(default_factory=dict)
     errors: dict[str, str] = field(default_factory=dict)
+    # Why the merchant moved ETAs (optional): told to the waiting customers, not kept here.
+    eta_reason: str = ""
+    # Customer mails about moved ETAs, queued by `save` once the change committed.
+    mail_ids: list[int] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -151,6 +163,28 @@ def parse(
             errors["closed_dates"] = f"At most {MAX_CLOSED_DATES} dates."
         sub.values["closed_dates"] = sorted(set(closed))
 
+    reason = " ".join(str(form.get("eta_reason") or "").split())
+    if len(reason) > MAX_ETA_REASON:
+        errors["eta_reason"] = f"Keep the reason to {MAX_ETA_REASON} characters or fewer."
+    sub.eta_reason = reason
+
+    if "email_quiet_minutes" in form:
+        quiet = _int(
+            form.get("email_quiet_minutes", ""),
+            "email_quiet_minutes",
+            errors,
+            0,
+            MAX_QUIET_MINUTES,
+            "The quiet period",
+        )
+        if quiet is not None:
+            sub.values["email_quiet_minutes"] = quiet
+    if "postal_address" in form:
+        address = str(form.get("postal_address") or "").strip()
+        if len(address) > MAX_POSTAL_ADDRESS:
+            errors["postal_address"] = f"Keep it to {MAX_POSTAL_ADDRESS} characters or fewer."
+        sub.values["postal_address"] = address or None
+
     reply_to = (form.get("email_reply_to") or "").strip()
     if reply_to and not EMAIL.match(reply_to):
         errors["email_reply_to"] = "That is not an email address."
@@ -211,10 +245,11 @@ def save(session: Session, shop: Shop, form: Mapping[str, str]) -> tuple[Setting
         session.rollback()
         return submission, 0
     session.commit()
-    if changed and shop.is_active:
-        from plugin.jobs import schedule_push
+    from plugin.jobs import queue_mails, schedule_push
 
+    if changed and shop.is_active:
         schedule_push(shop.id)
+    queue_mails(submission.mail_ids)
     return submission, changed
 
 
@@ -227,11 +262,19 @@ def submit(session: Session, shop: Shop, form: Mapping[str, str]) -> tuple[Setti
     )
     if not submission.ok:
         return submission, 0
+    etas_before = customer_mails.badge_etas(session, shop)
     apply(session, shop, submission)
     session.flush()
     for variant in variants:
         recompute_total(session, shop, variant)
-    return submission, refresh_shop_badges(session, shop, cause="settings")
+    changed = refresh_shop_badges(session, shop, cause="settings")
+    session.flush()
+    moves = customer_mails.eta_moves(etas_before, customer_mails.badge_etas(session, shop))
+    if moves and shop.is_active:
+        submission.mail_ids = customer_mails.after_eta_moves(
+            session, shop, moves, reason=submission.eta_reason, links=customer_mails.app_links()
+        )
+    return submission, changed
 
 
 def submitted_values(form: Mapping[str, str]) -> dict[str, object]:
@@ -269,6 +312,8 @@ def form_values(shop: Shop, variants: list[Variant]) -> dict[str, object]:
     values["closed_dates"] = "\n".join(s.closed_dates or [])
     values["timezone"] = shop.timezone
     values["email_reply_to"] = s.email_reply_to or ""
+    values["email_quiet_minutes"] = str(s.email_quiet_minutes)
+    values["postal_address"] = s.postal_address or ""
     chosen = s.location_ids
     values["location"] = (
         list(chosen)

@@ -87,10 +87,11 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column('email_delay_notice', sa.Boolean(), nullable=False, server_default=sa.true()))
         batch_op.add_column(sa.Column('email_eta_earlier', sa.Boolean(), nullable=False, server_default=sa.false()))
         batch_op.add_column(sa.Column('email_quiet_minutes', sa.Integer(), nullable=False, server_default='10'))
+        batch_op.add_column(sa.Column('customer_cancel_on_platform', sa.Boolean(), nullable=False, server_default=sa.false()))
         batch_op.add_column(sa.Column('postal_address', sa.Text(), nullable=True))
 
     with op.batch_alter_table('store_settings', schema=None) as batch_op:
-        for column in ('email_ships_soon', 'email_delay_notice', 'email_eta_earlier', 'email_quiet_minutes'):
+        for column in ('email_ships_soon', 'email_delay_notice', 'email_eta_earlier', 'email_quiet_minutes', 'customer_cancel_on_platform'):
             batch_op.alter_column(column, server_default=None)
     # ### end Alembic commands ###
 
@@ -103,6 +104,7 @@ def downgrade() -> None:
     with op.batch_alter_table('store_settings', schema=None) as batch_op:
         batch_op.drop_column('postal_address')
         batch_op.drop_column('email_quiet_minutes')
+        batch_op.drop_column('customer_cancel_on_platform')
         batch_op.drop_column('email_eta_earlier')
         batch_op.drop_column('email_delay_notice')
         batch_op.drop_column('email_ships_soon')
