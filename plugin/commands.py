@@ -106,7 +106,7 @@ def webhooks_retry() -> None:
 @click.option("--shop", "domain", default=None, help="Only this shop's domain or store hash.")
 def reconcile(domain: str | None) -> None:
     """Page through each installed shop's catalogue and fix badge drift."""
-    from plugin.jobs import schedule_push
+    from plugin.jobs import queue_mails, schedule_push
     from plugin.models import InstallStatus, Shop
     from plugin.services.reconcile import reconcile_shop
 
@@ -124,6 +124,7 @@ def reconcile(domain: str | None) -> None:
         db.session.commit()
         if report.badges_fixed:
             schedule_push(shop.id)
+        queue_mails(report.mail_ids)
         click.echo(
             f"{shop.domain}: {report.products} products, {report.variants} variants, "
             f"{report.badges_fixed} badge(s) fixed, {report.orders} order(s) re-read, "

@@ -128,6 +128,7 @@ def reconcile_shop(shop_id: int) -> str:
         report = reconcile(session, shop)
     if report.badges_fixed:
         schedule_push(shop_id)
+    queue_mails(report.mail_ids)
     return f"shop {shop_id}: {report.badges_fixed} badge(s) fixed of {report.variants}"
 
 

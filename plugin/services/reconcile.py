@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 
 from sqlalchemy import select
@@ -20,7 +20,7 @@ from connectors.base import Connector
 from domain import events as ev
 from plugin.models import BackorderLine, Order, OrderLine, Shop, Variant, utcnow
 from plugin.platforms import connector_for
-from plugin.services import catalog, ledger
+from plugin.services import catalog, customer_mails, ledger
 from plugin.services.badging import refresh_badge
 from plugin.services.shop_time import shop_zone
 
@@ -39,6 +39,8 @@ class ReconcileReport:
     badges_fixed: int = 0
     orders: int = 0
     lines_healed: int = 0
+    # Mails the healed lines call for (queued by the caller once committed).
+    mail_ids: list[int] = field(default_factory=list)
 
 
 def reconcile_shop(
@@ -46,6 +48,9 @@ def reconcile_shop(
 ) -> ReconcileReport:
     report = ReconcileReport()
     now = utcnow()
+    # The first reconciliation after an install meets weeks of orders at once: it records them
+    # but mails nobody. Later ones heal missed webhooks, and the customers hear as usual.
+    first_sync = shop.orders_synced_at is None
     connector = connector_for(shop, session)
     connector.prepare_store()
     apply_store_facts(shop, connector.fetch_store())
@@ -63,13 +68,19 @@ def reconcile_shop(
         to_settle[variant.id] = variant
     session.flush()
     with_orders = ledger.variants_with_open_orders(session, shop.id)
+    steps = []
     for variant in to_settle.values():
         if variant.id in with_orders:
             settled = ledger.settle_variant(session, variant, cause, now)
             report.lines_healed += settled.lines_changed
+            steps.extend(settled.steps)
     for variant in to_settle.values():
         if refresh_badge(session, shop, variant, cause="reconcile", now=now):
             report.badges_fixed += 1
+    if steps and not first_sync:  # after the badges: a confirmation shows the shopper's ETA
+        report.mail_ids = customer_mails.after_settling(
+            session, shop, steps, customer_mails.app_links()
+        )
     shop.orders_synced_at = now
     return report
 
