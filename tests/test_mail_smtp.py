@@ -410,3 +410,124 @@ def test_a_customer_hears_confirmation_eta_change_after_the_quiet_period_and_shi
     ]
     assert kinds == ["backorder_confirmation", "eta_change", "ships_soon"]
     assert len(smtp.mailbox.messages) == 3  # each exactly once
+
+
+# --- the Mail Order Rule on the sandbox, through Redis and the Procfile's worker ----------------
+
+
+def sent_mails() -> list[OutboxMail]:
+    return list(db.session.scalars(select(OutboxMail).order_by(OutboxMail.id)))
+
+
+@pytest.mark.services
+def test_30_days_on_a_delay_notice_lets_a_customer_cancel_and_the_units_go_to_the_next(
+    smtp_worker, smtp, smtp_queued_app
+):
+    """Two customers order the same sold-out variant on backorder; 30 days pass; the first
+    customer's delay notice arrives with the cancel link; she cancels the line; the shop lets the
+    app cancel on the platform, so the worker takes the line off the store's order; the restock
+    that covers one order goes to the second customer.
+
+    The clocks: the worker runs on the real clock, so the story's start is moved into the past
+    rather than its end into the future. The test process is frozen-and-ticking 31 days back
+    (time-machine) while the store takes the two orders, 11 days apart; the store stamps them
+    then, and the worker records them with those dates (whatever its own clock decides, such as
+    the badge's ETA, is then after the orders and so was not what they were told). Everything
+    after, the delay-notice job included, runs on the real clock in both processes: a mail
+    queued in the test process is due at once for the worker, and the signed links are fresh.
+    The first customer is then 31 days past an order with no date stated (notice due), the
+    second 20 days (not yet)."""
+    from plugin.jobs import queue_mails, send_delay_notices, send_mail
+    from plugin.models import BackorderStatus, BackorderStep, SandboxOrder, utcnow
+    from tests.test_sandbox_order_lifecycle import line_of, place, receive
+
+    client = smtp_queued_app.test_client()
+    shop = factories.shop()
+    shop.name = "Maison Lune"
+    shop.contact_email = "hello@maison-lune.example"
+    shop.settings.business_days = False
+    shop.settings.customer_cancel_on_platform = True
+    db.session.commit()
+
+    with time_machine.travel(utcnow() - timedelta(days=31), tick=True) as clock:
+        vid = (
+            factories.sandbox_product(shop, "Tee", [("Medium", "TEE-M", 0, "continue")])
+            .variants[0]
+            .id
+        )
+        first = place(client, vid, 1, "ada@example.com")
+        clock.shift(timedelta(days=11))
+        second = place(client, vid, 1, "grace@example.com")
+    for customer in ("ada@example.com", "grace@example.com"):
+        wait_until(lambda c=customer: arrived(smtp, c), what=f"the confirmation to {customer}")
+    ada = wait_until(lambda: line_of(first), what="the first backorder line")
+    grace = wait_until(lambda: line_of(second), what="the second backorder line")
+    assert ada.ordered_at < grace.ordered_at < utcnow() - timedelta(days=19)
+    assert ada.status == grace.status == BackorderStatus.OPEN
+
+    # The daily job, in the test process; the worker sends what it queued.
+    assert send_delay_notices() == "1 delay notice(s) queued, 0 line(s) flagged"
+    (notice,) = wait_until(lambda: arrived(smtp, "ada@example.com")[1:], what="delay notice")
+    text, html = parts(notice)
+    assert "cancel" in text.lower() and "refund" in text.lower()
+    assert "Tee (Medium)" in text
+    cancel_link = next(w for w in text.split() if w.startswith("https://app.test/orders/cancel/"))
+    assert cancel_link in html
+    assert len(arrived(smtp, "grace@example.com")) == 1  # her date has not passed
+
+    # She follows the link: the page asks and changes nothing; the form's POST cancels.
+    path = cancel_link.removeprefix("https://app.test")
+    page = client.get(path)
+    assert page.status_code == 200 and "Tee" in page.text
+    assert line_of(first).status == BackorderStatus.OPEN
+    assert [s.kind for s in line_of(first).steps][-1] == "delay_notified"
+    done = client.post(path, data={"scope": "line"})
+    assert done.status_code == 200 and "cancelling it now" in done.text
+
+    # The worker cancels the store's order and the ledger follows.
+    def cancelled_line():
+        line = line_of(first)
+        return line if line.status == BackorderStatus.CANCELLED else None
+
+    line = wait_until(cancelled_line, what="the first line cancelled")
+    assert line.cancelled_quantity == 1 and line.open_quantity == 0
+    kinds = [
+        s.kind
+        for s in db.session.scalars(
+            select(BackorderStep).where(BackorderStep.line_id == line.id).order_by(BackorderStep.id)
+        )
+    ]
+    assert kinds == ["opened", "delay_notified", "cancel_requested", "cancel_done", "cancelled"]
+    # The line came off the store's order (a line cancel, not the whole order's).
+    assert db.session.get(SandboxOrder, first).current_quantity == 0
+    assert db.session.get(SandboxOrder, second).current_quantity == 1
+    (told,) = wait_until(lambda: arrived(smtp, "hello@maison-lune.example"), what="merchant")
+    assert "Cancellation requested" in told["Subject"]
+
+    # A restock that covers one order: the unit goes to the second customer, who hears it.
+    receive(client, vid, 1)
+    soon = wait_until(lambda: arrived(smtp, "grace@example.com")[1:], what="ships soon")
+    assert "ships soon" in soon[0]["Subject"]
+    grace = line_of(second)
+    assert grace.status == BackorderStatus.ALLOCATED and grace.allocated_quantity == 1
+    assert line_of(first).status == BackorderStatus.CANCELLED
+
+    # Every mail exactly once, even when the sending is asked for again.
+    wait_until(
+        lambda: all(m.status == MailStatus.SENT for m in sent_mails()), what="every mail sent"
+    )
+    mails = sent_mails()
+    assert [(m.kind, m.recipient) for m in mails] == [
+        ("backorder_confirmation", "ada@example.com"),
+        ("backorder_confirmation", "grace@example.com"),
+        ("delay_notice", "ada@example.com"),
+        ("merchant_cancel_request", "hello@maison-lune.example"),
+        ("ships_soon", "grace@example.com"),
+    ]
+    for mail in mails:
+        assert "nothing to do" in send_mail(mail.id)
+    queue_mails([m.id for m in mails])
+    assert send_delay_notices() == "0 delay notice(s) queued, 0 line(s) flagged"
+    assert sorted(m["Message-ID"] for m in smtp.mailbox.messages) == sorted(
+        m.message_id for m in mails
+    )
