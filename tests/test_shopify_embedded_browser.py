@@ -10,7 +10,7 @@ from flask import current_app
 from sqlalchemy import select
 from werkzeug.serving import make_server
 
-from plugin.models import Shop
+from plugin.models import MailTemplate, Shop
 from tests.factories import shopify_shop
 from tests.shopify_install_helpers import session_token
 
@@ -73,3 +73,42 @@ def test_settings_save_without_app_bridge(app, live_url, page):
     assert "Settings saved" in page.text_content("#save-status")
     assert page.get_attribute("#color_in_stock", "aria-invalid") is None
     assert _stored_label() == "Ready to ship"
+
+
+def test_email_wording_preview_refusal_save_and_restore(app, live_url, page):
+    shopify_shop(SHOP)
+    page.goto(f"{live_url}/shopify/app?shop={SHOP}&id_token={session_token(SHOP)}")
+    page.select_option("#mt-kind", "eta_change")
+    page.wait_for_function(
+        "document.getElementById('mt-variables').textContent.includes('old_eta')"
+    )
+
+    page.fill("#mt-body", "{{ ''.__class__ }}")
+    page.click("#mt-save")
+    page.wait_for_selector("#mt-status.error")
+    assert page.get_attribute("#mt-body", "aria-invalid") == "true"
+    assert "underscore" in page.text_content("#mt-body-error")
+
+    page.fill("#mt-subject", "New date for {{ order_name }}")
+    page.fill("#mt-body", "Hello {{ customer_name }}, your item now ships {{ new_eta }}.")
+    page.click("#mt-preview-button")
+    page.wait_for_selector("#mt-preview:not([hidden])")
+    assert page.text_content("#mt-preview-subject").startswith("New date for #")
+    assert page.get_attribute("#mt-body", "aria-invalid") is None
+    frame = page.frame_locator("#mt-preview iframe")
+    frame.get_by_text("your item now ships").wait_for()  # the HTML part, in the sandboxed frame
+    assert "your item now ships" in page.text_content("#mt-preview-text")
+
+    page.click("#mt-save")
+    page.wait_for_selector("#mt-status.ok")
+    assert page.is_visible("#mt-restore")
+    with current_app.extensions["db_sessionmaker"]() as other:
+        assert other.scalars(select(MailTemplate.subject)).all() == [
+            "New date for {{ order_name }}"
+        ]
+
+    page.click("#mt-restore")
+    page.wait_for_selector("#mt-restore[hidden]", state="attached")
+    assert "default wording" in page.text_content("#mt-state")
+    with current_app.extensions["db_sessionmaker"]() as other:
+        assert other.scalars(select(MailTemplate)).all() == []

@@ -32,7 +32,7 @@ from plugin.models import (
     Platform,
     Shop,
 )
-from plugin.services import settings_form, support
+from plugin.services import mail_template_form, mail_templates, settings_form, support
 from plugin.services.shopify_install import store_grant
 from plugin.services.shops import find_shop
 
@@ -194,6 +194,13 @@ def _page_context(shop: Shop, token: SessionToken, notice: str | None, problem: 
         "passed_etas": settings_form.passed_etas(shop, variants),
         "action": url_for(".save_settings"),
         "support": support_view(shop),
+        "mail_kinds": mail_templates.KIND_LABELS,
+        "mail_languages": mail_templates.LANGUAGES,
+        "mail_template": mail_template_json(
+            shop,
+            mail_template_form.load(db.session, shop, None, _shop_language(shop)),
+        ),
+        "mail_templates_url": url_for(".get_mail_template"),
     }
 
 
@@ -323,3 +330,126 @@ def get_data_request(shop: Shop, report_id: int):
         f'attachment; filename="data-request-{record.id}.json"'
     )
     return response
+
+
+# -- customer email wording ------------------------------------------------------------------------
+
+
+def _shop_language(shop: Shop) -> str:
+    language = (shop.locale or "en").replace("_", "-").split("-")[0].lower()
+    return language if language in mail_templates.LANGUAGES else "en"
+
+
+def mail_template_json(shop: Shop, edit: mail_template_form.TemplateEdit) -> dict:
+    """One kind in one language as the editor shows it, and which templates are the merchant's."""
+    own = mail_template_form.overview(db.session, shop)
+    return {
+        "kind": edit.kind,
+        "language": edit.language,
+        "subject": edit.subject,
+        "body": edit.body,
+        "default": not edit.custom,
+        # A saved template that no longer renders (customers get the default wording meanwhile).
+        "errors": edit.errors,
+        "variables": [
+            {"name": name, "help": mail_template_form.VARIABLE_HELP[name]}
+            for name in mail_templates.VARIABLES[edit.kind]
+        ],
+        "kinds": [{"kind": k, "label": label} for k, label in mail_templates.KIND_LABELS.items()],
+        "languages": [
+            {"language": code, "name": name} for code, name in mail_templates.LANGUAGES.items()
+        ],
+        "templates": [
+            {"kind": k, "language": code, "default": (k, code) not in own}
+            for k in mail_templates.KINDS
+            for code in mail_templates.LANGUAGES
+        ],
+    }
+
+
+def _preview_json(preview) -> dict | None:
+    if preview is None:
+        return None
+    return {"subject": preview.subject, "text": preview.text, "html": str(preview.html)}
+
+
+def _mail_template_request(action: str):
+    """The posted kind, language, subject and body (JSON object or form) for one action.
+
+    Returns (form, None) or (None, error response) for a malformed request or an unknown
+    kind or language."""
+    if request.is_json:
+        payload = request.get_json(silent=True)
+        if not isinstance(payload, dict):
+            return None, api_error(400, "send the template as a JSON object")
+        form = {str(k): _form_value(v) for k, v in payload.items()}
+    else:
+        form = request.form.to_dict()
+    if form.get("kind") not in mail_templates.KINDS:
+        return None, api_error(400, "kind must be one of " + ", ".join(mail_templates.KINDS))
+    if form.get("language") not in mail_templates.LANGUAGES:
+        return None, api_error(
+            400, "language must be one of " + ", ".join(mail_templates.LANGUAGES)
+        )
+    form["action"] = action
+    return form, None
+
+
+@bp.get("/api/mail-templates")
+@session_token_required
+def get_mail_template(shop: Shop):
+    """The wording in use for ?kind=&language= (the merchant's, else the default)."""
+    kind = request.args.get("kind", mail_templates.KINDS[0])
+    language = request.args.get("language", _shop_language(shop))
+    if kind not in mail_templates.KINDS:
+        return api_error(400, "kind must be one of " + ", ".join(mail_templates.KINDS))
+    if language not in mail_templates.LANGUAGES:
+        return api_error(400, "language must be one of " + ", ".join(mail_templates.LANGUAGES))
+    edit = mail_template_form.load(db.session, shop, kind, language)
+    return jsonify(mail_template_json(shop, edit))
+
+
+@bp.post("/api/mail-templates")
+@session_token_required
+def save_mail_template(shop: Shop):
+    """Save one kind in one language; a template that does not render is refused (422)."""
+    form, problem = _mail_template_request("save")
+    if problem is not None:
+        return problem
+    edit = mail_template_form.submit(db.session, shop, form)
+    if not edit.ok:
+        return jsonify(saved=False, errors=edit.errors), 422
+    return jsonify(
+        saved=True,
+        message="Saved: customers now get this wording.",
+        template=mail_template_json(shop, edit),
+        preview=_preview_json(edit.preview),
+    )
+
+
+@bp.post("/api/mail-templates/preview")
+@session_token_required
+def preview_mail_template(shop: Shop):
+    """The mail rendered with sample data, as the customer would see it; nothing is saved."""
+    form, problem = _mail_template_request("preview")
+    if problem is not None:
+        return problem
+    edit = mail_template_form.submit(db.session, shop, form)
+    if not edit.ok:
+        return jsonify(errors=edit.errors), 422
+    return jsonify(_preview_json(edit.preview))
+
+
+@bp.post("/api/mail-templates/restore")
+@session_token_required
+def restore_mail_template(shop: Shop):
+    """Delete the merchant's wording for one kind in one language: the default is used again."""
+    form, problem = _mail_template_request("reset")
+    if problem is not None:
+        return problem
+    edit = mail_template_form.submit(db.session, shop, form)
+    return jsonify(
+        restored=True,
+        message="The default wording is back in use.",
+        template=mail_template_json(shop, edit),
+    )
