@@ -34,6 +34,7 @@ from plugin.models import (
     utcnow,
 )
 from plugin.services import ledger, outbox
+from plugin.services.ledger import add_step
 
 CANCEL_SALT = "backorder-cancel-link"
 CONSENT_SALT = "backorder-delay-consent-link"
@@ -164,17 +165,7 @@ def request_cancel(session: Session, secret_key: str, token: str, scope: str) ->
     for each in lines:
         if each is not line and steps_of(each, CANCEL_REQUESTED):
             continue
-        session.add(
-            BackorderStep(
-                shop_id=each.shop_id,
-                line_id=each.id,
-                at=now,
-                kind=CANCEL_REQUESTED,
-                quantity=each.owed,
-                cause=CUSTOMER,
-                note=scope,
-            )
-        )
+        add_step(session, each, CANCEL_REQUESTED, each.owed, CUSTOMER, note=scope, at=now)
     session.flush()
     shop = session.get(Shop, line.shop_id)
     return CancelRequest(
@@ -223,17 +214,8 @@ def _escape(text: str) -> str:
 def record_platform_result(
     session: Session, line: BackorderLine, ok: bool, note: str, now=None
 ) -> None:
-    session.add(
-        BackorderStep(
-            shop_id=line.shop_id,
-            line_id=line.id,
-            at=now or utcnow(),
-            kind=CANCEL_DONE if ok else CANCEL_FAILED,
-            quantity=line.owed,
-            cause=CUSTOMER,
-            note=note[:2000],
-        )
-    )
+    kind = CANCEL_DONE if ok else CANCEL_FAILED
+    add_step(session, line, kind, line.owed, CUSTOMER, note=note[:2000], at=now)
 
 
 def cancel_on_platform(session: Session, line_id: int, connector) -> str:
@@ -334,16 +316,7 @@ def consent(session: Session, secret_key: str, token: str) -> BackorderLine:
     session.refresh(line, ["steps"])
     if consented_to(line, number):
         raise LinkRefused("used", line)
-    session.add(
-        BackorderStep(
-            shop_id=line.shop_id,
-            line_id=line.id,
-            kind=CONSENTED,
-            quantity=line.open_quantity,
-            cause=CUSTOMER,
-            note=str(number),
-        )
-    )
+    add_step(session, line, CONSENTED, line.open_quantity, CUSTOMER, note=str(number))
     session.flush()
     return line
 

@@ -47,7 +47,7 @@ from plugin.models import (
 )
 from plugin.services import outbox
 from plugin.services.customer_links import cancel_url
-from plugin.services.ledger import owing_lines
+from plugin.services.ledger import add_step, owing_lines
 from plugin.services.mail_templates import compose
 
 ETA_CHANGED = "eta_changed"
@@ -242,16 +242,8 @@ def after_eta_moves(
         if line.status != BackorderStatus.OPEN or line.open_quantity <= 0:
             continue
         old, new = moves[line.variant_id]
-        step = BackorderStep(
-            shop_id=line.shop_id,
-            line=line,
-            at=now,
-            kind=ETA_CHANGED,
-            quantity=line.open_quantity,
-            cause=cause[:64],
-            note=json.dumps({"from": old.isoformat(), "to": new.isoformat(), "reason": reason}),
-        )
-        session.add(step)
+        note = json.dumps({"from": old.isoformat(), "to": new.isoformat(), "reason": reason})
+        step = add_step(session, line, ETA_CHANGED, line.open_quantity, cause, note=note, at=now)
         session.flush()
         if not _on(shop, "email_eta_changed"):
             continue

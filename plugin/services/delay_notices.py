@@ -26,7 +26,6 @@ from sqlalchemy.orm import Session
 from plugin.models import (
     BackorderLine,
     BackorderStatus,
-    BackorderStep,
     BadgeTransition,
     Order,
     OrderLine,
@@ -46,6 +45,7 @@ from plugin.services.customer_links import (
     notices,
     steps_of,
 )
+from plugin.services.ledger import add_step
 from plugin.services.mail_templates import compose
 from plugin.services.shop_time import shop_today, shop_zone
 
@@ -155,17 +155,7 @@ def run_shop(
 
 
 def _flag(session: Session, line: BackorderLine, now: datetime, why: str) -> None:
-    session.add(
-        BackorderStep(
-            shop_id=line.shop_id,
-            line_id=line.id,
-            at=now,
-            kind=CANCEL_OWED,
-            quantity=line.open_quantity,
-            cause=CAUSE,
-            note=why,
-        )
-    )
+    add_step(session, line, CANCEL_OWED, line.open_quantity, CAUSE, note=why, at=now)
 
 
 def _notify(
@@ -229,17 +219,7 @@ def _notify(
         order_id=order.id,
         backorder_line_id=line.id,
     )
-    session.add(
-        BackorderStep(
-            shop_id=line.shop_id,
-            line_id=line.id,
-            at=now,
-            kind=DELAY_NOTIFIED,
-            quantity=line.open_quantity,
-            cause=CAUSE,
-            note=notice.note(),
-        )
-    )
+    add_step(session, line, DELAY_NOTIFIED, line.open_quantity, CAUSE, note=notice.note(), at=now)
     session.flush()
     if mail_id is not None:
         run.mail_ids.append(mail_id)

@@ -181,20 +181,45 @@ def settle_variant(
         if steps:
             result.lines_changed += 1
         for kind, quantity in steps:
-            step = BackorderStep(
-                shop_id=variant.shop_id,
-                line=backorder,
-                at=now,
-                kind=kind,
-                quantity=quantity,
-                cause=cause.name[:64],
-                webhook_event_id=cause.webhook_event_id,
+            step = add_step(
+                session,
+                backorder,
+                kind,
+                quantity,
+                cause.name,
                 note=cause.note,
+                at=now,
+                webhook_event_id=cause.webhook_event_id,
             )
-            session.add(step)
             result.steps.append(step)
     session.flush()
     return result
+
+
+def add_step(
+    session: Session,
+    line: BackorderLine,
+    kind: str,
+    quantity: int,
+    cause: str,
+    *,
+    note: str | None = None,
+    at: datetime | None = None,
+    webhook_event_id: int | None = None,
+) -> BackorderStep:
+    """Write one step in a line's timeline (the ledger's own, a mail, a customer's request)."""
+    step = BackorderStep(
+        shop_id=line.shop_id,
+        line=line,
+        at=at or utcnow(),
+        kind=kind,
+        quantity=quantity,
+        cause=cause[:64],
+        webhook_event_id=webhook_event_id,
+        note=note,
+    )
+    session.add(step)
+    return step
 
 
 def _apply(line: BackorderLine, ledger: LineLedger, now: datetime) -> list[tuple[str, int]]:
