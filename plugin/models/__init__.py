@@ -7,6 +7,12 @@ from plugin.models.badge import BadgeTransition, VariantBadge
 from plugin.models.base import Base, utcnow
 from plugin.models.catalog import InventoryLevel, Product, Variant
 from plugin.models.mail import MailStatus, MailTemplate, OutboxMail, SuppressedAddress
+from plugin.models.notify import (
+    NotifySubscription,
+    Restock,
+    RestockStatus,
+    SubscriptionStatus,
+)
 from plugin.models.orders import Order, OrderLine
 from plugin.models.privacy import DataRequestReport
 from plugin.models.sandbox import SandboxOrder, SandboxProduct, SandboxVariant
@@ -33,11 +39,14 @@ __all__ = [
     "InventoryLevel",
     "MailStatus",
     "MailTemplate",
+    "NotifySubscription",
     "Order",
     "OrderLine",
     "OutboxMail",
     "Platform",
     "Product",
+    "Restock",
+    "RestockStatus",
     "SandboxOrder",
     "SandboxProduct",
     "SandboxVariant",
@@ -46,6 +55,7 @@ __all__ = [
     "StoreRegistration",
     "StoreSettings",
     "StoreUser",
+    "SubscriptionStatus",
     "SuppressedAddress",
     "Variant",
     "VariantBadge",

@@ -56,6 +56,12 @@ class OutboxMail(Base):
     backorder_line_id: Mapped[int | None] = mapped_column(
         ForeignKey("backorder_lines.id", ondelete="SET NULL"), index=True
     )
+    # A notify-me alert or confirmation: which sign-up it answers.
+    notify_subscription_id: Mapped[int | None] = mapped_column(
+        ForeignKey("notify_subscriptions.id", ondelete="SET NULL"), index=True
+    )
+    # Subscription mail (RFC 8058): the HTTPS one-click unsubscribe link its headers carry.
+    unsubscribe_url: Mapped[str | None] = mapped_column(Text)
 
 
 class SuppressedAddress(Base):

@@ -55,6 +55,9 @@ class Shop(Base):
     webhook_secret_encrypted: Mapped[str | None] = mapped_column(Text)
     registered_at: Mapped[datetime | None]
     registration_error: Mapped[str | None] = mapped_column(Text)
+    # Where the store's pages are served from ("https://shop.example"): the only origins the
+    # public notify-me endpoint answers cross-origin (read from the platform).
+    storefront_origins: Mapped[list[str]] = mapped_column(JSON, default=list)
     # The store counts backorders itself (its own limit and count replace the app's).
     native_backorders: Mapped[bool] = mapped_column(default=False)
     installed_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -112,6 +115,20 @@ class StoreSettings(Base):
     customer_cancel_on_platform: Mapped[bool] = mapped_column(default=False)
     # The shop's postal address, printed in every mail's footer.
     postal_address: Mapped[str | None] = mapped_column(Text)
+    # Notify me (back-in-stock sign-ups).
+    notify_enabled: Mapped[bool] = mapped_column(default=True)
+    # Offer the form on backorder too, not only when out of stock.
+    notify_on_backorder: Mapped[bool] = mapped_column(default=False)
+    # None: decided by the store's country (on in the EU and EEA).
+    notify_double_opt_in: Mapped[bool | None]
+    # At most this many subscribers alerted per unit in stock, per batch.
+    notify_rate_per_unit: Mapped[int] = mapped_column(default=1)
+    notify_batch_minutes: Mapped[int] = mapped_column(default=15)
+    # Say in the alert how many are left.
+    notify_show_stock: Mapped[bool] = mapped_column(default=False)
+    # The merchant's wording per language: {"fr": {"heading": ..., "consent": ...}}; the
+    # defaults fill what is missing.
+    notify_texts: Mapped[dict] = mapped_column(JSON, default=dict)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
     shop: Mapped[Shop] = relationship(back_populates="settings")
