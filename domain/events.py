@@ -136,6 +136,8 @@ class StoreFacts:
     name: str | None = None
     # The address customers write to.
     contact_email: str | None = None
+    # Where the store's pages are served from ("https://shop.example"), for CORS.
+    storefront_origins: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -46,16 +46,22 @@ def register_settings(app: Flask, env: Mapping[str, str] | None) -> None:
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
     )
+    if settings.trusted_proxy_hops:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        hops = settings.trusted_proxy_hops
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
     if not settings.is_production:
         logging.getLogger("plugin").setLevel(logging.INFO)
 
 
 def register_extensions(app: Flask) -> None:
-    from plugin.extensions import db, redis_connection, shared_cache
+    from plugin.extensions import db, rate_limits, redis_connection, shared_cache
 
     db.init_app(app)
     redis_connection.init_app(app)
     shared_cache.init_app(app)
+    rate_limits.init_app(app)
 
 
 def register_blueprints(app: Flask) -> None:
@@ -63,6 +69,7 @@ def register_blueprints(app: Flask) -> None:
         bigcommerce,
         customer_orders,
         health,
+        notify,
         sandbox,
         shopify_admin,
         shopify_install,
@@ -78,6 +85,8 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(shopify_admin.bp)
     app.register_blueprint(bigcommerce.bp)
     app.register_blueprint(customer_orders.bp)
+    app.register_blueprint(notify.bp)
+    app.register_blueprint(notify.proxy_bp)
 
 
 def register_commands(app: Flask) -> None:

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from flask import Flask, current_app, g, has_request_context, request
+from flask_limiter import Limiter
 from redis import Redis
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
@@ -142,6 +143,33 @@ class SharedCache:
         return current_app.extensions["kv_cache"]
 
 
+def client_address() -> str:
+    """The caller's address as the app sees it (after the trusted proxy hops, see
+    TRUSTED_PROXY_HOPS); the public endpoints use their own, better key where they have one."""
+    return request.remote_addr or "unknown"
+
+
+class RateLimits:
+    """flask-limiter for the public endpoints: on Redis when configured (every web process
+    shares the counts), else in this process's memory (the embedded default)."""
+
+    def __init__(self) -> None:
+        self.limiter = Limiter(key_func=client_address, default_limits=[], headers_enabled=True)
+
+    def init_app(self, app: Flask) -> None:
+        settings: Settings = app.extensions["settings"]
+        app.config["RATELIMIT_STORAGE_URI"] = settings.redis_url or "memory://"
+        app.config.setdefault("RATELIMIT_KEY_PREFIX", "bb-limits")
+        app.config.setdefault("RATELIMIT_STORAGE_OPTIONS", {"socket_timeout": 2})
+        if not settings.redis_url:
+            app.config["RATELIMIT_STORAGE_OPTIONS"] = {}
+        self.limiter.init_app(app)
+
+    def limit(self, *args, **kwargs):
+        return self.limiter.limit(*args, **kwargs)
+
+
 db = Database()
+rate_limits = RateLimits()
 redis_connection = RedisConnection()
 shared_cache = SharedCache()

@@ -54,6 +54,7 @@ def connector_for(shop: Shop, session: Session) -> Connector:
             app_url=settings.app_url,
             webhook_secret=webhook_secret(shop),
             api_base_override=settings.bigcommerce_api_base_override,
+            client_id=settings.bigcommerce_client_id,
         )
     raise ConnectorError(f"no connector for platform {shop.platform!r} yet")
 
@@ -84,3 +85,29 @@ def refresh_expiring_tokens() -> int:
     from plugin.services.shopify_install import refresh_expiring_tokens as refresh_shopify
 
     return refresh_shopify()
+
+
+def customer_token_verifier(shop: Shop):
+    """How a storefront proves a signed-in shopper, per platform: a callable taking the token
+    the page sent and returning (customer id, their email), or None when it does not verify.
+    BigCommerce's `/customer/current.jwt`; other platforms send none (Shopify's app proxy signs
+    the customer id itself)."""
+    if shop.platform != Platform.BIGCOMMERCE:
+        return lambda _token: None
+    from webhooks.bigcommerce_customer import CustomerTokenRefused, verify
+
+    settings = _settings()
+
+    def check(token: str):
+        try:
+            customer = verify(
+                token,
+                settings.bigcommerce_client_id,
+                settings.bigcommerce_client_secret,
+                shop.domain,
+            )
+        except CustomerTokenRefused:
+            return None
+        return customer.customer_id, customer.email
+
+    return check

@@ -55,6 +55,10 @@ class Settings:
     # Outside production, tests and benchmarks point the platform adapters at local fakes.
     shopify_api_base_override: str | None = None
     bigcommerce_api_base_override: str | None = None
+    # How many reverse proxies (a platform's router, a load balancer) sit in front of the web
+    # processes: their X-Forwarded-For is trusted that many hops deep, so rate limits key on the
+    # shopper's address, not the router's.
+    trusted_proxy_hops: int = 0
 
     @property
     def is_production(self) -> bool:
@@ -110,6 +114,10 @@ class Settings:
         if smtp_url and not get("MAIL_FROM"):
             raise SettingsError("MAIL_FROM is needed with SMTP_URL: the address mails come from")
 
+        hops = get("TRUSTED_PROXY_HOPS") or "0"
+        if not hops.isdigit() or int(hops) > 5:
+            raise SettingsError("TRUSTED_PROXY_HOPS must be a whole number from 0 to 5")
+
         sandbox_default = "0" if app_env == "production" else "1"
         return cls(
             app_env=app_env,
@@ -133,6 +141,7 @@ class Settings:
             bigcommerce_api_base_override=None
             if app_env == "production"
             else get("BIGCOMMERCE_API_BASE_OVERRIDE") or None,
+            trusted_proxy_hops=int(hops),
         )
 
 

@@ -275,12 +275,14 @@ def expected_hook_body(scope: str, secret: str) -> dict:
     }
 
 
-def expected_script_body(store_hash: str) -> dict:
+def expected_script_body(store_hash: str, client_id: str | None = "bc-client-id") -> dict:
+    """The script as the app registers it (with the app's client id, as tests configure it)."""
+    query = f"store={store_hash}" + (f"&client_id={client_id}" if client_id else "")
     return {
         "name": "Backorder Badges",
         "description": "Shows each variant's stock, backorder and ship-by date on product pages.",
         "kind": "src",
-        "src": f"{APP_URL}/static/badge-widget-bc.js?store={store_hash}",
+        "src": f"{APP_URL}/static/badge-widget-bc.js?{query}",
         "load_method": "async",
         "location": "footer",
         "visibility": "storefront",

@@ -82,7 +82,7 @@ def test_header_names_match_case_insensitively_and_a_stale_secret_is_replaced(bc
     hooks[0]["headers"] = {"x-backorder-secret": SECRET}  # same header, as HTTP sees it
     hooks[1]["headers"] = {"X-Backorder-Secret": "an-old-secret"}
     hooks[2]["headers"] = None
-    script = {"uuid": "03805148-a592-4803-9482-e91fe5c1be12", **expected_script_body(STORE)}
+    script = {"uuid": "03805148-a592-4803-9482-e91fe5c1be12", **expected_script_body(STORE, None)}
     store = FakeStore(STORE, hooks=hooks, scripts=[script]).install(bc)
 
     result = register()
@@ -97,11 +97,11 @@ def test_header_names_match_case_insensitively_and_a_stale_secret_is_replaced(bc
 def test_a_drifted_script_is_updated_and_a_duplicate_removed(bc):
     old = {
         "uuid": "11111111-a592-4803-9482-e91fe5c1be12",
-        **expected_script_body(STORE),
+        **expected_script_body(STORE, None),
         "src": "https://old-app.example/static/badge-widget.js",
         "consent_category": "unknown",
     }
-    copy = {"uuid": "22222222-a592-4803-9482-e91fe5c1be12", **expected_script_body(STORE)}
+    copy = {"uuid": "22222222-a592-4803-9482-e91fe5c1be12", **expected_script_body(STORE, None)}
     unrelated = {"uuid": "33333333-a592-4803-9482-e91fe5c1be12", "name": "Another script"}
     store = FakeStore(
         STORE,
@@ -112,7 +112,7 @@ def test_a_drifted_script_is_updated_and_a_duplicate_removed(bc):
     result = register()
 
     assert store.writes() == [
-        ("PUT", f"/v3/content/scripts/{old['uuid']}", expected_script_body(STORE)),
+        ("PUT", f"/v3/content/scripts/{old['uuid']}", expected_script_body(STORE, None)),
         ("DELETE", f"/v3/content/scripts/{copy['uuid']}", None),
     ]
     assert result.script_uuid == old["uuid"]

@@ -13,7 +13,7 @@ from plugin.extensions import db
 from plugin.models import MailTemplate
 from plugin.services import mail_template_form, mail_templates
 from plugin.services.mail_sandbox import MAX_OUTPUT, TemplateRefused, render
-from plugin.services.mail_templates import KINDS, LANGUAGES, LINE_FIELDS, compose
+from plugin.services.mail_templates import LANGUAGES, LINE_FIELDS, ORDER_KINDS, compose
 from tests import factories
 
 EVIL_NAME = "<script>alert('x')</script> & Co"
@@ -68,7 +68,7 @@ def own_template(shop, kind="eta_change", language="en", subject="Hi", body="Bod
 
 
 @pytest.mark.parametrize("language", list(LANGUAGES))
-@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("kind", ORDER_KINDS)
 def test_every_kind_renders_in_every_language_with_both_parts(shop, kind, language):
     mail = compose(db.session, shop, kind, language, context(kind))
 

@@ -95,3 +95,18 @@ def test_protected_customer_data_is_declared_where_shopify_takes_it():
     toml_text = (ROOT / "shopify.app.toml").read_text()
     assert "Protected customer data" in toml_text
     assert {"read_orders", "read_customers", "read_locales"} <= set(SHOPIFY["scopes"])
+
+
+def test_the_app_proxy_reaches_the_notify_me_routes(app):
+    proxy = TOML["app_proxy"]
+    url = urlsplit(proxy["url"])
+    assert url.scheme == "https"
+    assert url.netloc == urlsplit(TOML["application_url"]).netloc
+    assert "write_app_proxy" in SHOPIFY["scopes"]
+    assert (proxy["prefix"], proxy["subpath"]) == ("apps", "backorder-badges")
+    # The theme block's default path is where Shopify mounts the proxy.
+    block = (ROOT / SHOPIFY["theme_extension"] / "blocks" / "backorder_badge.liquid").read_text()
+    assert '"default": "/apps/backorder-badges"' in block
+    adapter = app.url_map.bind("app.test")
+    assert adapter.match(f"{url.path}/notify", method="POST")[0] == "notify_proxy.proxy_sign_up"
+    assert adapter.match(f"{url.path}/notify/form", method="GET")[0] == "notify_proxy.proxy_form"

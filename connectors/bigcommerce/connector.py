@@ -33,6 +33,7 @@ import json
 import logging
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
+from urllib.parse import urlsplit
 
 from connectors.base import CatalogPage, Credentials, KeyValueCache
 from connectors.bigcommerce import mapping, metafields
@@ -101,11 +102,13 @@ class BigCommerceConnector:
         webhook_secret: str | None = None,
         api_base_override: str | None = None,
         client: BigCommerceClient | None = None,
+        client_id: str | None = None,
     ):
         self.store_hash = store_hash
         self.cache = cache
         self.app_url = app_url
         self.webhook_secret = webhook_secret
+        self.client_id = client_id
         self.client = client or client_for(
             store_hash, credentials.access_token(), api_base_override
         )
@@ -125,7 +128,13 @@ class BigCommerceConnector:
         if not self.webhook_secret:
             return  # registration first runs at install, which creates the secret
         try:
-            register_store(self.client, self.app_url, self.store_hash, self.webhook_secret)
+            register_store(
+                self.client,
+                self.app_url,
+                self.store_hash,
+                self.webhook_secret,
+                client_id=self.client_id,
+            )
         except RequestRefused as exc:
             log.warning("registration refused for %s; syncing anyway: %s", self.store_hash, exc)
 
@@ -269,6 +278,7 @@ class BigCommerceConnector:
             country=country if len(country) == 2 else None,
             name=store.get("name") or None,
             contact_email=store.get("order_email") or store.get("admin_email") or None,
+            storefront_origins=_origins(store.get("secure_url"), store.get("domain")),
         )
 
     def _order_products(self, order_id: str) -> list[dict]:
@@ -455,3 +465,18 @@ def _rfc2822(value: str | None) -> datetime | None:
         return None
     # "-0000" parses naive; BigCommerce's dates are UTC either way.
     return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
+
+
+def _origins(secure_url: object, domain: object) -> tuple[str, ...]:
+    """The storefront's origins: its secure URL's, and its (custom) domain's over HTTPS."""
+    found: list[str] = []
+    for url in (
+        str(secure_url or ""),
+        f"https://{domain}" if isinstance(domain, str) and domain else "",
+    ):
+        parts = urlsplit(url)
+        if parts.scheme in ("https", "http") and parts.hostname:
+            origin = f"{parts.scheme}://{parts.netloc.lower()}"
+            if origin not in found:
+                found.append(origin)
+    return tuple(found)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass, field
 from typing import Protocol
+from urllib.parse import urlencode
 
 WEBHOOK_SECRET_HEADER = "X-Backorder-Secret"  # noqa: S105 - a header name, not a secret
 WEBHOOK_PATH = "/webhooks/bigcommerce"
@@ -52,14 +53,16 @@ def new_webhook_secret() -> str:
     return secrets.token_urlsafe(32)
 
 
-def script_body(app_url: str, store_hash: str) -> dict:
+def script_body(app_url: str, store_hash: str, client_id: str | None = None) -> dict:
     """The script as the app wants it; `visibility: storefront` is every page but checkout,
-    so the widget itself stays silent off product pages."""
+    so the widget itself stays silent off product pages. The app's client id lets the widget
+    ask the store for a signed-in shopper's `/customer/current.jwt`."""
+    query = urlencode({"store": store_hash, **({"client_id": client_id} if client_id else {})})
     return {
         "name": SCRIPT_NAME,
         "description": "Shows each variant's stock, backorder and ship-by date on product pages.",
         "kind": "src",
-        "src": f"{app_url}{WIDGET_PATH}?store={store_hash}",
+        "src": f"{app_url}{WIDGET_PATH}?{query}",
         "load_method": "async",
         "location": "footer",
         "visibility": "storefront",
@@ -135,10 +138,10 @@ def ensure_script(client: V3Client, body: dict, result: RegistrationResult) -> N
 
 
 def register_store(
-    client: V3Client, app_url: str, store_hash: str, secret: str
+    client: V3Client, app_url: str, store_hash: str, secret: str, client_id: str | None = None
 ) -> RegistrationResult:
     """Hooks first (badges depend on them), then the storefront script."""
     result = RegistrationResult()
     ensure_webhooks(client, app_url + WEBHOOK_PATH, secret, result)
-    ensure_script(client, script_body(app_url, store_hash), result)
+    ensure_script(client, script_body(app_url, store_hash, client_id), result)
     return result

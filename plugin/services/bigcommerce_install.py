@@ -209,6 +209,7 @@ def sync_registration(
     vault: TokenVault,
     app_url: str,
     client_factory: Callable[[str, str], V3Client],
+    client_id: str | None = None,
 ) -> RegistrationResult | None:
     """Ensure hooks and script; a failure is recorded and shown, never fatal to the page.
 
@@ -222,7 +223,7 @@ def sync_registration(
         set_webhook_secret(shop, secret)
     try:
         client = client_factory(shop.domain, vault.decrypt(shop.access_token_encrypted))
-        result = register_store(client, app_url, shop.domain, secret)
+        result = register_store(client, app_url, shop.domain, secret, client_id=client_id)
     except (ConnectorError, TokenDecryptionError) as exc:
         log.warning("webhook/script registration failed for %s: %s", shop.domain, exc)
         shop.registration_error = str(exc)[:500]

@@ -42,7 +42,13 @@ from plugin.services.outbox import Composed
 
 log = logging.getLogger(__name__)
 
-KINDS = ("backorder_confirmation", "eta_change", "ships_soon", "delay_notice")
+# Mails about a customer's order (transactional), then notify-me's.
+ORDER_KINDS = ("backorder_confirmation", "eta_change", "ships_soon", "delay_notice")
+NOTIFY_KINDS = ("notify_confirm", "back_in_stock")
+KINDS = ORDER_KINDS + NOTIFY_KINDS
+# Subscription mail (notify-me alerts), as opposed to transactional mail about an order: it
+# carries a one-click unsubscribe link (RFC 8058) and says why the shopper gets it.
+SUBSCRIPTION_KINDS = ("back_in_stock",)
 # The variables a template may use, per kind (the same for every language).
 VARIABLES = {
     "backorder_confirmation": ("shop_name", "customer_name", "order_name", "lines", "cancel_url"),
@@ -68,6 +74,8 @@ VARIABLES = {
         "cancel_url",
         "consent_url",
     ),
+    "notify_confirm": ("shop_name", "product", "confirm_url"),
+    "back_in_stock": ("shop_name", "product", "product_url", "units_left", "unsubscribe_url"),
 }
 # What each entry of `lines` holds.
 LINE_FIELDS = ("product", "quantity", "eta")
@@ -79,6 +87,8 @@ KIND_LABELS = {
     "eta_change": "ETA change",
     "ships_soon": "Ships soon",
     "delay_notice": "Delay notice (Mail Order Rule)",
+    "notify_confirm": "Notify me: confirm the address",
+    "back_in_stock": "Notify me: back in stock",
 }
 MAX_SUBJECT = 200
 EMAILS = Path(__file__).resolve().parents[2] / "templates" / "emails"
@@ -91,6 +101,12 @@ LAYOUT_WORDS = {
         "consent_intro": "Happy to wait for the new date? Please tell us:",
         "consent_link": "Yes, I'll wait",
         "why": "You are receiving this email because you ordered from {shop}.",
+        "why_notify": (
+            "You are receiving this email because you asked {shop} to tell you when an item "
+            "is back in stock."
+        ),
+        "why_confirm": "You are receiving this email because this address was entered at {shop}.",
+        "unsubscribe": "Unsubscribe",
     },
     "fr": {
         "cancel_intro": (
@@ -101,6 +117,12 @@ LAYOUT_WORDS = {
         "consent_intro": "Vous acceptez d'attendre la nouvelle date ? Dites-le-nous :",
         "consent_link": "Oui, j'attendrai",
         "why": "Vous recevez cet e-mail car vous avez passé commande chez {shop}.",
+        "why_notify": (
+            "Vous recevez cet e-mail car vous avez demandé à {shop} de vous prévenir du retour "
+            "d'un article."
+        ),
+        "why_confirm": "Vous recevez cet e-mail car cette adresse a été saisie chez {shop}.",
+        "unsubscribe": "Se désinscrire",
     },
     "de": {
         "cancel_intro": (
@@ -111,6 +133,14 @@ LAYOUT_WORDS = {
         "consent_intro": "Sie warten gern auf den neuen Termin? Bitte sagen Sie es uns:",
         "consent_link": "Ja, ich warte",
         "why": "Sie erhalten diese E-Mail, weil Sie bei {shop} bestellt haben.",
+        "why_notify": (
+            "Sie erhalten diese E-Mail, weil Sie {shop} gebeten haben, Sie zu benachrichtigen, "
+            "wenn ein Artikel wieder vorrätig ist."
+        ),
+        "why_confirm": (
+            "Sie erhalten diese E-Mail, weil diese Adresse bei {shop} eingegeben wurde."
+        ),
+        "unsubscribe": "Abmelden",
     },
     "es": {
         "cancel_intro": (
@@ -120,6 +150,12 @@ LAYOUT_WORDS = {
         "consent_intro": "¿Acepta esperar a la nueva fecha? Indíquenoslo:",
         "consent_link": "Sí, esperaré",
         "why": "Recibe este correo porque hizo un pedido en {shop}.",
+        "why_notify": (
+            "Recibe este correo porque pidió a {shop} que le avisara cuando un artículo "
+            "volviera a estar disponible."
+        ),
+        "why_confirm": "Recibe este correo porque esta dirección se introdujo en {shop}.",
+        "unsubscribe": "Darse de baja",
     },
 }
 
@@ -291,14 +327,19 @@ def _layout(
     cancel_url = values.get("cancel_url") or ""
     consent_url = "" if consent_url and consent_url in text else consent_url
     cancel_url = "" if cancel_url and cancel_url in text else cancel_url
-    why = words["why"].format(shop=shop_name)
+    why_key = {"back_in_stock": "why_notify", "notify_confirm": "why_confirm"}.get(kind, "why")
+    why = words[why_key].format(shop=shop_name)
+    unsubscribe_url = values.get("unsubscribe_url") or ""
 
     text_parts = [text]
     if consent_url:
         text_parts.append(f"{words['consent_intro']}\n{words['consent_link']}: {consent_url}")
     if cancel_url:
         text_parts.append(f"{words['cancel_intro']}\n{cancel_url}")
-    text_parts.append("-- \n" + "\n".join([shop_name, *postal_lines, why]))
+    footer = [shop_name, *postal_lines, why]
+    if unsubscribe_url:
+        footer.append(f"{words['unsubscribe']}: {unsubscribe_url}")
+    text_parts.append("-- \n" + "\n".join(footer))
     html_page = _LAYOUT.get_template("_layout.html").render(
         lang=language,
         subject=subject,
@@ -309,6 +350,7 @@ def _layout(
         words=words,
         why=why,
         postal_lines=postal_lines,
+        unsubscribe_url=unsubscribe_url,
     )
     return Composed(
         subject=subject,
@@ -377,6 +419,10 @@ def sample_context(shop: Shop, kind: str, today: date | None = None) -> dict:
         "of_units": 2,
         "cancel_url": "https://example.com/orders/cancel/sample",
         "consent_url": "https://example.com/orders/wait/sample",
+        "confirm_url": "https://example.com/notify/confirm/sample",
+        "product_url": "https://example.com/products/linen-shirt?variant=1",
+        "units_left": 3,
+        "unsubscribe_url": "https://example.com/notify/unsubscribe/sample",
     }
     return {name: sample[name] for name in VARIABLES[kind]}
 

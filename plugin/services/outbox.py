@@ -43,6 +43,8 @@ def queue_mail(
     send_after: datetime | None = None,
     order_id: int | None = None,
     backorder_line_id: int | None = None,
+    notify_subscription_id: int | None = None,
+    unsubscribe_url: str | None = None,
 ) -> int | None:
     """The new mail's id, or None when this key was queued before (nothing is added)."""
     insert = _INSERTS[session.get_bind().dialect.name]
@@ -63,6 +65,8 @@ def queue_mail(
             created_at=utcnow(),
             order_id=order_id,
             backorder_line_id=backorder_line_id,
+            notify_subscription_id=notify_subscription_id,
+            unsubscribe_url=unsubscribe_url,
         )
         .on_conflict_do_nothing(index_elements=["idempotency_key"])
         .returning(OutboxMail.id)

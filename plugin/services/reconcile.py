@@ -95,6 +95,8 @@ def apply_store_facts(shop: Shop, facts: ev.StoreFacts) -> None:
         shop.country = facts.country.upper()
     if facts.contact_email:
         shop.contact_email = facts.contact_email[:255]
+    if facts.storefront_origins:
+        shop.storefront_origins = [origin[:255] for origin in facts.storefront_origins[:10]]
     if facts.name and (not shop.name or shop.name == shop.domain):
         shop.name = facts.name[:255]
 
