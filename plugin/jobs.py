@@ -88,6 +88,7 @@ def process_webhook(event_id: int) -> str:
         raise
     if outcome.badges_changed and outcome.shop_id:
         schedule_push(outcome.shop_id)
+        queue_due_restocks(outcome.shop_id)
     queue_mails(outcome.mail_ids)
     return f"event {event_id}: {outcome.badges_changed} badge(s) changed"
 
@@ -128,6 +129,7 @@ def reconcile_shop(shop_id: int) -> str:
         report = reconcile(session, shop)
     if report.badges_fixed:
         schedule_push(shop_id)
+        queue_due_restocks(shop_id)
     queue_mails(report.mail_ids)
     return f"shop {shop_id}: {report.badges_fixed} badge(s) fixed of {report.variants}"
 
@@ -291,3 +293,48 @@ def cancel_on_platform(line_id: int) -> str:
         result = cancel(session, line_id, connector_for(shop, session))
     schedule_push(shop.id)
     return result
+
+
+def queue_due_restocks(shop_id: int | None = None) -> int:
+    """Queue the next batch of every open restock that is due (of one shop, or all)."""
+    from plugin.services.restock_alerts import due_restocks
+
+    due = due_restocks(db.session, shop_id=shop_id)
+    for restock_id, batches in due:
+        queue_restock_batch(restock_id, batches)
+    return len(due)
+
+
+def queue_restock_batch(restock_id: int, batch: int, delay: timedelta | None = None) -> None:
+    # One job id per batch: the clock and the job's own follow-up coalesce into one run.
+    enqueue(
+        "emails",
+        alert_restock,
+        restock_id,
+        job_id=f"restock-{restock_id}-batch-{batch}",
+        delay=delay,
+        coalesce=True,
+    )
+
+
+@job
+def alert_restock(restock_id: int) -> str:
+    """Alert the next batch of a restock if due, then queue the batch after it."""
+    from plugin.models import utcnow
+    from plugin.services.restock_alerts import run_batch
+
+    app_url = current_app.extensions["settings"].app_url
+    with db.unit_of_work() as session:
+        result = run_batch(session, restock_id, app_url=app_url)
+    queue_mails(result.mail_ids)
+    if result.next_at is not None and current_app.extensions.get("redis") is not None:
+        # A second more: RQ keeps scheduled times in whole seconds (see queue_mails).
+        wait = result.next_at - utcnow() + timedelta(seconds=1)
+        queue_restock_batch(restock_id, result.batch_number, delay=max(wait, timedelta(0)))
+    return f"restock {restock_id}: {result.note}"
+
+
+@job
+def send_due_restock_alerts() -> str:
+    """The clock's safety net: every restock whose next batch is due, its job lost or not."""
+    return f"queued {queue_due_restocks()} due restock batch(es)"

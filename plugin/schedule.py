@@ -9,6 +9,7 @@ from plugin.jobs import (
     requeue_stuck_webhooks,
     send_delay_notices,
     send_due_mails,
+    send_due_restock_alerts,
 )
 
 RECONCILE_EVERY_SECONDS = 60 * 60
@@ -26,4 +27,5 @@ cron.register(requeue_stuck_webhooks, queue_name="webhooks", interval=SWEEP_EVER
 cron.register(refresh_expiring_tokens, queue_name="sync", interval=TOKEN_REFRESH_EVERY_SECONDS)
 cron.register(purge_order_payloads, queue_name="sync", interval=PURGE_EVERY_SECONDS)
 cron.register(send_due_mails, queue_name="emails", interval=MAIL_SWEEP_EVERY_SECONDS)
+cron.register(send_due_restock_alerts, queue_name="emails", interval=MAIL_SWEEP_EVERY_SECONDS)
 cron.register(send_delay_notices, queue_name="emails", interval=DELAY_NOTICES_EVERY_SECONDS)

@@ -18,6 +18,7 @@ from plugin import create_app
 from plugin.commands import upgrade_database
 from plugin.extensions import db
 from plugin.models import Base
+from tests.smtp_support import MAIL_FROM, SmtpServer
 
 PG_ADMIN_URL = os.environ.get(
     "TEST_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -136,5 +137,30 @@ def queued_app(database_url, redis_url):
     """The app on PostgreSQL with jobs going through real Redis queues."""
     _truncate(database_url)
     application = create_app(base_env(DATABASE_URL=database_url, REDIS_URL=redis_url))
+    with application.app_context():
+        yield application
+
+
+# --- a real SMTP server, shared by every mail test -----------------------------------------------
+
+
+@pytest.fixture
+def smtp():
+    server = SmtpServer()
+    server.start()
+    yield server
+    server.stop()
+
+
+def smtp_env(database_url: str, smtp: SmtpServer, **more: str) -> dict[str, str]:
+    return base_env(DATABASE_URL=database_url, SMTP_URL=smtp.url, MAIL_FROM=MAIL_FROM, **more)
+
+
+@pytest.fixture
+def smtp_app(database_url, smtp):
+    """The app sending through the test's SMTP server, jobs inline."""
+    _truncate(database_url)
+    application = create_app(smtp_env(database_url, smtp))
+    application.config["RAISE_INLINE_JOB_ERRORS"] = False
     with application.app_context():
         yield application

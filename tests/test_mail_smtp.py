@@ -7,19 +7,14 @@ address."""
 
 from __future__ import annotations
 
-import asyncio
-import email
 import os
-import socket
 import subprocess
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
-from email.policy import default as default_policy
 from email.utils import parseaddr
 
 import pytest
 import time_machine
-from aiosmtpd.controller import Controller
 from sqlalchemy import select
 
 from plugin import create_app
@@ -28,84 +23,12 @@ from plugin.models import MailStatus, OutboxMail, SuppressedAddress
 from plugin.services import customer_mails, ledger, outbox
 from plugin.services.badging import refresh_badge
 from tests import factories, waiting
-from tests.conftest import _truncate, base_env
+from tests.conftest import _truncate, smtp_env
+from tests.smtp_support import MAIL_FROM, SmtpServer
 from tests.test_end_to_end_worker import ROOT, procfile_worker_command
 
-MAIL_FROM = "mail@app.test"
 # 20:30 UTC on a Monday is already Tuesday morning in Auckland (UTC+13 in March).
 EVENING_UTC = datetime(2026, 3, 2, 20, 30, tzinfo=UTC)
-
-
-# --- a real SMTP server ------------------------------------------------------------------------
-
-
-class Mailbox:
-    """What the server accepted, parsed; it refuses `refused` at RCPT with a 550, and with
-    `hold_after` set keeps the next message's DATA unanswered (until the server stops)."""
-
-    def __init__(self):
-        self.messages: list[EmailMessage] = []
-        self.refused: set[str] = set()
-        self.hold_after: int | None = None
-        self.holding = False
-
-    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
-        if address in self.refused:
-            return f"550 5.1.1 <{address}>: mailbox unavailable"
-        envelope.rcpt_tos.append(address)
-        return "250 OK"
-
-    async def handle_DATA(self, server, session, envelope):
-        if self.hold_after is not None and len(self.messages) >= self.hold_after:
-            self.holding = True
-            # Never answered: the server is stopped under this conversation.
-            await asyncio.Event().wait()
-        self.messages.append(email.message_from_bytes(envelope.content, policy=default_policy))
-        return "250 Message accepted for delivery"
-
-
-class SmtpServer:
-    def __init__(self):
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            self.port = probe.getsockname()[1]
-        self.mailbox = Mailbox()
-        self.controller: Controller | None = None
-
-    @property
-    def url(self) -> str:
-        return f"smtp://127.0.0.1:{self.port}"
-
-    def start(self) -> None:
-        self.controller = Controller(self.mailbox, hostname="127.0.0.1", port=self.port)
-        self.controller.start()
-
-    def stop(self) -> None:
-        if self.controller is not None:
-            self.controller.stop()
-            self.controller = None
-
-
-@pytest.fixture
-def smtp():
-    server = SmtpServer()
-    server.start()
-    yield server
-    server.stop()
-
-
-def smtp_env(database_url: str, smtp: SmtpServer, **more: str) -> dict[str, str]:
-    return base_env(DATABASE_URL=database_url, SMTP_URL=smtp.url, MAIL_FROM=MAIL_FROM, **more)
-
-
-@pytest.fixture
-def smtp_app(database_url, smtp):
-    """The app sending through the test's SMTP server, jobs inline."""
-    _truncate(database_url)
-    application = create_app(smtp_env(database_url, smtp))
-    application.config["RAISE_INLINE_JOB_ERRORS"] = False
-    with application.app_context():
-        yield application
 
 
 # --- building mails ----------------------------------------------------------------------------
@@ -438,7 +361,7 @@ def test_30_days_on_a_delay_notice_lets_a_customer_cancel_and_the_units_go_to_th
     The first customer is then 31 days past an order with no date stated (notice due), the
     second 20 days (not yet)."""
     from plugin.jobs import queue_mails, send_delay_notices, send_mail
-    from plugin.models import BackorderStatus, BackorderStep, SandboxOrder, utcnow
+    from plugin.models import BackorderStatus, BackorderStep, SandboxOrder, Variant, utcnow
     from tests.test_sandbox_order_lifecycle import line_of, place, receive
 
     client = smtp_queued_app.test_client()
@@ -503,6 +426,17 @@ def test_30_days_on_a_delay_notice_lets_a_customer_cancel_and_the_units_go_to_th
     assert db.session.get(SandboxOrder, second).current_quantity == 1
     (told,) = wait_until(lambda: arrived(smtp, "hello@maison-lune.example"), what="merchant")
     assert "Cancellation requested" in told["Subject"]
+
+    # The store's webhooks for that cancellation (the line off the order, its unit back on the
+    # shelf) reach the app after the line is cancelled; the delivery below must not overtake them.
+    def app_stock():
+        return db.session.scalar(
+            select(Variant.inventory_total).where(
+                Variant.shop_id == shop.id, Variant.platform_id == str(vid)
+            )
+        )
+
+    wait_until(lambda: app_stock() == -1, what="the cancelled unit back in the app's stock")
 
     # A restock that covers one order: the unit goes to the second customer, who hears it.
     receive(client, vid, 1)

@@ -7,6 +7,7 @@ from datetime import date, datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from domain.badges import BadgeKind
 from plugin.badge_engine import (
     BadgeRules,
     BadgeState,
@@ -22,9 +23,13 @@ from plugin.models import (
     VariantBadge,
     utcnow,
 )
+from plugin.services import restock_alerts
 from plugin.services.ledger import units_owed
 from plugin.services.shop_time import format_eta, shop_today
 from plugin.services.store_calendar import closed_dates
+
+# The states a shopper may sign up for alerts on.
+WAITED_FOR = (BadgeKind.OUT_OF_STOCK, BadgeKind.BACKORDER)
 
 
 def rules_from(settings: StoreSettings | None, closed: frozenset = frozenset()) -> BadgeRules:
@@ -111,6 +116,9 @@ def refresh_badge(
             created_at=now,
         )
     )
+    if decision.state == BadgeKind.IN_STOCK and badge is not None and badge.state in WAITED_FOR:
+        # Back in stock: whoever waits for it hears, in fair batches (a row, not a job, here).
+        restock_alerts.open_restock(session, shop, variant, now)
     if badge is None:
         badge = VariantBadge(variant_id=variant.id, shop_id=shop.id, version=0, pushed_version=0)
         session.add(badge)

@@ -53,11 +53,22 @@ def build_message(mail: OutboxMail, shop: Shop, transport: Transport) -> EmailMe
     message["Message-ID"] = mail.message_id or make_msgid(
         idstring=f"mail{mail.id}", domain=transport.domain
     )
+    if mail.unsubscribe_url:
+        # Subscription mail (RFC 8058, and Gmail's and Yahoo's bulk-sender rules): one-click
+        # unsubscribe by a POST to the HTTPS link, and a List-Id per shop's alert list.
+        message["List-Unsubscribe"] = f"<{mail.unsubscribe_url}>"
+        message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+        message["List-Id"] = f"{_list_name(shop)} <{mail.kind}.{shop.id}.{transport.domain}>"
     message.set_content(mail.text_body)
     message.add_alternative(mail.html_body, subtype="html")
     # After the parts exist: add_alternative moves content headers into the first part.
     message["Content-Language"] = mail.locale
     return message
+
+
+def _list_name(shop: Shop) -> str:
+    name = "".join(ch for ch in (shop.name or shop.domain) if ch.isalnum() or ch in " -.'")
+    return f'"{name.strip()[:60]} back-in-stock alerts"'
 
 
 def send(session: Session, mail_id: int, transport: Transport) -> str:
