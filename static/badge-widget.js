@@ -3,7 +3,8 @@
  * and (optionally) revalidates so a stock change shows without a reload. Text, not colour
  * alone, carries the state; everything from the API is set as text, never as HTML.
  * It also lends its renderer (window.BackorderBadges.render) to the platform scripts, such as
- * badge-widget-bc.js, so every storefront draws the badge the same way.
+ * badge-widget-bc.js, so every storefront draws the badge the same way. After each render it
+ * fires a bubbling `backorder-badge:change` event ({variant, badge}) for the notify-me form.
  */
 (function () {
   'use strict';
@@ -68,6 +69,11 @@
     function current() {
       var id = select ? select.value : el.dataset.variant;
       render(el, badges[id]);
+      // The page's other parts (the notify-me form) follow the badge without asking again.
+      el.dispatchEvent(new CustomEvent('backorder-badge:change', {
+        bubbles: true,
+        detail: { variant: id, badge: badges[id] || null }
+      }));
     }
 
     function load() {

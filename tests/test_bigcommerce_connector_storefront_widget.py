@@ -124,7 +124,7 @@ def servers(app):
     badge_requests: list[str] = []
 
     def counting(environ, start_response):
-        if environ["PATH_INFO"].startswith("/storefront/"):
+        if environ["PATH_INFO"].startswith("/storefront/v1/badges"):
             badge_requests.append(environ.get("QUERY_STRING", ""))
         return app.wsgi_app(environ, start_response)
 
