@@ -296,3 +296,14 @@ def test_confirming_after_the_variant_came_back_still_alerts(smtp_app, smtp):
         what="the alert after confirming",
     )
     assert recipients(smtp) == [email, email]  # the confirmation request, then the alert
+
+
+def test_turning_the_form_off_still_alerts_those_already_waiting(smtp_app, smtp):
+    shop, sandbox_variant_id, variant = waiting_shop()
+    (email,) = sign_up_many(shop, variant, 1)
+    shop.settings.notify_enabled = False  # no new sign-ups from now on
+    db.session.commit()
+    hooks = sandbox_store.receive_stock(db.session, shop, sandbox_variant_id, 1)
+    db.session.commit()
+    assert sandbox_store.deliver(shop, hooks) == [200]
+    waiting.wait_until(lambda: recipients(smtp) == [email], timeout=30, what="the alert")

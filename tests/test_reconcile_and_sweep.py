@@ -102,5 +102,6 @@ def test_clock_process_loads_the_schedule_the_procfile_names(redis_url):
         ("refresh_expiring_tokens", "sync", schedule.TOKEN_REFRESH_EVERY_SECONDS),
         ("purge_order_payloads", "sync", schedule.PURGE_EVERY_SECONDS),
         ("send_due_mails", "emails", schedule.MAIL_SWEEP_EVERY_SECONDS),
+        ("send_due_restock_alerts", "emails", schedule.MAIL_SWEEP_EVERY_SECONDS),
         ("send_delay_notices", "emails", schedule.DELAY_NOTICES_EVERY_SECONDS),
     }

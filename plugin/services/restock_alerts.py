@@ -137,7 +137,8 @@ def run_batch(
     settings = shop.settings if shop else None
     if shop is None or variant is None or not shop.is_active:
         return _close(restock, RestockStatus.DONE, now, "the shop or variant is gone")
-    if settings is None or not settings.notify_enabled or not settings.email_back_in_stock:
+    # Turning the form off stops new sign-ups, not the alerts owed to those already waiting.
+    if settings is None or not settings.email_back_in_stock:
         return _close(restock, RestockStatus.DONE, now, "back-in-stock alerts are off")
     badge = session.get(VariantBadge, variant.id)
     units = units_in_stock(variant)
