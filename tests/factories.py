@@ -5,6 +5,7 @@ is what a request or a job would find.
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Iterable
 from datetime import date, datetime, timedelta
 
@@ -244,3 +245,47 @@ def store_locations(owner: Shop, *location_ids: str) -> None:
     for location_id in location_ids:
         remember_location(db.session, owner.id, location_id)
     db.session.commit()
+
+
+def notify_subscription(
+    variant: Variant,
+    email: str = "shopper@example.com",
+    *,
+    status: str = "active",
+    created_at: datetime | None = None,
+    locale: str = "en",
+    form: str = "sandbox",
+    consent_text: str = "I agree to receive one email when this item is back in stock.",
+    consent_version: str = "c0ffee123456",
+    page_url: str | None = "https://shop.example/products/tee",
+    ip_truncated: str | None = "203.0.113.0/24",
+    user_agent: str | None = "Mozilla/5.0 (X11; Linux x86_64)",
+):
+    """A notify-me sign-up for `variant`, as the sign-up service stores it (status pending,
+    active, alerted or unsubscribed); confirmed when active or later, unless pending."""
+    from plugin.models import NotifySubscription, SubscriptionStatus
+
+    at = created_at or utcnow()
+    state = SubscriptionStatus(status)
+    made = NotifySubscription(
+        shop_id=variant.shop_id,
+        variant_id=variant.id,
+        email=email.lower(),
+        locale=locale,
+        status=state,
+        token=secrets.token_urlsafe(32),
+        consent_text=consent_text,
+        consent_version=consent_version,
+        form=form,
+        page_url=page_url,
+        ip_truncated=ip_truncated,
+        user_agent=user_agent,
+        double_opt_in=state == SubscriptionStatus.PENDING,
+        created_at=at,
+        confirmed_at=None if state == SubscriptionStatus.PENDING else at,
+        alerted_at=at if state == SubscriptionStatus.ALERTED else None,
+        unsubscribed_at=at if state == SubscriptionStatus.UNSUBSCRIBED else None,
+    )
+    db.session.add(made)
+    db.session.commit()
+    return made

@@ -11,22 +11,39 @@ from __future__ import annotations
 
 import logging
 
-from flask import Blueprint, current_app, jsonify, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    Response,
+    current_app,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 
 from connectors.bigcommerce import oauth
 from connectors.bigcommerce.signed_payload import PayloadRefused, verify_callback
 from plugin.extensions import db
 from plugin.jobs import start_sync
-from plugin.models import Shop
+from plugin.models import Shop, utcnow
 from plugin.services import bigcommerce_install as installs
 from plugin.services import bigcommerce_session as app_tokens
-from plugin.services import mail_template_form, mail_templates, settings_form, support
+from plugin.services import (
+    mail_template_form,
+    mail_templates,
+    notify_settings,
+    notify_waitlist,
+    settings_form,
+    support,
+)
 from plugin.services.tokens import vault
 
 log = logging.getLogger(__name__)
 bp = Blueprint("bigcommerce", __name__, url_prefix="/bigcommerce")
 FRAME_ANCESTORS = "frame-ancestors 'self' https://*.bigcommerce.com https://*.mybigcommerce.com"
 RECENT_TRANSITIONS = 25
+WAITLIST_ROWS = 200
 
 
 class EmbeddedRefused(Exception):
@@ -47,6 +64,7 @@ def _sync_registration(shop: Shop) -> None:
         vault(),
         settings.app_url,
         installs.client_factory(settings.bigcommerce_api_base_override),
+        client_id=settings.bigcommerce_client_id,
     )
     db.session.commit()
 
@@ -211,6 +229,7 @@ def _settings_page(shop, token, *, values=None, errors=None, notice=None, status
             notice=notice,
             mail_templates_url=url_for(".app_emails", store_hash=shop.domain, token=token),
             registration_error=shop.registration_error,
+            notify=notify_settings.page_context(shop),
         ),
         status,
     )
@@ -301,7 +320,20 @@ def app_support(store_hash: str):
         facts=_support_facts(shop),
         status_url=url_for(".app_status", store_hash=shop.domain),
         data_requests=support.data_requests(db.session, shop),
+        waitlist=notify_waitlist.waitlist(db.session, shop, limit=WAITLIST_ROWS),
     )
+
+
+@bp.get("/app/<store_hash>/waitlist.csv")
+def waitlist_csv(store_hash: str):
+    """Every notify-me sign-up still waiting (?all=1: alerted and unsubscribed ones too)."""
+    shop, _token = _embedded(store_hash)
+    body = notify_waitlist.export_csv(db.session, shop, everyone=request.args.get("all") == "1")
+    response = Response(body, mimetype="text/csv")
+    response.headers["Content-Disposition"] = (
+        f'attachment; filename="{notify_waitlist.export_filename(shop, utcnow())}"'
+    )
+    return response
 
 
 @bp.get("/app/<store_hash>/data-requests/<int:report_id>.json")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from flask import (
     Blueprint,
+    Response,
     abort,
     current_app,
     flash,
@@ -22,6 +23,8 @@ from plugin.services import (
     customer_links,
     mail_template_form,
     mail_templates,
+    notify_settings,
+    notify_waitlist,
     sandbox_admin,
     sandbox_store,
     settings_form,
@@ -62,7 +65,25 @@ def admin():
         overview=sandbox_admin.overview(db.session, shop, products),
         when=lambda moment: sandbox_admin.format_moment(moment, shop.timezone),
         flags=customer_links.merchant_flags,
+        waitlist=notify_waitlist.waitlist(db.session, shop, limit=WAITLIST_ROWS),
     )
+
+
+WAITLIST_ROWS = 200
+
+
+@bp.get("/waitlist.csv")
+def waitlist_csv():
+    """Every notify-me sign-up still waiting (?all=1: alerted and unsubscribed ones too)."""
+    from plugin.models import utcnow
+
+    shop = _shop()
+    body = notify_waitlist.export_csv(db.session, shop, everyone=request.args.get("all") == "1")
+    response = Response(body, mimetype="text/csv")
+    response.headers["Content-Disposition"] = (
+        f'attachment; filename="{notify_waitlist.export_filename(shop, utcnow())}"'
+    )
+    return response
 
 
 def _parse_variant_lines(text: str) -> list[tuple[str, str, int, str]]:
@@ -270,6 +291,7 @@ def settings():
             passed_etas=settings_form.passed_etas(shop, variants),
             action=url_for(".settings"),
             mail_templates_url=url_for(".emails"),
+            notify=notify_settings.page_context(shop),
         ),
         status,
     )
@@ -350,10 +372,15 @@ def outbox():
 
 @bp.post("/outbox/send-due")
 def send_due():
-    """Queue the mails whose quiet period is over now, instead of waiting for the clock."""
-    from plugin.jobs import send_due_mails
+    """Run what the clock would: back-in-stock batches that are due, then the mails whose
+    quiet period is over."""
+    from plugin.jobs import queue_due_restocks, send_due_mails
 
-    flash(send_due_mails().capitalize() + ".", "ok")
+    batches = queue_due_restocks()
+    message = send_due_mails().capitalize() + "."
+    if batches:
+        message += f" Sent {batches} back-in-stock alert batch(es) that were due."
+    flash(message, "ok")
     return redirect(url_for(".outbox"))
 
 

@@ -31,14 +31,24 @@ from plugin.models import (
     InstallStatus,
     Platform,
     Shop,
+    utcnow,
 )
-from plugin.services import mail_template_form, mail_templates, settings_form, support
+from plugin.services import (
+    mail_template_form,
+    mail_templates,
+    notify_policy,
+    notify_settings,
+    notify_waitlist,
+    settings_form,
+    support,
+)
 from plugin.services.shopify_install import store_grant
 from plugin.services.shops import find_shop
 
 bp = Blueprint("shopify_admin", __name__, url_prefix="/shopify")
 APP_BRIDGE_URL = "https://cdn.shopify.com/shopifycloud/app-bridge.js"
 RECENT_TRANSITIONS = 20
+WAITLIST_ROWS = 200
 SHOP_ENVIRON_KEY = "backorder_badges.shopify_shop"
 
 
@@ -201,6 +211,9 @@ def _page_context(shop: Shop, token: SessionToken, notice: str | None, problem: 
             mail_template_form.load(db.session, shop, None, _shop_language(shop)),
         ),
         "mail_templates_url": url_for(".get_mail_template"),
+        "notify": notify_settings.page_context(shop),
+        "waitlist_url": url_for(".get_waitlist"),
+        "waitlist_csv_url": url_for(".get_waitlist_csv"),
     }
 
 
@@ -272,6 +285,9 @@ def get_settings(shop: Shop):
         status=shop.status.value,
         # Variants whose fixed ETA has passed: shoppers see the lead time until a new date.
         fixed_eta_passed=sorted(settings_form.passed_etas(shop, variants)),
+        # What "automatic" double opt-in means for this store, and whether it applies now.
+        notify_double_opt_in_applies=notify_policy.double_opt_in_applies(shop),
+        notify_double_opt_in_automatic_means=notify_policy.view(shop).automatic_means,
         variants=[
             {
                 "id": v.id,
@@ -292,7 +308,14 @@ def save_settings(shop: Shop):
         payload = request.get_json(silent=True)
         if not isinstance(payload, dict):
             return api_error(400, "send the settings as a JSON object")
+        texts = payload.pop("notify_texts", None)
         form = {str(k): _form_value(v) for k, v in payload.items()}
+        if texts is not None:
+            # {"fr": {"heading": "…"}}: languages and fields left out stay as they were.
+            fields, problem = notify_settings.texts_from_json(texts)
+            if problem:
+                return jsonify(saved=False, errors={"notify_texts": problem}), 422
+            form.update(fields)
     else:
         form = request.form.to_dict()
     submission, changed = settings_form.save(db.session, shop, form)
@@ -310,6 +333,25 @@ def _form_value(value) -> str:
     if isinstance(value, list):
         return ",".join(str(item) for item in value)
     return str(value)
+
+
+@bp.get("/api/waitlist")
+@session_token_required
+def get_waitlist(shop: Shop):
+    """Per variant: shoppers waiting for it (and how many confirmed), oldest sign-up first."""
+    return jsonify(notify_waitlist.waitlist(db.session, shop, limit=WAITLIST_ROWS).as_json())
+
+
+@bp.get("/api/waitlist.csv")
+@session_token_required
+def get_waitlist_csv(shop: Shop):
+    """Every sign-up still waiting (?all=1: alerted and unsubscribed ones too), as a file."""
+    body = notify_waitlist.export_csv(db.session, shop, everyone=request.args.get("all") == "1")
+    response = Response(body, mimetype="text/csv")
+    response.headers["Content-Disposition"] = (
+        f'attachment; filename="{notify_waitlist.export_filename(shop, utcnow())}"'
+    )
+    return response
 
 
 @bp.get("/api/support")

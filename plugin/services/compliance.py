@@ -7,13 +7,17 @@ customer redact erases the person from the orders, deletes the mails sent to the
 the stored bodies that named them; the ledger's quantities
 stay, anonymous, so other customers' places in the queue are unchanged. A shop redact deletes
 everything the app stored for the shop, settings included.
+
+Notify-me sign-ups are found by address (stored lower-case). They are reported with their
+consent records (the evidence the shop keeps of the shopper's agreement) and deleted, not
+anonymised, on redaction: a sign-up without its address is of no use to anyone.
 """
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, or_, select, update
+from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from domain import events as ev
@@ -21,10 +25,13 @@ from plugin.models import (
     BackorderLine,
     DataRequestReport,
     InboxStatus,
+    NotifySubscription,
     Order,
     OrderLine,
     OutboxMail,
+    Restock,
     Shop,
+    Variant,
     WebhookEvent,
     utcnow,
 )
@@ -49,7 +56,8 @@ def _customer_mails(shop: Shop, email: str | None, orders: list[Order]):
     """The outbox rows sent (or waiting) to the person: by address, or about their orders."""
     conditions = []
     if email:
-        conditions.append(OutboxMail.recipient == email)
+        # Notify-me mails go to the address as stored (lower-case); the platform may not.
+        conditions.append(func.lower(OutboxMail.recipient) == email.strip().lower())
     if orders:
         conditions.append(OutboxMail.order_id.in_([o.id for o in orders]))
     if not conditions:
@@ -116,7 +124,74 @@ def customer_data(session: Session, shop: Shop, email: str | None, order_ids: tu
         ],
         "backorder_lines": backorder_lines,
         "mails": _mails_report(session, shop, email, orders),
+        "notify_subscriptions": _sign_ups_report(session, shop, email),
     }
+
+
+def _sign_ups(shop: Shop, email: str | None):
+    """The person's notify-me sign-ups (addresses are stored lower-case), or None."""
+    address = (email or "").strip().lower()
+    if not address:
+        return None
+    return (NotifySubscription.shop_id == shop.id) & (NotifySubscription.email == address)
+
+
+def _at(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment is not None else None
+
+
+def _sign_ups_report(session: Session, shop: Shop, email: str | None) -> list[dict]:
+    mine = _sign_ups(shop, email)
+    if mine is None:
+        return []
+    rows = session.execute(
+        select(NotifySubscription, Variant)
+        .join(Variant, Variant.id == NotifySubscription.variant_id)
+        .where(mine)
+        .order_by(NotifySubscription.created_at, NotifySubscription.id)
+    ).all()
+    return [
+        {
+            "email": sub.email,
+            "variant_id": variant.platform_id,
+            "product": variant.product.title if variant.product else "",
+            "variant": variant.title,
+            "sku": variant.sku or "",
+            "status": sub.status.value,
+            "locale": sub.locale,
+            "signed_up_at": _at(sub.created_at),
+            "confirmed_at": _at(sub.confirmed_at),
+            "alerted_at": _at(sub.alerted_at),
+            "unsubscribed_at": _at(sub.unsubscribed_at),
+            "consent": {
+                "text": sub.consent_text,
+                "version": sub.consent_version,
+                "form": sub.form,
+                "page": sub.page_url,
+                "at": _at(sub.created_at),
+                "ip_truncated": sub.ip_truncated,
+                "user_agent": sub.user_agent,
+                "double_opt_in": sub.double_opt_in,
+            },
+        }
+        for sub, variant in rows
+    ]
+
+
+def _delete_sign_ups(session: Session, condition) -> int:
+    """Delete sign-ups; mails that answered them keep no link to them (as ON DELETE SET NULL
+    does, said here too so it holds whatever the database enforces)."""
+    ids = select(NotifySubscription.id).where(condition).scalar_subquery()
+    session.execute(
+        update(OutboxMail)
+        .where(OutboxMail.notify_subscription_id.in_(ids))
+        .values(notify_subscription_id=None)
+        .execution_options(synchronize_session=False)
+    )
+    result = session.execute(
+        delete(NotifySubscription).where(condition).execution_options(synchronize_session=False)
+    )
+    return result.rowcount or 0
 
 
 def _mails_report(session: Session, shop: Shop, email: str | None, orders: list[Order]):
@@ -153,7 +228,8 @@ def handle(session: Session, shop: Shop, event, current_event_id: int) -> str:
             session.flush()
             return (
                 f"data request: report {record.id} ready to download "
-                f"({len(report['orders'])} order(s), {len(report['backorder_lines'])} line(s))"
+                f"({len(report['orders'])} order(s), {len(report['backorder_lines'])} line(s), "
+                f"{len(report['notify_subscriptions'])} notify-me sign-up(s))"
             )
         case ev.CustomerRedact():
             orders = _customer_orders(session, shop, event.customer_email, event.order_ids)
@@ -166,6 +242,8 @@ def handle(session: Session, shop: Shop, event, current_event_id: int) -> str:
                     ).rowcount
                     or 0
                 )
+            signed = _sign_ups(shop, event.customer_email)
+            sign_ups = _delete_sign_ups(session, signed) if signed is not None else 0
             for order in orders:
                 order.customer_email = None
                 order.customer_name = None
@@ -173,7 +251,8 @@ def handle(session: Session, shop: Shop, event, current_event_id: int) -> str:
             purged = purge_bodies(session, shop, order_ids=[o.platform_id for o in orders])
             return (
                 f"customer redacted: {len(orders)} order(s) anonymised, "
-                f"{purged} stored webhook(s) emptied, {mails} mail(s) deleted"
+                f"{purged} stored webhook(s) emptied, {mails} mail(s) deleted, "
+                f"{sign_ups} notify-me sign-up(s) deleted"
             )
         case ev.ShopRedact():
             # Stored webhook bodies carry customer data too; keep only this request's own row.
@@ -182,6 +261,10 @@ def handle(session: Session, shop: Shop, event, current_event_id: int) -> str:
                     WebhookEvent.shop_id == shop.id, WebhookEvent.id != current_event_id
                 )
             )
+            # The database cascades these from the shop too; deleted first, explicitly, so
+            # sign-ups (with their consent records) go whatever the database enforces.
+            _delete_sign_ups(session, NotifySubscription.shop_id == shop.id)
+            session.execute(delete(Restock).where(Restock.shop_id == shop.id))
             session.delete(shop)
             return "shop redacted: all of its data deleted"
     raise TypeError(f"not a compliance event: {event!r}")

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from plugin.badge_engine import MAX_LEAD_DAYS
 from plugin.models import Shop, StoreSettings, Variant
-from plugin.services import customer_mails
+from plugin.services import customer_mails, notify_settings
 from plugin.services.badging import refresh_shop_badges
 from plugin.services.catalog import location_ids, recompute_total
 from plugin.services.shop_time import shop_today
@@ -61,6 +61,8 @@ class SettingsSubmission:
     eta_reason: str = ""
     # Customer mails about moved ETAs, queued by `save` once the change committed.
     mail_ids: list[int] = field(default_factory=list)
+    # Notify-me texts the merchant changed: {(language, field): text}, "" for the default.
+    notify_texts: dict[tuple[str, str], str] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -185,6 +187,8 @@ def parse(
             errors["postal_address"] = f"Keep it to {MAX_POSTAL_ADDRESS} characters or fewer."
         sub.values["postal_address"] = address or None
 
+    sub.notify_texts = notify_settings.parse(form, sub.values, errors)
+
     reply_to = (form.get("email_reply_to") or "").strip()
     if reply_to and not EMAIL.match(reply_to):
         errors["email_reply_to"] = "That is not an email address."
@@ -293,6 +297,7 @@ def apply(session: Session, shop: Shop, sub: SettingsSubmission) -> None:
             shop.timezone = str(value)
         else:
             setattr(settings, name, value)
+    notify_settings.apply_texts(settings, sub.notify_texts)
     for variant in shop_variants(session, shop):
         change = sub.variants.get(variant.id)
         if change is None:
@@ -314,6 +319,7 @@ def form_values(shop: Shop, variants: list[Variant]) -> dict[str, object]:
     values["email_reply_to"] = s.email_reply_to or ""
     values["email_quiet_minutes"] = str(s.email_quiet_minutes)
     values["postal_address"] = s.postal_address or ""
+    values.update(notify_settings.form_values(s))
     chosen = s.location_ids
     values["location"] = (
         list(chosen)
