@@ -73,6 +73,29 @@ def enqueue(
     return queue.enqueue(func, *args, job_id=job_id, retry=retry)
 
 
+def enqueue_many(
+    queue_name: str, func: Callable[..., Any], ids: list[int], job_id_prefix: str
+) -> None:
+    """Queue `func(id)` for each id in one round trip (new work only: no coalescing check,
+    so the job itself must be idempotent). Inline without Redis, as `enqueue` does."""
+    if queue_name not in QUEUE_NAMES:
+        raise ValueError(f"unknown queue {queue_name!r}")
+    client = redis_connection.client
+    if client is None:
+        for item in ids:
+            _run_inline(func, (item,))
+        return
+    queue = get_queue(queue_name)
+    retry = Retry(max=len(RETRY_INTERVALS), interval=RETRY_INTERVALS)
+    for start in range(0, len(ids), 500):
+        queue.enqueue_many(
+            [
+                Queue.prepare_data(func, (item,), job_id=f"{job_id_prefix}{item}", retry=retry)
+                for item in ids[start : start + 500]
+            ]
+        )
+
+
 def _job_exists(job_id: str, client) -> bool:
     return bool(client.exists(Job.key_for(job_id)))
 

@@ -307,3 +307,21 @@ def test_turning_the_form_off_still_alerts_those_already_waiting(smtp_app, smtp)
     db.session.commit()
     assert sandbox_store.deliver(shop, hooks) == [200]
     waiting.wait_until(lambda: recipients(smtp) == [email], timeout=30, what="the alert")
+
+
+def test_a_batch_bigger_than_one_job_goes_on_at_once_in_chunks(smtp_app, smtp, monkeypatch):
+    from plugin.services import restock_alerts
+
+    monkeypatch.setattr(restock_alerts, "CHUNK", 3)
+    shop, sandbox_variant_id, variant = waiting_shop()
+    emails = sign_up_many(shop, variant, 12)
+    hooks = sandbox_store.receive_stock(db.session, shop, sandbox_variant_id, 10)
+    db.session.commit()
+    assert sandbox_store.deliver(shop, hooks) == [200]
+    waiting.wait_until(lambda: len(smtp.mailbox.messages) >= 10, timeout=30, what="10 alerts")
+    assert recipients(smtp) == emails[:10]  # one batch of 10 (10 units, 1 per unit), in order
+    fresh()
+    restock = db.session.scalars(select(Restock)).one()
+    assert (restock.batches, restock.steps, restock.alerted) == (1, 4, 10)
+    assert restock.status == RestockStatus.OPEN and restock.batch_remaining == 0
+    assert restock.next_batch_at > datetime.now(UTC) + timedelta(minutes=14)

@@ -111,5 +111,9 @@ class Restock(Base):
     started_at: Mapped[datetime] = mapped_column(default=utcnow)
     next_batch_at: Mapped[datetime] = mapped_column(default=utcnow)
     batches: Mapped[int] = mapped_column(default=0)
+    # A batch larger than one job's chunk is alerted over several jobs: how many of the
+    # current batch are still to be told, and how many jobs have run (each job's own id).
+    batch_remaining: Mapped[int] = mapped_column(default=0)
+    steps: Mapped[int] = mapped_column(default=0)
     alerted: Mapped[int] = mapped_column(default=0)
     finished_at: Mapped[datetime | None]

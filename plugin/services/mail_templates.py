@@ -371,16 +371,29 @@ def _render_default(shop: Shop, kind: str, language: str, values: dict) -> Compo
     return _layout(shop, kind, language, values, *parts)
 
 
-def compose(session: Session, shop: Shop, kind: str, locale: str, context: dict) -> Composed:
+def compose(
+    session: Session,
+    shop: Shop,
+    kind: str,
+    locale: str,
+    context: dict,
+    templates: dict | None = None,
+) -> Composed:
     """The mail in the customer's language (`locale`, else the shop's, else English): the
-    merchant's template for that kind and language if it renders, the default otherwise."""
+    merchant's template for that kind and language if it renders, the default otherwise.
+    `templates` (a dict the caller keeps) spares a batch one template lookup per mail."""
     if kind not in KINDS:
         raise ValueError(f"unknown mail kind {kind!r}")
     language, babel_locale = choose_locale(locale, shop.locale, "en")
     values = template_context(kind, context, babel_locale)
     if not values.get("shop_name"):
         values["shop_name"] = shop.name or shop.domain
-    own = merchant_template(session, shop, kind, language)
+    if templates is None:
+        own = merchant_template(session, shop, kind, language)
+    else:
+        if (kind, language) not in templates:
+            templates[(kind, language)] = merchant_template(session, shop, kind, language)
+        own = templates[(kind, language)]
     if own is not None:
         try:
             parts = render_parts(kind, own.subject, own.body, values)

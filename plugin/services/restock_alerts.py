@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from domain.badges import BadgeKind
@@ -43,7 +43,7 @@ class BatchResult:
     mail_ids: list[int] = field(default_factory=list)
     # When the next batch may run (None: the restock is closed).
     next_at: datetime | None = None
-    batch_number: int = 0
+    step: int = 0
 
 
 def _active(shop_id: int, variant_id: int):
@@ -118,10 +118,15 @@ def product_url(shop: Shop, variant: Variant, page_url: str | None) -> str:
     return urlunsplit(parts._replace(query=urlencode(query), fragment=""))
 
 
+# The most one job alerts: a bigger batch continues in the next job at once, so the first
+# mails leave within a second and no job nears the queue's time limit.
+CHUNK = 1000
+
+
 def run_batch(
     session: Session, restock_id: int, *, app_url: str, now: datetime | None = None
 ) -> BatchResult:
-    """Alert the next batch of one restock if it is due (in the caller's transaction)."""
+    """Alert the next chunk of one restock's due batch (in the caller's transaction)."""
     now = now or utcnow()
     restock = session.scalars(
         select(Restock).where(Restock.id == restock_id).with_for_update()
@@ -130,7 +135,7 @@ def run_batch(
         return BatchResult(restock_id, "closed")
     if restock.next_batch_at > now:
         return BatchResult(
-            restock_id, "not due yet", next_at=restock.next_batch_at, batch_number=restock.batches
+            restock_id, "not due yet", next_at=restock.next_batch_at, step=restock.steps
         )
     shop = session.get(Shop, restock.shop_id)
     variant = session.get(Variant, restock.variant_id)
@@ -148,7 +153,10 @@ def run_batch(
     waiting = session.scalar(
         select(func.count(NotifySubscription.id)).where(*_active(shop.id, variant.id))
     )
-    size = batch_size(units, settings.notify_rate_per_unit, waiting or 0)
+    if restock.batch_remaining <= 0:  # a new batch: its size from the stock right now
+        restock.batch_remaining = batch_size(units, settings.notify_rate_per_unit, waiting or 0)
+        restock.batches += 1
+    size = min(CHUNK, restock.batch_remaining, waiting or 0)
     query = (
         select(NotifySubscription)
         .where(*_active(shop.id, variant.id))
@@ -157,46 +165,60 @@ def run_batch(
     )
     if session.get_bind().dialect.name == "postgresql":
         query = query.with_for_update(skip_locked=True)
-    batch = list(session.scalars(query)) if size else []
     result = BatchResult(restock.id, "")
     name = variant_name(variant)
     show_units = units if settings.notify_show_stock else None
-    for subscription in batch:
-        unsubscribe = f"{app_url.rstrip('/')}/notify/unsubscribe/{subscription.token}"
-        mail = mail_templates.compose(
-            session,
-            shop,
-            "back_in_stock",
-            subscription.locale,
-            {
-                "product": name,
-                "product_url": product_url(shop, variant, subscription.page_url),
-                "units_left": show_units,
-                "unsubscribe_url": unsubscribe,
-            },
+    templates: dict = {}
+    alerted: list[int] = []
+    with session.no_autoflush:
+        batch = list(session.scalars(query)) if size else []
+        for subscription in batch:
+            unsubscribe = f"{app_url.rstrip('/')}/notify/unsubscribe/{subscription.token}"
+            mail = mail_templates.compose(
+                session,
+                shop,
+                "back_in_stock",
+                subscription.locale,
+                {
+                    "product": name,
+                    "product_url": product_url(shop, variant, subscription.page_url),
+                    "units_left": show_units,
+                    "unsubscribe_url": unsubscribe,
+                },
+                templates=templates,
+            )
+            mail_id = queue_mail(
+                session,
+                shop,
+                kind="back_in_stock",
+                recipient=subscription.email,
+                key=f"back_in_stock:{subscription.id}",
+                mail=mail,
+                notify_subscription_id=subscription.id,
+                unsubscribe_url=unsubscribe,
+            )
+            alerted.append(subscription.id)
+            if mail_id is not None:
+                result.mail_ids.append(mail_id)
+    if alerted:  # one statement for the chunk, not one per sign-up
+        session.execute(
+            update(NotifySubscription)
+            .where(NotifySubscription.id.in_(alerted))
+            .values(status=SubscriptionStatus.ALERTED, alerted_at=now, restock_id=restock.id)
+            .execution_options(synchronize_session=False)
         )
-        mail_id = queue_mail(
-            session,
-            shop,
-            kind="back_in_stock",
-            recipient=subscription.email,
-            key=f"back_in_stock:{subscription.id}",
-            mail=mail,
-            notify_subscription_id=subscription.id,
-            unsubscribe_url=unsubscribe,
-        )
-        subscription.status = SubscriptionStatus.ALERTED
-        subscription.alerted_at = now
-        subscription.restock_id = restock.id
-        if mail_id is not None:
-            result.mail_ids.append(mail_id)
-    restock.batches += 1
+    restock.steps += 1
     restock.alerted += len(batch)
-    result.batch_number = restock.batches
+    restock.batch_remaining = max(0, restock.batch_remaining - len(batch))
+    result.step = restock.steps
     left = (waiting or 0) - len(batch)
     if left <= 0:
         _close(restock, RestockStatus.DONE, now, "everyone waiting was alerted")
         result.note = f"alerted {len(batch)}; everyone waiting was alerted"
+        return result
+    if restock.batch_remaining > 0:  # the same batch goes on in the next job, now
+        result.next_at = restock.next_batch_at
+        result.note = f"alerted {len(batch)}; {restock.batch_remaining} more in this batch"
         return result
     restock.next_batch_at = now + timedelta(minutes=max(1, settings.notify_batch_minutes))
     result.next_at = restock.next_batch_at
@@ -207,16 +229,17 @@ def run_batch(
 def _close(restock: Restock, status: RestockStatus, now: datetime, note: str) -> BatchResult:
     restock.status = status
     restock.finished_at = now
-    return BatchResult(restock.id, note, batch_number=restock.batches)
+    restock.batch_remaining = 0
+    return BatchResult(restock.id, note, step=restock.steps)
 
 
 def due_restocks(
     session: Session, now: datetime | None = None, shop_id: int | None = None
 ) -> list[tuple[int, int]]:
-    """(restock id, its batch count) of every open restock whose next batch is due."""
-    query = select(Restock.id, Restock.batches).where(
+    """(restock id, its job count) of every open restock whose next batch is due."""
+    query = select(Restock.id, Restock.steps).where(
         Restock.status == RestockStatus.OPEN, Restock.next_batch_at <= (now or utcnow())
     )
     if shop_id is not None:
         query = query.where(Restock.shop_id == shop_id)
-    return [(row.id, row.batches) for row in session.execute(query.order_by(Restock.id))]
+    return [(row.id, row.steps) for row in session.execute(query.order_by(Restock.id))]

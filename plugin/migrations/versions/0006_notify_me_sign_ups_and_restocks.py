@@ -32,6 +32,8 @@ def upgrade() -> None:
     sa.Column('started_at', plugin.models.base.UTCDateTime(timezone=True), nullable=False),
     sa.Column('next_batch_at', plugin.models.base.UTCDateTime(timezone=True), nullable=False),
     sa.Column('batches', sa.Integer(), nullable=False),
+    sa.Column('batch_remaining', sa.Integer(), nullable=False),
+    sa.Column('steps', sa.Integer(), nullable=False),
     sa.Column('alerted', sa.Integer(), nullable=False),
     sa.Column('finished_at', plugin.models.base.UTCDateTime(timezone=True), nullable=True),
     sa.ForeignKeyConstraint(['shop_id'], ['shops.id'], name=op.f('fk_restocks_shop_id_shops'), ondelete='CASCADE'),
