@@ -20,6 +20,7 @@ def create_app(env: Mapping[str, str] | None = None) -> Flask:
         instance_path=str(ROOT / "instance"),
     )
     register_settings(app, env)
+    register_url_converters(app)
     register_extensions(app)
     register_blueprints(app)
     register_commands(app)
@@ -53,6 +54,18 @@ def register_settings(app: Flask, env: Mapping[str, str] | None) -> None:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
     if not settings.is_production:
         logging.getLogger("plugin").setLevel(logging.INFO)
+
+
+def register_url_converters(app: Flask) -> None:
+    """Ids in URLs stay within what the database stores: a huge one is a 404, not a 500."""
+    from werkzeug.routing import IntegerConverter
+
+    class StoredInt(IntegerConverter):
+        def __init__(self, url_map, *args, **kwargs):
+            kwargs.setdefault("max", 2**31 - 1)
+            super().__init__(url_map, *args, **kwargs)
+
+    app.url_map.converters["int"] = StoredInt
 
 
 def register_extensions(app: Flask) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import select
@@ -25,6 +25,14 @@ from plugin.services.shop_time import shop_today
 COLOUR = re.compile(r"^#[0-9a-fA-F]{6}$")
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 LABEL_FIELDS = {"label_in_stock": 80, "label_backorder": 120, "label_out_of_stock": 80}
+# The placeholders the badge engine fills in each label (badge_engine.render_label fills {eta}
+# in the backorder label only): any other brace would reach shoppers as typed.
+LABEL_PLACEHOLDERS: dict[str, tuple[str, ...]] = {
+    "label_in_stock": (),
+    "label_backorder": ("eta",),
+    "label_out_of_stock": (),
+}
+PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
 COLOUR_FIELDS = ("color_in_stock", "color_backorder", "color_out_of_stock")
 FLAG_FIELDS = (
     "enabled",
@@ -43,6 +51,13 @@ MAX_POSTAL_ADDRESS = 500
 MAX_LIMIT = 1_000_000
 MAX_CLOSED_DATES = 366
 MAX_ETA_REASON = 500
+# A fixed ETA or a closed date further ahead than this is a typo (or a probe), not a plan.
+MAX_DAYS_AHEAD = 3 * 366
+MAX_EMAIL = 254  # the longest address SMTP carries (RFC 5321)
+MAX_TIMEZONE = 64  # the column; every IANA zone name is far shorter
+# A sign and at most 9 digits: int() alone takes "1_000", non-ASCII digits and numbers with
+# thousands of digits; anything longer is refused before it is converted.
+WHOLE = re.compile(r"[+-]?[0-9]{1,9}")
 
 
 @dataclass
@@ -70,18 +85,55 @@ class SettingsSubmission:
 
 
 def _int(raw: str, name: str, errors: dict[str, str], low: int, high: int, label: str):
-    raw = raw.strip()
+    raw = str(raw).strip()
     if raw == "":
         return None
-    try:
-        value = int(raw)
-    except ValueError:
-        errors[name] = f"{label} must be a whole number."
+    if not WHOLE.fullmatch(raw):
+        too_big = re.fullmatch(r"[+-]?[0-9]+", raw) is not None
+        errors[name] = (
+            f"{label} must be between {low} and {high}."
+            if too_big
+            else f"{label} must be a whole number."
+        )
         return None
+    value = int(raw)
     if not low <= value <= high:
         errors[name] = f"{label} must be between {low} and {high}."
         return None
     return value
+
+
+def label_error(name: str, value: str) -> str | None:
+    """Why a badge label cannot be saved, or None: only its documented placeholders, no stray
+    braces."""
+    allowed = LABEL_PLACEHOLDERS[name]
+    named = " and ".join("{" + p + "}" for p in allowed)
+    unknown = [p for p in PLACEHOLDER.findall(value) if p not in allowed]
+    if unknown:
+        typed = "{" + unknown[0][:30] + "}"
+        if not allowed:
+            return f"This label takes no placeholders; remove {typed}."
+        return f"{named} is the only placeholder here; remove {typed}."
+    rest = value
+    for placeholder in allowed:
+        rest = rest.replace("{" + placeholder + "}", "")
+    if "{" in rest or "}" in rest:
+        if not allowed:
+            return "This label takes no placeholders; remove the braces."
+        return f"Use braces only in {named}."
+    return None
+
+
+def _date_ahead(raw: str, today: date, what: str) -> tuple[date | None, str | None]:
+    """An ISO date no further than MAX_DAYS_AHEAD from today, or why not."""
+    try:
+        value = date.fromisoformat(raw)
+    except ValueError:
+        return None, None
+    latest = today + timedelta(days=MAX_DAYS_AHEAD)
+    if value > latest:
+        return None, f"{what} must be by {latest.isoformat()} (three years ahead)."
+    return value, None
 
 
 def _chosen_locations(form: Mapping[str, str]) -> list[str]:
@@ -120,6 +172,8 @@ def parse(
             errors[name] = "A label is needed; shoppers would otherwise see an empty badge."
         elif len(value) > max_len:
             errors[name] = f"Keep it to {max_len} characters or fewer."
+        elif problem := label_error(name, value):
+            errors[name] = problem
         sub.values[name] = value
     if "label_backorder" not in errors and "{eta}" not in str(sub.values["label_backorder"]):
         errors["label_backorder"] = "Include {eta} where the ship-by date should appear."
@@ -143,10 +197,12 @@ def parse(
     sub.values["default_lead_days"] = lead
 
     if "timezone" in form:  # stores whose platform reports their zone do not show the field
-        tz = (form.get("timezone") or "").strip()
+        tz = str(form.get("timezone") or "").strip()
         try:
+            if not tz or len(tz) > MAX_TIMEZONE:
+                raise ValueError(tz)
             ZoneInfo(tz)
-        except (ZoneInfoNotFoundError, ValueError):
+        except (ZoneInfoNotFoundError, ValueError, OSError):
             errors["timezone"] = "Use a time zone name such as Europe/London or America/New_York."
         sub.values["timezone"] = tz
 
@@ -156,11 +212,11 @@ def parse(
             raw = raw.strip()
             if not raw:
                 continue
-            try:
-                closed.append(date.fromisoformat(raw).isoformat())
-            except ValueError:
-                errors["closed_dates"] = f"{raw[:20]!r} is not a date like 2026-12-24."
+            day, too_far = _date_ahead(raw, today, f"The closed date {raw}")
+            if day is None:
+                errors["closed_dates"] = too_far or f"{raw[:20]!r} is not a date like 2026-12-24."
                 break
+            closed.append(day.isoformat())
         if len(closed) > MAX_CLOSED_DATES:
             errors["closed_dates"] = f"At most {MAX_CLOSED_DATES} dates."
         sub.values["closed_dates"] = sorted(set(closed))
@@ -189,23 +245,23 @@ def parse(
 
     sub.notify_texts = notify_settings.parse(form, sub.values, errors)
 
-    reply_to = (form.get("email_reply_to") or "").strip()
-    if reply_to and not EMAIL.match(reply_to):
+    reply_to = str(form.get("email_reply_to") or "").strip()
+    if len(reply_to) > MAX_EMAIL:
+        errors["email_reply_to"] = f"Keep it to {MAX_EMAIL} characters or fewer."
+    elif reply_to and not EMAIL.match(reply_to):
         errors["email_reply_to"] = "That is not an email address."
     sub.values["email_reply_to"] = reply_to or None
 
     for vid in variant_ids:
         prefix = f"variant-{vid}-"
         eta = None
-        raw_eta = (form.get(prefix + "eta") or "").strip()
+        raw_eta = str(form.get(prefix + "eta") or "").strip()
         if raw_eta:
-            try:
-                eta = date.fromisoformat(raw_eta)
-            except ValueError:
-                errors[prefix + "eta"] = "Use a date like 2026-12-24."
-            else:
-                if eta < today:
-                    errors[prefix + "eta"] = "The ETA can't be in the past."
+            eta, too_far = _date_ahead(raw_eta, today, "The ETA")
+            if eta is None:
+                errors[prefix + "eta"] = too_far or "Use a date like 2026-12-24."
+            elif eta < today:
+                errors[prefix + "eta"] = "The ETA can't be in the past."
         lead_days = _int(
             form.get(prefix + "lead", ""), prefix + "lead", errors, 0, MAX_LEAD_DAYS, "Lead time"
         )

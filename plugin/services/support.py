@@ -6,6 +6,8 @@ every store.
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -17,10 +19,19 @@ from plugin.models import (
     Variant,
     WebhookEvent,
 )
-from plugin.services.shop_time import format_eta
+from plugin.services.shop_time import format_eta, shop_zone
 
 RECENT_TRANSITIONS = 20
 RECENT_FAILURES = 5
+
+
+def local_moment(moment: datetime | None, timezone: str | None) -> str | None:
+    """A moment as the merchant reads it: in the shop's zone, with the zone's abbreviation
+    ("2026-11-30 14:05 CET"), so nobody has to convert from UTC. The ISO value stays alongside
+    for machines."""
+    if moment is None:
+        return None
+    return moment.astimezone(shop_zone(timezone)).strftime("%Y-%m-%d %H:%M %Z")
 
 
 def recent_transitions(session: Session, shop: Shop, limit: int = RECENT_TRANSITIONS) -> list[dict]:
@@ -34,6 +45,7 @@ def recent_transitions(session: Session, shop: Shop, limit: int = RECENT_TRANSIT
     return [
         {
             "at": t.created_at.isoformat(),
+            "at_local": local_moment(t.created_at, shop.timezone),
             "product": v.product.title if v.product else "",
             "variant": f"{v.product.title} · {v.title}" if v.product else v.title,
             "variant_title": v.title,
@@ -70,6 +82,7 @@ def inbox_health(session: Session, shop: Shop) -> dict:
     return {
         "counts": {status.value: counts.get(status, 0) for status in InboxStatus},
         "last_received_at": last.isoformat() if last else None,
+        "last_received_at_local": local_moment(last, shop.timezone),
         "failing": [
             {"topic": e.topic, "attempts": e.attempts, "error": (e.last_error or "")[:300]}
             for e in failing
@@ -89,6 +102,7 @@ def data_requests(session: Session, shop: Shop, limit: int = 20) -> list[dict]:
         {
             "id": r.id,
             "requested_at": r.requested_at.isoformat(),
+            "requested_at_local": local_moment(r.requested_at, shop.timezone),
             "customer_email": r.customer_email,
             "orders": len((r.report or {}).get("orders") or []),
             "lines": len((r.report or {}).get("backorder_lines") or []),
