@@ -355,3 +355,104 @@ def app_status(store_hash: str):
     """The support page refreshes this with `Authorization: Bearer <app token>`."""
     shop, _token = _embedded(store_hash)
     return jsonify(store=shop.domain, **_support_facts(shop))
+
+
+# --- per-variant ETAs, lead times and limits as CSV ------------------------------------------
+
+
+def _variant_csv_page(shop: Shop, token: str, status: int = 200, **context):
+    def link(endpoint: str, **args) -> str:
+        return url_for(endpoint, store_hash=shop.domain, token=token, **args)
+
+    return (
+        render_template(
+            "admin/variant_csv.html",
+            shop=shop,
+            nav=_nav(shop, token),
+            nav_template="bigcommerce/_nav.html",
+            export_url=link(".variant_csv_export"),
+            check_url=link(".variant_csv_import"),
+            apply_url=link(".variant_csv_apply"),
+            settings_url=link(".app_settings"),
+            hidden={},
+            **context,
+        ),
+        status,
+    )
+
+
+@bp.get("/app/<store_hash>/variants.csv")
+def variant_csv_export(store_hash: str):
+    """Every variant's ETA, lead time and limit, to edit in a spreadsheet and import back."""
+    from plugin.services import variant_csv
+
+    shop, _token = _embedded(store_hash)
+    response = Response(variant_csv.export(db.session, shop), mimetype="text/csv")
+    response.headers["Content-Disposition"] = (
+        f'attachment; filename="{variant_csv.export_filename(shop, utcnow())}"'
+    )
+    return response
+
+
+@bp.route("/app/<store_hash>/variants/import", methods=["GET", "POST"])
+def variant_csv_import(store_hash: str):
+    """Upload → the changes it would make, or every bad row; nothing is saved here."""
+    from plugin.services import variant_csv
+
+    shop, token = _embedded(store_hash)
+    if request.method == "GET":
+        done = [request.args.get(k, type=int) for k in ("imported", "variants", "badges")]
+        notice = None
+        if None not in done:
+            changes, variants, badges = done
+            notice = (
+                f"Imported {changes} change(s) to {variants} variant(s); {badges} badge(s) updated."
+            )
+        return _variant_csv_page(shop, token, notice=notice)
+    upload = request.files.get("file")
+    if upload is None or not upload.filename:
+        return _variant_csv_page(shop, token, 400, refused="Choose a CSV file to check.")
+    plan = variant_csv.check(db.session, shop, upload.read())
+    db.session.rollback()
+    return _variant_csv_page(
+        shop,
+        token,
+        200 if plan.ok else 422,
+        plan=plan,
+        filename=upload.filename[:100],
+        shown=plan.changes[: variant_csv.PREVIEW_ROWS],
+        signed=variant_csv.sign(plan, shop, _settings().secret_key) if plan.ok else "",
+    )
+
+
+@bp.post("/app/<store_hash>/variants/import/apply")
+def variant_csv_apply(store_hash: str):
+    """The merchant confirmed the checked changes: all are saved at once, or none."""
+    from plugin.services import variant_csv
+
+    # The signed plan of a large file is one big form field; the app-wide 5 MB cap still holds.
+    request.max_form_memory_size = variant_csv.MAX_SIGNED_PLAN
+    shop, token = _embedded(store_hash)
+    try:
+        plan = variant_csv.unsign(request.form.get("plan", ""), shop, _settings().secret_key)
+    except variant_csv.PlanRefused as exc:
+        return _variant_csv_page(shop, token, 400, refused=str(exc))
+    result = variant_csv.apply(db.session, shop, plan)
+    if not result.applied:
+        return _variant_csv_page(
+            shop,
+            token,
+            409,
+            plan=result.plan,
+            refused="Nothing was imported: the store changed since the file was checked.",
+        )
+    return redirect(
+        url_for(
+            ".variant_csv_import",
+            store_hash=shop.domain,
+            token=token,
+            imported=len(plan.changes),
+            variants=plan.variants,
+            badges=result.badges_changed,
+        )
+    )

@@ -6,6 +6,8 @@ then sends the store's signed webhooks to the app, like a real platform would.
 
 from __future__ import annotations
 
+import re
+
 from flask import (
     Blueprint,
     Response,
@@ -95,10 +97,13 @@ def _parse_variant_lines(text: str) -> list[tuple[str, str, int, str]]:
         if len(parts) != 4:
             raise SandboxError(f"Line {number}: expected 'title, sku, stock, deny|continue'.")
         title, sku, stock, policy = parts
-        try:
-            inventory = int(stock)
-        except ValueError:
-            raise SandboxError(f"Line {number}: stock must be a whole number.") from None
+        inventory = _bounded(stock, -MAX_UNITS, MAX_UNITS)
+        if inventory is None and re.fullmatch(r"[+-]?[0-9]+", stock):
+            raise SandboxError(
+                f"Line {number}: stock must be between {-MAX_UNITS:,} and {MAX_UNITS:,}."
+            )
+        if inventory is None:
+            raise SandboxError(f"Line {number}: stock must be a whole number.")
         variants.append((title, sku, inventory, policy))
     return variants
 
@@ -122,13 +127,32 @@ def _store_action(action, redirect_to: str):
     return redirect(redirect_to)
 
 
+# Stock, units and quantities a test store could plausibly need, kept far inside the INTEGER
+# columns they are added up in; ids are the columns' own range.
+MAX_UNITS = 1_000_000
+WHOLE_RANGES = {"variant_id": (1, 2**31 - 1)}
+WHOLE_LABELS = {"inventory": "Stock", "variant_id": "The variant"}
+
+
+def _bounded(raw: str, low: int, high: int) -> int | None:
+    """The whole number typed, if it is one within [low, high]: digits only (int() alone would
+    take "1_000" or thousands of digits), surrounding spaces ignored."""
+    text = str(raw).strip()
+    if not re.fullmatch(r"[+-]?[0-9]{1,10}", text):
+        return None
+    value = int(text)
+    return value if low <= value <= high else None
+
+
 def _whole_number(name: str, default: str = "") -> int:
-    try:
-        return int(request.form.get(name, default))
-    except ValueError:
-        raise SandboxError(
-            f"{name.capitalize()} must be a whole number; nothing changed."
-        ) from None
+    low, high = WHOLE_RANGES.get(name, (-MAX_UNITS, MAX_UNITS))
+    value = _bounded(request.form.get(name, default), low, high)
+    if value is None:
+        label = WHOLE_LABELS.get(name, name.capitalize())
+        if re.fullmatch(r"[+-]?[0-9]+", str(request.form.get(name, default)).strip()):
+            raise SandboxError(f"{label} must be between {low:,} and {high:,}; nothing changed.")
+        raise SandboxError(f"{label} must be a whole number; nothing changed.")
+    return value
 
 
 @bp.post("/products")
@@ -395,3 +419,86 @@ def product_page(product_id: int):
     return render_template(
         "storefront/product.html", shop=shop, product=product, poll_seconds=POLL_SECONDS
     )
+
+
+# -- per-variant ETAs, lead times and limits as CSV ----------------------------------------------
+
+
+def _variant_csv_page(shop, status: int = 200, **context):
+    return (
+        render_template(
+            "admin/variant_csv.html",
+            shop=shop,
+            nav_template="sandbox/_nav.html",
+            export_url=url_for(".variant_csv_export"),
+            check_url=url_for(".variant_csv_import"),
+            apply_url=url_for(".variant_csv_apply"),
+            settings_url=url_for(".settings"),
+            hidden={},
+            **context,
+        ),
+        status,
+    )
+
+
+@bp.get("/variants.csv")
+def variant_csv_export():
+    """Every variant's ETA, lead time and limit, to edit in a spreadsheet and import back."""
+    from plugin.models import utcnow
+    from plugin.services import variant_csv
+
+    shop = _shop()
+    response = Response(variant_csv.export(db.session, shop), mimetype="text/csv")
+    response.headers["Content-Disposition"] = (
+        f'attachment; filename="{variant_csv.export_filename(shop, utcnow())}"'
+    )
+    return response
+
+
+@bp.route("/variants/import", methods=["GET", "POST"])
+def variant_csv_import():
+    """Upload → the changes it would make, or every bad row; nothing is saved here."""
+    from plugin.services import variant_csv
+
+    shop = _shop()
+    if request.method == "GET":
+        return _variant_csv_page(shop)
+    upload = request.files.get("file")
+    if upload is None or not upload.filename:
+        return _variant_csv_page(shop, 400, refused="Choose a CSV file to check.")
+    plan = variant_csv.check(db.session, shop, upload.read())
+    db.session.rollback()
+    return _variant_csv_page(
+        shop,
+        200 if plan.ok else 422,
+        plan=plan,
+        filename=upload.filename[:100],
+        shown=plan.changes[: variant_csv.PREVIEW_ROWS],
+        signed=variant_csv.sign(plan, shop, current_app.config["SECRET_KEY"]) if plan.ok else "",
+    )
+
+
+@bp.post("/variants/import/apply")
+def variant_csv_apply():
+    """The merchant confirmed the checked changes: all are saved at once, or none."""
+    from plugin.services import variant_csv
+
+    # The signed plan of a large file is one big form field; the app-wide 5 MB cap still holds.
+    request.max_form_memory_size = variant_csv.MAX_SIGNED_PLAN
+    shop = _shop()
+    try:
+        plan = variant_csv.unsign(
+            request.form.get("plan", ""), shop, current_app.config["SECRET_KEY"]
+        )
+    except variant_csv.PlanRefused as exc:
+        return _variant_csv_page(shop, 400, refused=str(exc))
+    result = variant_csv.apply(db.session, shop, plan)
+    if not result.applied:
+        return _variant_csv_page(
+            shop,
+            409,
+            plan=result.plan,
+            refused="Nothing was imported: the store changed since the file was checked.",
+        )
+    flash(variant_csv.applied_message(result), "ok")
+    return redirect(url_for(".variant_csv_import"))

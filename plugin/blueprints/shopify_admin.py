@@ -495,3 +495,97 @@ def restore_mail_template(shop: Shop):
         message="The default wording is back in use.",
         template=mail_template_json(shop, edit),
     )
+
+
+# -- per-variant ETAs, lead times and limits as CSV ----------------------------------------------
+
+
+def _change_json(change) -> dict:
+    def plain(value):
+        return value.isoformat() if hasattr(value, "isoformat") else value
+
+    return {
+        "line": change.line,
+        "variant_id": change.platform_id,
+        "sku": change.sku,
+        "variant": change.name,
+        "field": change.field,
+        "old": plain(change.old),
+        "new": plain(change.new),
+    }
+
+
+def _errors_json(plan) -> list[dict]:
+    return [{"line": line, "reason": reason} for line, reason in plan.errors]
+
+
+@bp.get("/api/variants.csv")
+@session_token_required
+def get_variant_csv(shop: Shop):
+    """Every variant's ETA, lead time and limit, to edit in a spreadsheet and import back."""
+    from plugin.services import variant_csv
+
+    response = Response(variant_csv.export(db.session, shop), mimetype="text/csv")
+    response.headers["Content-Disposition"] = (
+        f'attachment; filename="{variant_csv.export_filename(shop, utcnow())}"'
+    )
+    return response
+
+
+@bp.post("/api/variants/import/check")
+@session_token_required
+def check_variant_csv(shop: Shop):
+    """A file (multipart `file`, or JSON {"csv": text}) → its changes and a signed plan to
+    confirm, or every bad row (422). Nothing is saved."""
+    from plugin.services import variant_csv
+
+    if request.is_json:
+        payload = request.get_json(silent=True)
+        data = payload.get("csv") if isinstance(payload, dict) else None
+        if not isinstance(data, str):
+            return api_error(400, 'send the file as multipart "file" or JSON {"csv": text}')
+    else:
+        upload = request.files.get("file")
+        if upload is None:
+            return api_error(400, 'send the file as multipart "file" or JSON {"csv": text}')
+        data = upload.read()
+    plan = variant_csv.check(db.session, shop, data)
+    db.session.rollback()
+    if not plan.ok:
+        return jsonify(ok=False, rows=plan.rows, errors=_errors_json(plan)), 422
+    return jsonify(
+        ok=True,
+        rows=plan.rows,
+        change_count=len(plan.changes),
+        variants=plan.variants,
+        # The first changes, to show; all of them are in the signed plan.
+        changes=[_change_json(c) for c in plan.changes[: variant_csv.PREVIEW_ROWS]],
+        plan=variant_csv.sign(plan, shop, current_app.config["SECRET_KEY"]),
+    )
+
+
+@bp.post("/api/variants/import/apply")
+@session_token_required
+def apply_variant_csv(shop: Shop):
+    """JSON {"plan": signed plan from the check}: every change saved at once, or none (409 when
+    the store changed since the check)."""
+    from plugin.services import variant_csv
+
+    payload = request.get_json(silent=True)
+    token = payload.get("plan") if isinstance(payload, dict) else None
+    if not isinstance(token, str) or len(token) > variant_csv.MAX_SIGNED_PLAN:
+        return api_error(400, 'send JSON {"plan": the plan returned by the check}')
+    try:
+        plan = variant_csv.unsign(token, shop, current_app.config["SECRET_KEY"])
+    except variant_csv.PlanRefused as exc:
+        return api_error(400, str(exc))
+    result = variant_csv.apply(db.session, shop, plan)
+    if not result.applied:
+        return jsonify(applied=False, errors=_errors_json(result.plan)), 409
+    return jsonify(
+        applied=True,
+        changes=len(plan.changes),
+        variants=plan.variants,
+        badges_updated=result.badges_changed,
+        message=variant_csv.applied_message(result),
+    )
