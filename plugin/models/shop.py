@@ -55,6 +55,9 @@ class Shop(Base):
     webhook_secret_encrypted: Mapped[str | None] = mapped_column(Text)
     registered_at: Mapped[datetime | None]
     registration_error: Mapped[str | None] = mapped_column(Text)
+    # The languages the store publishes its storefront in (read from the platform), primary
+    # first: the badge labels are offered in each.
+    published_locales: Mapped[list[str]] = mapped_column(JSON, default=list)
     # Where the store's pages are served from ("https://shop.example"): the only origins the
     # public notify-me endpoint answers cross-origin (read from the platform).
     storefront_origins: Mapped[list[str]] = mapped_column(JSON, default=list)
@@ -90,6 +93,9 @@ class StoreSettings(Base):
     label_in_stock: Mapped[str] = mapped_column(String(80), default="In stock")
     label_backorder: Mapped[str] = mapped_column(String(120), default="Backorder, ships by {eta}")
     label_out_of_stock: Mapped[str] = mapped_column(String(80), default="Out of stock")
+    # The labels in other languages: {"fr": {"in_stock": ..., "backorder": ...}}; the three
+    # columns above are the primary language's, and defaults fill what is missing.
+    badge_labels: Mapped[dict] = mapped_column(JSON, default=dict)
     color_in_stock: Mapped[str] = mapped_column(String(7), default="#1a7f37")
     color_backorder: Mapped[str] = mapped_column(String(7), default="#9a6700")
     color_out_of_stock: Mapped[str] = mapped_column(String(7), default="#cf222e")
@@ -187,6 +193,8 @@ class StoreLocation(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     shop_id: Mapped[int] = mapped_column(ForeignKey("shops.id", ondelete="CASCADE"), index=True)
     location_id: Mapped[str] = mapped_column(String(64))
+    # The name the merchant gave it on the platform ("Main warehouse"), where known.
+    name: Mapped[str | None] = mapped_column(String(255))
     first_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
