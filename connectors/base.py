@@ -17,7 +17,19 @@ from datetime import datetime
 from typing import Protocol
 
 from domain.badges import BadgePush, PushResult
-from domain.events import OrderFacts, ProductFacts, StoreFacts, VariantRef
+from domain.events import LocationFacts, OrderFacts, ProductFacts, StoreFacts, VariantRef
+
+# Platforms where "keep selling past zero" exists only as the store's own native backorders
+# (a per-location backorder limit the connector can raise), not as a per-variant policy.
+SELLS_PAST_ZERO_ONLY_WITH_NATIVE_BACKORDERS = frozenset({"bigcommerce"})
+
+
+def can_backorder_automatically(platform: str, native_backorders: bool) -> bool:
+    """Whether the connector can make checkout accept orders past zero for the app.
+
+    Shopify and the sandbox flip each variant's policy; BigCommerce can only raise a native
+    backorder limit, which exists where the store has native backorders turned on."""
+    return platform not in SELLS_PAST_ZERO_ONLY_WITH_NATIVE_BACKORDERS or native_backorders
 
 
 class ConnectorError(RuntimeError):
@@ -154,6 +166,16 @@ class Connector(Protocol):
 
     def fetch_store(self) -> StoreFacts:
         """The store's time zone, primary language, country, name and contact address."""
+
+    def push_storefront_config(self, config: dict) -> None:
+        """Keep where the storefront reads it what the badge shows beyond each variant's state
+        and ETA: {labels: {language: {state: label}}, colours: {state: "#hex"},
+        default_language}. A no-op where the storefront script asks the badge API instead."""
+
+    def fetch_locations(self) -> list[LocationFacts]:
+        """The store's active stock locations with their names, read at each reconciliation so
+        the settings page names them; [] where the platform will not say (stock still counts
+        by id)."""
 
     def orders_changed_since(self, since: datetime) -> Iterator[OrderFacts]:
         """Every order the platform changed after `since`, for reconciliation of the ledger."""

@@ -14,10 +14,13 @@ from typing import Protocol
 
 from connectors.base import CatalogPage
 from domain.badges import BadgePush, PushResult
-from domain.events import OrderFacts, ProductFacts, StoreFacts, VariantRef
+from domain.events import LocationFacts, OrderFacts, ProductFacts, StoreFacts, VariantRef
 from webhooks.sandbox import LOCATION, order_facts, product_facts
 
 PAGE_SIZE = 50
+SANDBOX_LOCALES = ("en", "fr")
+# The sandbox store keeps all its stock in one place.
+LOCATION_NAME = "Default location"
 
 
 class SandboxApi(Protocol):
@@ -96,7 +99,15 @@ class SandboxConnector:
             country=shop.get("country_code") or None,
             name=shop.get("name") or None,
             contact_email=shop.get("customer_email") or None,
+            # The demo store publishes English and French, to show labels per language.
+            published_locales=SANDBOX_LOCALES,
         )
+
+    def push_storefront_config(self, config: dict) -> None:
+        """The sandbox product page asks the badge API: nothing to push."""
+
+    def fetch_locations(self) -> list[LocationFacts]:
+        return [LocationFacts(id=LOCATION, name=LOCATION_NAME)]
 
     def orders_changed_since(self, since: datetime) -> Iterator[OrderFacts]:
         for payload in self.api.orders_updated_after(since):

@@ -138,6 +138,19 @@ class StoreFacts:
     contact_email: str | None = None
     # Where the store's pages are served from ("https://shop.example"), for CORS.
     storefront_origins: tuple[str, ...] = ()
+    # Every language the storefront is published in, primary first ("en", "fr-CA"): badge
+    # labels are offered in each.
+    published_locales: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class LocationFacts:
+    """A stock location as the platform names it, so the merchant picks "Main warehouse" rather
+    than an id."""
+
+    id: str
+    # The merchant's name for it; None where the platform gives none.
+    name: str | None = None
 
 
 @dataclass(frozen=True)

@@ -74,6 +74,12 @@ class FakeStore:
     # Webhook subscriptions and storefront scripts, as /v3/hooks and /v3/content/scripts keep them.
     hooks: dict[int, dict] = field(default_factory=dict)
     scripts: dict[str, dict] = field(default_factory=dict)
+    # GET /v3/inventory/locations: every store has location 1.
+    locations: dict[int, dict] = field(
+        default_factory=lambda: {
+            1: {"id": 1, "code": "BIGC-1", "label": "Default location", "enabled": True}
+        }
+    )
     calls: Counter = field(default_factory=Counter)
     rate_limited: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -164,6 +170,8 @@ class FakeStore:
                 return 200, self._page([self._product(p) for p in self.products.values()], query)
             if method == "GET" and parts == ["v3", "inventory", "items"]:
                 return 200, self._items(query)
+            if method == "GET" and parts == ["v3", "inventory", "locations"]:
+                return 200, self._page(list(self.locations.values()), query)
             if len(parts) == 4 and parts[1] == "catalog" and parts[3] == "metafields":
                 return self._metafields(method, parts[2], query, body)
             if parts == ["v3", "hooks"] or parts[:2] == ["v3", "hooks"]:

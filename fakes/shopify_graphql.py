@@ -75,6 +75,8 @@ class FakeShopify:
             {"locale": "en", "primary": True},
             {"locale": "fr", "primary": False},
         ]
+        # `locations(first: 250)`: the stores' locations as Location nodes (id, name, isActive).
+        self.locations: list[dict[str, Any]] = []
         self.requests: list[dict[str, Any]] = []
         self.throttled = 0
         self.lock = threading.Lock()
@@ -278,6 +280,27 @@ class FakeShopify:
             return {"shop": self.shop}
         if operation == "BackorderStoreLocales":
             return {"shopLocales": self.locales}
+        if operation == "BackorderStorefrontConfig":
+            shop_gid, key = "gid://shopify/Shop/1", variables["key"]
+            value = self.metafields.get((shop_gid, variables["namespace"], key))
+            found = [
+                {
+                    "id": f"gid://shopify/MetafieldDefinition/{key}",
+                    "key": key,
+                    "access": {"storefront": access},
+                }
+                for k, access in self.definitions.items()
+                if k == key
+            ]
+            return {
+                "shop": {
+                    "id": shop_gid,
+                    "metafield": {"jsonValue": json.loads(value)} if value else None,
+                },
+                "metafieldDefinitions": {"nodes": found},
+            }
+        if operation == "BackorderLocations":
+            return {"locations": {"nodes": self.locations}}
         raise ValueError(f"the fake store does not serve {operation}")
 
     def _orders_changed(self, variables: dict) -> dict:

@@ -72,8 +72,9 @@ def graphql_url(shop: str) -> str:
 
 
 # Definitions read, three definitions created, the store and its languages, one catalogue
-# page, one page of orders changed.
-FIRST_SYNC_CALLS = 8
+# page, the locations' names, one page of orders changed, then the storefront labels: read,
+# their definition created, written.
+FIRST_SYNC_CALLS = 12
 
 
 def expect_first_sync(rsps, shop: str, products: list | None = None) -> None:
@@ -123,11 +124,40 @@ def expect_first_sync(rsps, shop: str, products: list | None = None) -> None:
             },
         },
     )
+    # The locations' names, read after the catalogue (none yet).
+    rsps.post(graphql_url(shop), json={"data": {"locations": {"nodes": []}}})
     rsps.post(
         graphql_url(shop),
         json={
             "data": {"orders": {"pageInfo": {"hasNextPage": False, "endCursor": None}, "nodes": []}}
         },
+    )
+    rsps.post(
+        graphql_url(shop),
+        json={
+            "data": {
+                "shop": {"id": "gid://shopify/Shop/548380009", "metafield": None},
+                "metafieldDefinitions": {"nodes": []},
+            }
+        },
+    )
+    rsps.post(
+        graphql_url(shop),
+        json={
+            "data": {
+                "metafieldDefinitionCreate": {
+                    "createdDefinition": {
+                        "id": "gid://shopify/MetafieldDefinition/storefront",
+                        "key": "storefront",
+                    },
+                    "userErrors": [],
+                }
+            }
+        },
+    )
+    rsps.post(
+        graphql_url(shop),
+        json={"data": {"metafieldsSet": {"metafields": [], "userErrors": []}}},
     )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from html import unescape
 
 import pytest
 import responses
@@ -121,15 +122,16 @@ def test_install_exchanges_the_code_stores_the_token_encrypted_and_registers(app
     # The page carries the app's own token for the iframe, not a cookie.
     assert re.search(rf'action="/bigcommerce/app/{STORE}\?token=[^"]+"', page)
 
-    # The install started the catalogue sync: the store's variants are on the settings page,
+    # The install started the catalogue sync: the store's variants are on the Variants page,
     # their badges decided and written to the store, and nothing was registered twice.
-    assert "Tee · " in page and "SKU-509" in page and "SKU-510" in page
-    assert "No variants synced yet." not in page
+    listed = variants_page(client, page)
+    assert "Tee · " in listed and "SKU-509" in listed and "SKU-510" in listed
     sync = [(method, path) for method, path, _ in store.requests[9:]]
     assert [r for r in sync if not r[1].startswith(REGISTRATION_PATHS)] == [
         ("GET", "/v2/store"),  # the store's time zone, language and country
         ("GET", "/v3/catalog/products"),
         ("GET", "/v3/inventory/items"),
+        ("GET", "/v3/inventory/locations"),  # the names of the stock locations
         ("GET", "/v2/orders"),  # orders of the lookback period: none yet (204)
         ("GET", "/v3/catalog/variants/metafields"),
         ("POST", "/v3/catalog/variants/metafields"),
@@ -215,6 +217,12 @@ def test_an_exchange_that_grants_no_token_for_the_store_stores_nothing(
     assert [c.request.url for c in bc.calls] == [TOKEN_URL]
 
 
+def variants_page(client, page: str) -> str:
+    """The Variants page, opened from the nav link (with the app token) of `page`."""
+    link = re.search(rf'href="(/bigcommerce/app/{STORE}/variants\?token=[^"]+)"', page).group(1)
+    return client.get(unescape(link)).get_data(as_text=True)
+
+
 def test_a_failed_registration_keeps_the_install_and_says_so(app, client, bc):
     add_token_exchange(bc)
     store = FakeStore(STORE, fail_hooks_with=422).install(bc)
@@ -226,7 +234,7 @@ def test_a_failed_registration_keeps_the_install_and_says_so(app, client, bc):
     page = response.get_data(as_text=True)
     assert "could not finish setting up this store" in page
     # The catalogue sync still ran: the store's variant is there, its badge written.
-    assert "SKU-509" in page
+    assert "SKU-509" in variants_page(client, page)
     assert store.catalogue.badge("variants", 509)["state"] == "out_of_stock"
     shop = find_shop(db.session, Platform.BIGCOMMERCE, STORE)
     assert shop.status == InstallStatus.INSTALLED

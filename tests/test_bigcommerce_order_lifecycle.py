@@ -613,6 +613,7 @@ def test_store_facts_from_v2_store():
         contact_email="info@janedoes.mybigcommerce.com",
         # The only origin the notify-me endpoint answers cross-origin for this store.
         storefront_origins=("https://my-awesome.store",),
+        published_locales=("en",),
     )
     responses.replace(responses.GET, f"{API}/v2/store", json={**documented, "order_email": ""})
     bc_connector._clients.clear()

@@ -300,6 +300,8 @@ def test_fetch_store_reads_the_shop_and_its_primary_language(connector):
         country="US",
         name="Backorder Demo",
         contact_email="hello@backorder-demo.example",
+        # Every published language, the primary first.
+        published_locales=("en", "fr"),
     )
     assert [operation_of(c) for c in responses.calls] == [
         "BackorderStore",

@@ -17,6 +17,7 @@ from domain.badges import BadgePush
 from plugin.extensions import db
 from plugin.models import BadgeKind, BadgeTransition, InstallStatus, Shop, Variant, VariantBadge
 from plugin.platforms import connector_for
+from plugin.services import badge_labels
 from plugin.services.tokens import vault
 from tests.factories import shopify_shop
 from tests.shopify_install_helpers import STORE
@@ -119,8 +120,13 @@ def test_reconcile_cli_pages_the_catalogue_and_heals_a_missed_webhook(app, clien
             }
         ),
     )
+    # The locations' names (none here), read after the catalogue.
+    responses.post(ENDPOINT, json=gql_answer({"locations": {"nodes": []}}))
     no_orders = {"pageInfo": {"hasNextPage": False, "endCursor": None}, "nodes": []}
     responses.post(ENDPOINT, json=gql_answer({"orders": no_orders}))
+    # The storefront labels and colours: already there, unchanged, so only read.
+    shop_config = badge_labels.storefront_config(db.session.scalars(select(Shop)).one())
+    responses.post(ENDPOINT, json=storefront_config_answer(shop_config))
     responses.post(ENDPOINT, json=write_answer())
     result = app.test_cli_runner().invoke(args=["reconcile", "--shop", SHOP])
 
@@ -140,6 +146,31 @@ def test_reconcile_cli_pages_the_catalogue_and_heals_a_missed_webhook(app, clien
     assert ("state", "out_of_stock") in {
         (m["key"], m["value"]) for m in sent(push)["variables"]["metafields"]
     }
+
+
+def storefront_config_answer(value: dict | None, storefront: str | None = "PUBLIC_READ") -> dict:
+    """BackorderStorefrontConfig as Shopify answers it: the shop, its storefront metafield
+    (null when never written) and the SHOP definition (none when `storefront` is None)."""
+    nodes = (
+        [
+            {
+                "id": "gid://shopify/MetafieldDefinition/7",
+                "key": "storefront",
+                "access": {"storefront": storefront},
+            }
+        ]
+        if storefront
+        else []
+    )
+    return gql_answer(
+        {
+            "shop": {
+                "id": "gid://shopify/Shop/548380009",
+                "metafield": {"jsonValue": value} if value is not None else None,
+            },
+            "metafieldDefinitions": {"nodes": nodes},
+        }
+    )
 
 
 def definitions_answer(keys, storefront="PUBLIC_READ") -> dict:

@@ -35,8 +35,8 @@ from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
 
-from connectors.base import CatalogPage, Credentials, KeyValueCache
-from connectors.bigcommerce import mapping, metafields
+from connectors.base import CatalogPage, Credentials, KeyValueCache, ReauthorisationRequired
+from connectors.bigcommerce import backorders, mapping, metafields
 from connectors.bigcommerce.client import BigCommerceClient, NotFound, RequestRefused, api_base
 from connectors.bigcommerce.registration import register_store
 from domain import events as ev
@@ -49,6 +49,7 @@ PAGE_LIMIT = 250
 ITEMS_LIMIT = 1000
 ORDER_PRODUCTS_LIMIT = 250
 ORDERS_LIMIT = 250
+LOCATIONS_LIMIT = 1000
 MAX_PAGES = 10_000
 # V2 order status ids (`GET /v2/order_statuses`; merchants may relabel them, never renumber).
 STATUS_INCOMPLETE = 0
@@ -279,7 +280,40 @@ class BigCommerceConnector:
             name=store.get("name") or None,
             contact_email=store.get("order_email") or store.get("admin_email") or None,
             storefront_origins=_origins(store.get("secure_url"), store.get("domain")),
+            # The storefront's one language: BigCommerce stores publish a single one.
+            published_locales=(store["language"],) if store.get("language") else (),
         )
+
+    def push_storefront_config(self, config: dict) -> None:
+        """The storefront script asks the badge API in the page's language: nothing to push."""
+
+    def fetch_locations(self) -> list[ev.LocationFacts]:
+        """The enabled locations and their labels: `GET /v3/inventory/locations` (one call per
+        1,000 locations), which needs the `store_locations_read_only` scope. A store that has
+        not granted it yet answers 403: names are a convenience, so that is not a reason to
+        stop the sync or ask the merchant to re-approve the app; stock still counts by id.
+        """
+        found: list[ev.LocationFacts] = []
+        for page in range(1, MAX_PAGES + 1):
+            try:
+                body = self.client.request(
+                    "GET",
+                    "/v3/inventory/locations",
+                    params={"is_active": "true", "limit": LOCATIONS_LIMIT, "page": page},
+                )
+            except ReauthorisationRequired as exc:
+                log.info("no location names for %s: %s", self.store_hash, exc)
+                return found
+            rows = [row for row in body.get("data") or [] if isinstance(row, dict)]
+            found.extend(
+                ev.LocationFacts(id=str(row["id"]), name=str(row.get("label") or "") or None)
+                for row in rows
+                if row.get("id") is not None and row.get("enabled", True) is not False
+            )
+            pagination = (body.get("meta") or {}).get("pagination") or {}
+            if page >= int(pagination.get("total_pages") or 1):
+                break
+        return found
 
     def _order_products(self, order_id: str) -> list[dict]:
         rows: list[dict] = []
@@ -364,20 +398,28 @@ class BigCommerceConnector:
         return "order set to Cancelled on BigCommerce; refund the customer's payment"
 
     def push_badges(self, pushes: Sequence[BadgePush]) -> PushResult:
-        """Badge metafields; raises ConnectorError unless every write landed.
+        """Badge metafields, and `enforced_policy` through the store's native backorders;
+        raises ConnectorError unless every write landed.
 
-        `enforced_policy` is not applied: BigCommerce has no per-variant "keep selling at zero"
-        switch to flip (only the store's native backorders, beta, or a product's pre-order
-        availability), so on BigCommerce the app shows backorders but does not enable them.
+        BigCommerce has no per-variant "keep selling at zero" switch: where the store has
+        native backorders the app raises an item's `backorder_limit` instead (see
+        `backorders`), one inventory read plus one write per location; elsewhere the app
+        shows backorders but cannot enable them (the settings page does not offer it).
         """
-        if pushes:
-            metafields.push_all(
-                self.client,
-                self.cache,
-                pushes,
-                lambda push: _product_of_item(push.inventory_item_id) is not None,
-            )
-        return PushResult()
+        if not pushes:
+            return PushResult()
+
+        def product_level(push: BadgePush) -> bool:
+            return _product_of_item(push.inventory_item_id) is not None
+
+        metafields.push_all(self.client, self.cache, pushes, product_level)
+        policies = backorders.write_limits(
+            self.client,
+            pushes,
+            lambda product_ids: self._items("product_id", product_ids, None),
+            product_level,
+        )
+        return PushResult(policies=policies)
 
     # -- helpers ---------------------------------------------------------------------------
 

@@ -8,6 +8,7 @@ StoreSettings.location_ids holds numeric location ids too.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -18,6 +19,7 @@ from connectors.shopify.graphql import ShopifyGraphQL
 from domain.badges import AppliedPolicy, BadgePush, PushResult
 from domain.events import (
     Customer,
+    LocationFacts,
     OrderFacts,
     OrderLine,
     ProductFacts,
@@ -128,13 +130,25 @@ class ShopifyConnector:
             queries.STORE_LOCALES, redactable=frozenset({"shopLocales"})
         ).get("shopLocales")
         primary = next((loc for loc in locales or [] if loc.get("primary")), None)
+        published = [loc["locale"] for loc in locales or [] if loc.get("locale")]
+        published.sort(key=lambda locale: locale != (primary or {}).get("locale"))
         return StoreFacts(
             timezone=shop.get("ianaTimezone") or None,
             locale=(primary or {}).get("locale") or None,
             country=(shop.get("billingAddress") or {}).get("countryCodeV2") or None,
             name=shop.get("name") or None,
             contact_email=shop.get("contactEmail") or None,
+            published_locales=tuple(published),
         )
+
+    def fetch_locations(self) -> list[LocationFacts]:
+        """The active locations and their names: one query (`locations(first: 250)`)."""
+        nodes = (self.client.execute(queries.LOCATIONS).get("locations") or {}).get("nodes")
+        return [
+            LocationFacts(id=numeric_id(node["id"]), name=node.get("name") or None)
+            for node in nodes or []
+            if node.get("id") and node.get("isActive") is not False
+        ]
 
     def _order_facts(self, order: dict) -> OrderFacts:
         order_id = numeric_id(order["id"])
@@ -333,6 +347,45 @@ class ShopifyConnector:
                 _raise_user_errors(
                     "metafieldDefinitionUpdate", result.get("metafieldDefinitionUpdate")
                 )
+
+    def push_storefront_config(self, config: dict) -> None:
+        """Write the labels per language and the colours to the app-owned shop metafield the
+        theme block reads (`shop.metafields['$app:backorder'].storefront`).
+
+        One read gives the shop's GID, the value already there and the SHOP definition that
+        grants the theme storefront read access (created or updated when missing); the value
+        is written only when it differs, so a reconciliation of an unchanged store reads once.
+        """
+        namespace, key = queries.METAFIELD_NAMESPACE, queries.KEY_STOREFRONT
+        data = self.client.execute(queries.STOREFRONT_CONFIG, {"namespace": namespace, "key": key})
+        shop = data.get("shop") or {}
+        if not shop.get("id"):
+            raise ConnectorError("Shopify did not name the shop to write its storefront labels")
+        nodes = (data.get("metafieldDefinitions") or {}).get("nodes") or []
+        access = {"admin": "MERCHANT_READ", "storefront": "PUBLIC_READ"}
+        identity = {"namespace": namespace, "key": key, "ownerType": "SHOP"}
+        if not nodes:
+            definition = {**identity, "name": "Backorder badge storefront", "type": "json"}
+            result = self.client.execute(
+                queries.BADGE_DEFINITION_CREATE, {"definition": {**definition, "access": access}}
+            )
+            _raise_user_errors("metafieldDefinitionCreate", result.get("metafieldDefinitionCreate"))
+        elif (nodes[0].get("access") or {}).get("storefront") != "PUBLIC_READ":
+            result = self.client.execute(
+                queries.BADGE_DEFINITION_UPDATE, {"definition": {**identity, "access": access}}
+            )
+            _raise_user_errors("metafieldDefinitionUpdate", result.get("metafieldDefinitionUpdate"))
+        if (shop.get("metafield") or {}).get("jsonValue") == config:
+            return
+        write = {
+            "ownerId": shop["id"],
+            "namespace": namespace,
+            "key": key,
+            "type": "json",
+            "value": json.dumps(config, ensure_ascii=False, sort_keys=True),
+        }
+        data = self.client.execute(queries.METAFIELDS_SET, {"metafields": [write]})
+        _raise_user_errors("metafieldsSet", data.get("metafieldsSet"))
 
     def push_badges(self, pushes: Sequence[BadgePush]) -> PushResult:
         """Policies first (a badge must not promise a backorder the store would refuse), then

@@ -22,6 +22,9 @@ METAFIELD_TYPES = {
     KEY_LABEL: "single_line_text_field",
     KEY_ETA: "date",
 }
+# The shop's own metafield (type json) holding what the theme block composes each badge from:
+# the labels in every published language, the colours, the language to fall back on.
+KEY_STOREFRONT = "storefront"
 # metafieldsSet accepts at most 25 metafields per call.
 METAFIELDS_PER_CALL = 25
 # Products per reconciliation page: each carries up to 10 variants with 5 levels, so a page
@@ -228,6 +231,20 @@ mutation BadgeMetafieldDefinitionUpdate($definition: MetafieldDefinitionUpdateIn
 }
 """
 
+# Before writing the storefront configuration: the shop's GID (the metafield's owner), the value
+# already there, and whether the theme may read it (a SHOP definition with storefront access).
+STOREFRONT_CONFIG = """
+query BackorderStorefrontConfig($namespace: String!, $key: String!) {
+  shop {
+    id
+    metafield(namespace: $namespace, key: $key) { jsonValue }
+  }
+  metafieldDefinitions(first: 1, ownerType: SHOP, namespace: $namespace, key: $key) {
+    nodes { id key access { storefront } }
+  }
+}
+"""
+
 BADGE_DEFINITION_NAMES = {
     KEY_STATE: "Backorder badge state",
     KEY_LABEL: "Backorder badge label",
@@ -362,6 +379,15 @@ query BackorderStore {
 STORE_LOCALES = """
 query BackorderStoreLocales {
   shopLocales(published: true) { locale primary }
+}
+"""
+
+# The store's stock locations and their names (read_locations), so the merchant chooses which
+# count by name. Shopify allows at most 250 locations on any plan (1,000 with Plus, of which the
+# first 250 are kept: names are a convenience, stock still counts by id).
+LOCATIONS = """
+query BackorderLocations {
+  locations(first: 250) { nodes { id name isActive } }
 }
 """
 

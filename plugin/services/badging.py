@@ -7,6 +7,7 @@ from datetime import date, datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from connectors.base import can_backorder_automatically
 from domain.badges import BadgeKind
 from plugin.badge_engine import (
     BadgeRules,
@@ -32,12 +33,16 @@ from plugin.services.store_calendar import closed_dates
 WAITED_FOR = (BadgeKind.OUT_OF_STOCK, BadgeKind.BACKORDER)
 
 
-def rules_from(settings: StoreSettings | None, closed: frozenset = frozenset()) -> BadgeRules:
+def rules_from(
+    settings: StoreSettings | None, closed: frozenset = frozenset(), *, can_enforce: bool = True
+) -> BadgeRules:
+    """`can_enforce`: whether the store's checkout can be made to sell past zero; where it
+    cannot, a saved "backorder automatically" must not promise shoppers a backorder."""
     if settings is None:
         return BadgeRules()
     return BadgeRules(
         enabled=settings.enabled,
-        auto_backorder=settings.auto_backorder,
+        auto_backorder=settings.auto_backorder and can_enforce,
         default_lead_days=settings.default_lead_days,
         business_days=settings.business_days,
         closed_dates=closed if settings.business_days else frozenset(),
@@ -60,7 +65,11 @@ def decide_for_variant(
     today = today or shop_today(shop.timezone)
     closed = closed_dates(shop, today) if shop.settings and shop.settings.business_days else None
     return decide_badge(
-        rules_from(shop.settings, closed or frozenset()),
+        rules_from(
+            shop.settings,
+            closed or frozenset(),
+            can_enforce=can_backorder_automatically(shop.platform.value, shop.native_backorders),
+        ),
         InventorySnapshot(
             available=variant.inventory_total,
             sells_past_zero=variant.sells_past_zero,
@@ -73,7 +82,7 @@ def decide_for_variant(
         ),
         units,
         today,
-        format_eta=format_eta,
+        format_eta=lambda eta: format_eta(eta, shop.locale),
     )
 
 

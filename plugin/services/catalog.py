@@ -7,14 +7,18 @@ backorder counting are learnt from the facts as they are applied.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from domain.events import ProductFacts, VariantFacts, VariantRef
+from domain.events import LocationFacts, ProductFacts, VariantFacts, VariantRef
 from plugin.models import InventoryLevel, Product, Shop, StoreLocation, StoreSettings, Variant
+
+# The column's length (StoreLocation.name).
+MAX_LOCATION_NAME = 255
 
 
 def find_variant(session: Session, shop_id: int, ref: VariantRef) -> Variant | None:
@@ -169,18 +173,54 @@ def recompute_total(session: Session, shop: Shop, variant: Variant) -> None:
     )
 
 
-def remember_location(session: Session, shop_id: int, location_id: str) -> None:
-    """Record a stock location the first time the store reports one (two workers may race)."""
-    query = select(StoreLocation.id).where(
+def remember_location(
+    session: Session, shop_id: int, location_id: str, name: str | None = None
+) -> None:
+    """Record a stock location the first time the store reports one (two workers may race),
+    and the merchant's name for it when the platform gave one."""
+    name = name[:MAX_LOCATION_NAME] if name else None
+    query = select(StoreLocation).where(
         StoreLocation.shop_id == shop_id, StoreLocation.location_id == location_id
     )
-    if session.scalar(query) is not None:
+    location = session.scalars(query).first()
+    if location is not None:
+        if name and location.name != name:
+            location.name = name
         return
     try:
         with session.begin_nested():
-            session.add(StoreLocation(shop_id=shop_id, location_id=location_id))
+            session.add(StoreLocation(shop_id=shop_id, location_id=location_id, name=name))
     except IntegrityError:
         pass  # another worker recorded it first
+
+
+def name_locations(session: Session, shop_id: int, facts: Iterable[LocationFacts]) -> None:
+    """Keep the platform's names of the locations the store reports stock at.
+
+    Only locations already seen in stock figures are named, not added: the settings page
+    offers those, and a location added here without stock would make "every location ticked"
+    look like a partial choice (which stops new locations from counting)."""
+    names = {f.id: f.name[:MAX_LOCATION_NAME] for f in facts if f.name}
+    if not names:
+        return
+    rows = session.scalars(
+        select(StoreLocation).where(
+            StoreLocation.shop_id == shop_id, StoreLocation.location_id.in_(list(names))
+        )
+    )
+    for row in rows:
+        if row.name != names[row.location_id]:
+            row.name = names[row.location_id]
+
+
+def location_names(session: Session, shop_id: int) -> dict[str, str]:
+    """Location id -> the merchant's name for it, for the locations the platform named."""
+    rows = session.execute(
+        select(StoreLocation.location_id, StoreLocation.name).where(
+            StoreLocation.shop_id == shop_id, StoreLocation.name.is_not(None)
+        )
+    )
+    return {location_id: name for location_id, name in rows if name}
 
 
 def location_ids(session: Session, shop_id: int) -> tuple[str, ...]:

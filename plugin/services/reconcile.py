@@ -23,6 +23,7 @@ from plugin.platforms import connector_for
 from plugin.services import catalog, customer_mails, ledger
 from plugin.services.badging import refresh_badge
 from plugin.services.shop_time import shop_zone
+from plugin.services.storefront_config import push_storefront
 
 log = logging.getLogger(__name__)
 # A first reconciliation reads the orders of this period: beyond it nothing can still be owed
@@ -64,6 +65,8 @@ def reconcile_shop(
                 to_settle[variant.id] = variant
         if progress:
             progress(report.products, page.total)
+    # After the catalogue, so the locations it reported stock at are known and can be named.
+    catalog.name_locations(session, shop.id, connector.fetch_locations())
     for variant in _reconcile_orders(session, shop, connector, report):
         to_settle[variant.id] = variant
     session.flush()
@@ -81,6 +84,8 @@ def reconcile_shop(
         report.mail_ids = customer_mails.after_settling(
             session, shop, steps, customer_mails.app_links()
         )
+    # Labels per language and colours where the storefront reads them (skipped when unchanged).
+    push_storefront(session, shop, connector)
     shop.orders_synced_at = now
     return report
 
@@ -97,6 +102,8 @@ def apply_store_facts(shop: Shop, facts: ev.StoreFacts) -> None:
         shop.contact_email = facts.contact_email[:255]
     if facts.storefront_origins:
         shop.storefront_origins = [origin[:255] for origin in facts.storefront_origins[:10]]
+    if facts.published_locales:
+        shop.published_locales = [locale[:35] for locale in facts.published_locales[:30]]
     if facts.name and (not shop.name or shop.name == shop.domain):
         shop.name = facts.name[:255]
 
