@@ -182,8 +182,11 @@
       }).catch(function () { if (mine === asked) { draw(single); } });
     }
 
+    // The labels and the date come back in the page's language (when the store publishes it).
+    var lang = document.documentElement.lang;
     var url = api + '?shop=' + encodeURIComponent(store) +
-      '&product=' + encodeURIComponent(productId);
+      '&product=' + encodeURIComponent(productId) +
+      (lang ? '&locale=' + encodeURIComponent(lang) : '');
     fetch(url, { credentials: 'omit' })
       .then(function (r) { return r.ok ? r.json() : null; })
       .then(function (data) {

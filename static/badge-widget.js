@@ -63,8 +63,11 @@
     el.setAttribute('aria-live', 'polite');
     var select = el.dataset.variantSelect ? document.querySelector(el.dataset.variantSelect) : null;
     var badges = {};
+    // The labels and the date come back in the shopper's language (when the store publishes it).
+    var lang = el.dataset.locale || document.documentElement.lang;
     var url = el.dataset.api + '?shop=' + encodeURIComponent(el.dataset.shop) +
-      '&product=' + encodeURIComponent(el.dataset.product);
+      '&product=' + encodeURIComponent(el.dataset.product) +
+      (lang ? '&locale=' + encodeURIComponent(lang) : '');
 
     function current() {
       var id = select ? select.value : el.dataset.variant;

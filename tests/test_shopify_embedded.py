@@ -204,8 +204,30 @@ def test_invalid_token_answer_asks_app_bridge_to_retry_with_a_new_one(app, clien
     assert response.headers["X-Shopify-Retry-Invalid-Session-Request"] == "1"
 
 
+@responses.activate
 def test_settings_save_through_api_all_or_nothing(app, client):
     factories.shopify_shop(SHOP)
+    # The changed label reaches the storefront's shop metafield (read, then written).
+    responses.post(
+        graphql_url(SHOP),
+        json={
+            "data": {
+                "shop": {"id": "gid://shopify/Shop/548380009", "metafield": None},
+                "metafieldDefinitions": {
+                    "nodes": [
+                        {
+                            "id": "gid://shopify/MetafieldDefinition/7",
+                            "key": "storefront",
+                            "access": {"storefront": "PUBLIC_READ"},
+                        }
+                    ]
+                },
+            }
+        },
+    )
+    responses.post(
+        graphql_url(SHOP), json={"data": {"metafieldsSet": {"metafields": [], "userErrors": []}}}
+    )
     headers = bearer(session_token(SHOP))
     current = client.get("/shopify/api/settings", headers=headers).json["values"]
 
@@ -220,6 +242,8 @@ def test_settings_save_through_api_all_or_nothing(app, client):
     assert response.status_code == 200 and response.json["saved"] is True
     saved = client.get("/shopify/api/settings", headers=headers).json["values"]
     assert (saved["label_backorder"], saved["default_lead_days"]) == ("Ships by {eta}", "21")
+    pushed = json.loads(responses.calls[-1].request.body)["variables"]["metafields"][0]
+    assert json.loads(pushed["value"])["labels"]["en"]["backorder"] == "Ships by {eta}"
 
 
 def test_support_view_reports_inbox_and_status(app, client):

@@ -43,14 +43,29 @@ def test_layout_is_a_theme_extension():
 def test_badge_reads_the_app_owned_metafields_the_connector_writes():
     snippet = (EXTENSION / "snippets" / "backorder-badge.liquid").read_text()
     assert queries.METAFIELD_NAMESPACE == "$app:backorder"
-    assert snippet.count(f"metafields['{queries.METAFIELD_NAMESPACE}']") == 2
+    # The selected variant's, every variant's, and the shop's (labels per language, colours).
+    assert snippet.count(f"metafields['{queries.METAFIELD_NAMESPACE}']") == 3
+    assert f"shop.metafields['{queries.METAFIELD_NAMESPACE}'].{queries.KEY_STOREFRONT}" in snippet
+    assert "request.locale.iso_code" in snippet
+    assert "variant_badge.state.value" in snippet and "variant_badge.eta.value" in snippet
+    label = (EXTENSION / "snippets" / "backorder-label.liquid").read_text()
     for key in queries.METAFIELD_TYPES:
-        assert f"variant_badge.{key}.value" in snippet
+        assert f"badge.{key}.value" in label
 
 
 @pytest.mark.parametrize("path", LIQUID, ids=lambda p: p.name)
 def test_every_output_is_escaped(path):
     outputs = re.findall(r"{{-?\s*(.*?)\s*-?}}", path.read_text(), re.S)
+    if path.name == "backorder-label.liquid":
+        # It only feeds a capture: every caller escapes what it captured.
+        for caller in path.parent.glob("*.liquid"):
+            text = caller.read_text()
+            rendered = len(re.findall(r"render 'backorder-label'", text))
+            captured = len(
+                re.findall(r"capture \w+\s*(?:-?%}\s*{%-?)?\s*render 'backorder-label'", text)
+            )
+            assert rendered == captured, caller.name
+        return
     assert outputs or path.parent.name == "blocks"
     for expression in outputs:
         filters = [f.strip().split(":")[0] for f in expression.split("|")[1:]]

@@ -1,7 +1,9 @@
 """The badge snippet rendered with Liquid: what a shopper's browser receives.
 
 python-liquid stands in for Shopify's renderer, with Shopify's `json` (HTML-safe, as Shopify's
-Rails-based encoder) and `t` (the extension's locale file) filters added.
+Rails-based encoder), `t` (the extension's locale file) and locale-aware `date: format: 'date'`
+(Babel's long date in the storefront's locale, as Shopify writes "December 24, 2026" and
+"24 décembre 2026") filters added.
 """
 
 from __future__ import annotations
@@ -9,7 +11,9 @@ from __future__ import annotations
 import html
 import json
 import re
+from datetime import date
 
+from babel.dates import format_date
 from liquid import CachingFileSystemLoader, Environment
 
 from plugin import ROOT
@@ -30,10 +34,28 @@ def _t(key: str) -> str:
     return node
 
 
-def render(variants: list[dict], selected: int = 0, **settings) -> str:
+def _date_for(locale: str):
+    def date_filter(value, *args, format=None):
+        if format != "date":
+            raise NotImplementedError("only the locale-aware 'date' format is used")
+        day = date.fromisoformat(str(value))
+        return format_date(day, "long", locale=locale.replace("-", "_"))
+
+    return date_filter
+
+
+def render(
+    variants: list[dict],
+    selected: int = 0,
+    *,
+    shop_config: dict | None = None,
+    locale: str = "en",
+    **settings,
+) -> str:
     env = Environment(loader=CachingFileSystemLoader(EXTENSION / "snippets", ext=".liquid"))
     env.filters["json"] = _json
     env.filters["t"] = _t
+    env.filters["date"] = _date_for(locale)
     block = {
         "shopify_attributes": "",
         "settings": {
@@ -48,7 +70,18 @@ def render(variants: list[dict], selected: int = 0, **settings) -> str:
     template = env.from_string(
         "{% render 'backorder-badge', product: product, current: current, block: block %}"
     )
-    return template.render(product=product, current=variants[selected], block=block)
+    # The app-owned shop metafield (`$app:backorder.storefront`, type json) and the shopper's
+    # locale as Shopify's `request.locale` gives them.
+    shop = {"metafields": {"$app:backorder": {}}}
+    if shop_config is not None:
+        shop["metafields"]["$app:backorder"]["storefront"] = {"value": shop_config}
+    return template.render(
+        product=product,
+        current=variants[selected],
+        block=block,
+        shop=shop,
+        request={"locale": {"iso_code": locale}},
+    )
 
 
 def variant(variant_id: int, state: str | None, label: str = "", eta: str | None = None):

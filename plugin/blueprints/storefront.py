@@ -11,6 +11,7 @@ from flask import Blueprint, jsonify, request
 
 from plugin.extensions import db
 from plugin.services.badge_api import MAX_VARIANTS, badges_for
+from plugin.services.badge_labels import language_of
 from plugin.services.shops import find_installed_shop_by_domain
 
 bp = Blueprint("storefront", __name__, url_prefix="/storefront/v1")
@@ -31,6 +32,9 @@ def badges():
     shop_domain = (request.args.get("shop") or "").strip().lower()
     raw_variants = request.args.get("variants") or ""
     product_id = (request.args.get("product") or "").strip() or None
+    # The page's language ("fr", "fr-CA"); anything else is ignored, not refused.
+    locale = (request.args.get("locale") or "").strip()
+    locale = locale if language_of(locale) else None
     if not shop_domain:
         return _error("the shop parameter is required", 400)
     variant_ids = [v.strip() for v in raw_variants.split(",") if v.strip()]
@@ -49,7 +53,7 @@ def badges():
     response = jsonify(
         shop=shop.domain,
         enabled=shop.settings.enabled,
-        variants=badges_for(db.session, shop, variant_ids, product_id),
+        variants=badges_for(db.session, shop, variant_ids, product_id, locale),
     )
     response.headers["Access-Control-Allow-Origin"] = "*"
     response.cache_control.public = True

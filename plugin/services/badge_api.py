@@ -1,30 +1,50 @@
-"""What the storefront badge API says about variants: public badge facts only."""
+"""What the storefront badge API says about variants: public badge facts only.
+
+Asked with a locale the store publishes, the labels and the date are in that language (the
+storefront script sends the page's language); otherwise they are the store's primary
+language's, as pushed to the platform.
+"""
 
 from __future__ import annotations
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from plugin.badge_engine import render_label
 from plugin.models import Product, Shop, Variant, VariantBadge
+from plugin.services.badge_labels import labels_for, language_of
 from plugin.services.shop_time import format_eta
 
 MAX_VARIANTS = 250
 
 
-def badge_payload(badge: VariantBadge | None, colours: dict[str, str]) -> dict:
+def badge_payload(
+    badge: VariantBadge | None,
+    colours: dict[str, str],
+    labels: dict[str, str] | None = None,
+    locale: str | None = None,
+) -> dict:
+    """`labels` are the shopper's language's (None: the label as decided, in the primary
+    language); `locale` formats the date."""
     if badge is None:
         return {"state": None, "label": "", "eta": None, "eta_text": "", "color": None}
+    eta_text = format_eta(badge.eta, locale)
+    template = (labels or {}).get(badge.state.value)
     return {
         "state": badge.state.value,
-        "label": badge.label,
+        "label": render_label(template, eta_text) if template else badge.label,
         "eta": badge.eta.isoformat() if badge.eta else None,
-        "eta_text": format_eta(badge.eta),
+        "eta_text": eta_text,
         "color": colours.get(badge.state.value),
     }
 
 
 def badges_for(
-    session: Session, shop: Shop, variant_ids: list[str], product_id: str | None
+    session: Session,
+    shop: Shop,
+    variant_ids: list[str],
+    product_id: str | None,
+    locale: str | None = None,
 ) -> dict[str, dict]:
     query = (
         select(Variant, VariantBadge)
@@ -43,8 +63,11 @@ def badges_for(
         "backorder": settings.color_backorder,
         "out_of_stock": settings.color_out_of_stock,
     }
+    labels = labels_for(shop, language_of(locale)) if locale else None
+    # A language the store does not publish gets the primary language's labels and dates.
+    locale = locale if labels is not None else None
     found = {
-        variant.platform_id: badge_payload(badge, colours)
+        variant.platform_id: badge_payload(badge, colours, labels, locale)
         for variant, badge in session.execute(query.order_by(Variant.id).limit(MAX_VARIANTS))
     }
     # Ids asked for but unknown get an explicit null badge, so a widget can tell "no badge".

@@ -5,6 +5,9 @@ from __future__ import annotations
 from datetime import date, datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from babel import Locale, UnknownLocaleError
+from babel.dates import format_skeleton
+
 from plugin.models.base import utcnow
 
 
@@ -19,8 +22,17 @@ def shop_today(timezone: str | None, now: datetime | None = None) -> date:
     return (now or utcnow()).astimezone(shop_zone(timezone)).date()
 
 
-def format_eta(eta: date | None) -> str:
-    """Unambiguous in every English-speaking market: "Tue, December 1, 2026"."""
+def format_eta(eta: date | None, locale: str | None = None) -> str:
+    """The ship-by date as shoppers of `locale` write it, with the weekday and the month in
+    words so it reads the same everywhere ("Tue, December 1, 2026", "mar. 1 décembre 2026").
+    Without a locale (or with one Babel does not know) it is the English form."""
     if eta is None:
         return ""
+    if locale:
+        try:
+            return format_skeleton(
+                "yMMMMEd", eta, locale=Locale.parse(locale.replace("_", "-"), sep="-")
+            )
+        except (UnknownLocaleError, ValueError, TypeError):
+            pass
     return f"{eta:%a}, {eta:%B} {eta.day}, {eta.year}"
