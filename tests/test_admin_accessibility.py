@@ -75,14 +75,18 @@ def shells(app, client):
         token = parse_qs(urlsplit(load.headers["Location"]).query)["token"][0]
         yield {
             "sandbox-store": "/sandbox/",
+            "sandbox-overview": "/sandbox/overview",
             "sandbox-settings": "/sandbox/settings",
             "sandbox-emails": "/sandbox/emails",
             "sandbox-outbox": "/sandbox/outbox",
             "sandbox-product-page": f"/sandbox/products/{product.id}",
+            "sandbox-variants": "/sandbox/variants",
             "shopify-app": f"/shopify/app?shop={SHOPIFY}&id_token={session_token(SHOPIFY)}",
+            "bigcommerce-overview": f"/bigcommerce/app/{STORE}/overview?token={token}",
             "bigcommerce-settings": f"/bigcommerce/app/{STORE}?token={token}",
             "bigcommerce-emails": f"/bigcommerce/app/{STORE}/emails?token={token}",
             "bigcommerce-support": f"/bigcommerce/app/{STORE}/support?token={token}",
+            "bigcommerce-variants": f"/bigcommerce/app/{STORE}/variants?token={token}",
         }
 
 

@@ -173,19 +173,42 @@ def _settings_shop(platform: str):
 
 
 def _saved_values(shop):
+    """The saved settings, and each variant's values as the Variants page names them."""
     db.session.expire_all()
-    return settings_form.form_values(shop, settings_form.shop_variants(db.session, shop))
+    variants = settings_form.shop_variants(db.session, shop)
+    values = settings_form.form_values(shop, variants)
+    for v in variants:
+        values[f"variant-{v.id}-eta"] = v.eta_override.isoformat() if v.eta_override else ""
+        values[f"variant-{v.id}-lead"] = (
+            "" if v.lead_days_override is None else str(v.lead_days_override)
+        )
+        values[f"variant-{v.id}-limit"] = (
+            "" if v.backorder_limit is None else str(v.backorder_limit)
+        )
+    return values
 
 
-def _post_settings(client, platform: str, form: dict):
+def _post_settings(client, platform: str, form: dict, field: str = ""):
+    """Settings go to the settings page; a per-variant value to the Variants page."""
+    per_variant = re.fullmatch(r"variant-([0-9]+)-(eta|lead|limit)", field)
+    headers = {"Authorization": f"Bearer {session_token(SHOP)}"}
+    if per_variant and platform == "shopify":
+        row = {"id": int(per_variant.group(1)), per_variant.group(2): form[field]}
+        return client.post("/shopify/api/variants", json={"rows": [row]}, headers=headers)
+    if per_variant:
+        return client.post("/sandbox/variants", data={field: form[field]})
     if platform == "shopify":
-        headers = {"Authorization": f"Bearer {session_token(SHOP)}"}
         return client.post("/shopify/api/settings", json=form, headers=headers)
     return client.post("/sandbox/settings", data=form)
 
 
 def _refused_next_to_the_field(response, platform: str, field: str) -> str:
     assert response.status_code == 422, response.status_code
+    if platform == "shopify" and field.startswith("variant-"):
+        assert response.json["saved"] is False
+        (error,) = response.json["errors"]
+        assert f"variant-{error['id']}-{error['field']}" == field
+        return error["message"]
     if platform == "shopify":
         assert response.json["saved"] is False
         assert list(response.json["errors"]) == [field]
@@ -207,7 +230,7 @@ def test_settings_refuse_hostile_values_next_to_the_field(
     field = _field(name, variant_id)
     before = _saved_values(shop)
 
-    response = _post_settings(client, platform, {**before, field: value})
+    response = _post_settings(client, platform, {**before, field: value}, field)
 
     assert response.status_code != 500
     after = _saved_values(shop)
@@ -228,8 +251,8 @@ def test_settings_refuse_hostile_values_next_to_the_field(
         ("default_lead_days", "1e309", "Lead time must be a whole number."),
         ("variant-limit", str(-(10**30)), "Backorder limit must be between 0 and 1000000."),
         ("email_quiet_minutes", "9" * 5000, "The quiet period must be between 0 and 1440."),
-        ("variant-eta", "9999-12-31", "The ETA must be by {latest} (three years ahead)."),
-        ("variant-eta", "99999-01-01", "Use a date like 2026-12-24."),
+        ("variant-eta", "9999-12-31", "ETA 9999-12-31 is more than 1098 days ahead."),
+        ("variant-eta", "99999-01-01", "ETA '99999-01-01' is not a date like 2026-12-24."),
         (
             "closed_dates",
             "2026-12-24\n9999-12-31",
@@ -251,7 +274,7 @@ def test_out_of_range_settings_say_what_range(client, quiet_push, platform, name
     before = _saved_values(shop)
     latest = (shop_today(shop.timezone) + timedelta(days=settings_form.MAX_DAYS_AHEAD)).isoformat()
 
-    response = _post_settings(client, platform, {**before, field: value})
+    response = _post_settings(client, platform, {**before, field: value}, field)
 
     shown = _refused_next_to_the_field(response, platform, field)
     assert shown.replace("&#39;", "'") == message.format(latest=latest)
@@ -272,7 +295,12 @@ def test_json_numbers_out_of_range_are_refused_by_name(client):
         )
         response = client.post("/shopify/api/settings", data=body, headers=headers)
         assert response.status_code == 422, raw
-        assert set(response.json["errors"]) == {"default_lead_days", f"variant-{variant_id}-limit"}
+        # Per-variant keys are not settings: the settings save ignores them.
+        assert set(response.json["errors"]) == {"default_lead_days"}
+        rows = f'{{"rows": [{{"id": {variant_id}, "limit": {raw}}}]}}'
+        response = client.post("/shopify/api/variants", data=rows, headers=headers)
+        assert response.status_code == 422, raw
+        assert [(e["id"], e["field"]) for e in response.json["errors"]] == [(variant_id, "limit")]
     assert _saved_values(shop) == before
 
 

@@ -48,7 +48,16 @@ def configure(**values) -> None:
 
 
 def save_settings(client, **changes) -> None:
-    """Post the sandbox settings form as the merchant would, with `changes` on top."""
+    """Post the sandbox settings form as the merchant would, with `changes` on top; per-variant
+    values (`variant-<id>-eta|lead|limit`, with `eta_reason`) go to the Variants page."""
+    per_variant = {k: changes.pop(k) for k in list(changes) if k.startswith("variant-")}
+    if per_variant:
+        per_variant["eta_reason"] = changes.pop("eta_reason", "")
+        response = client.post("/sandbox/variants", data=per_variant, follow_redirects=True)
+        assert response.status_code == 200, response.text[:2000]
+        assert "Saved " in response.text or "Nothing to save" in response.text
+        if not changes:
+            return
     shop = sandbox_store.ensure_shop(db.session)
     variants = settings_form.shop_variants(db.session, shop)
     form = settings_form.form_values(shop, variants)

@@ -156,9 +156,10 @@ def test_sandbox_flow_through_real_redis_and_worker(queued_app, worker):
         "color_out_of_stock": "#cf222e",
         "default_lead_days": "14",
         "timezone": "UTC",
-        "variant-1-limit": "2",
     }
     assert client.post("/sandbox/settings", data=settings_form).status_code == 302
+    # The per-variant limit is set on the Variants page.
+    assert client.post("/sandbox/variants", data={"variant-1-limit": "2"}).status_code == 302
     _order, hooks = sandbox_store.place_order(db.session, shop, vid, 2, "shopper@example.com")
     act(shop, hooks)
     wait_until(lambda: pushed_state(vid) == "out_of_stock", what="limit reached")

@@ -66,7 +66,6 @@ def test_bad_input_is_refused_next_to_the_field_and_nothing_saved_is_lost(client
         default_lead_days="abc",
         color_backorder="red",
         label_backorder="Ships soon",
-        **{f"variant-{vid}-eta": yesterday, f"variant-{vid}-limit": "-1"},
     )
     response = client.post("/sandbox/settings", data=form)
     assert response.status_code == 422
@@ -75,8 +74,6 @@ def test_bad_input_is_refused_next_to_the_field_and_nothing_saved_is_lost(client
         ("default_lead_days", "Lead time must be a whole number."),
         ("color_backorder", "Use a colour like #1a7f37."),
         ("label_backorder", "Include {eta} where the ship-by date should appear."),
-        (f"variant-{vid}-eta", "The ETA can&#39;t be in the past."),
-        (f"variant-{vid}-limit", "Backorder limit must be between 0 and 1000000."),
     ]:
         assert re.search(
             rf'<p class="field-error" id="{re.escape(field)}-error">{re.escape(message)}</p>', page
@@ -90,19 +87,38 @@ def test_bad_input_is_refused_next_to_the_field_and_nothing_saved_is_lost(client
     assert settings.default_lead_days == 14
     assert db.session.get(Variant, 1).backorder_limit is None
 
+    # Per-variant values are refused next to their field on the Variants page, nothing saved.
+    response = client.post(
+        "/sandbox/variants", data={f"variant-{vid}-eta": yesterday, f"variant-{vid}-limit": "-1"}
+    )
+    assert response.status_code == 422
+    for field, message in [
+        (f"variant-{vid}-eta", f"ETA {yesterday} is in the past."),
+        (f"variant-{vid}-limit", "Backorder limit must be between 0 and 1000000 (got -1)."),
+    ]:
+        assert re.search(
+            rf'<p class="field-error" id="{re.escape(field)}-error">{re.escape(message)}</p>',
+            response.text,
+        ), field
+    db.session.expire_all()
+    assert db.session.get(Variant, 1).backorder_limit is None
 
-def test_per_variant_eta_and_limit_are_saved(client):
+
+def test_per_variant_eta_and_limit_are_saved_on_the_variants_page(client):
     _shop, product = seed()
     vid = product.variants[0].id
-    eta = (shop_today("Europe/London") + timedelta(days=30)).isoformat()
-    client.post(
-        "/sandbox/settings",
-        data=valid_form(**{f"variant-{vid}-eta": eta, f"variant-{vid}-limit": "4"}),
-    )
+    eta = (shop_today("UTC") + timedelta(days=30)).isoformat()
+    client.post("/sandbox/variants", data={f"variant-{vid}-eta": eta, f"variant-{vid}-limit": "4"})
     badge = client.get(f"/storefront/v1/badges?shop=demo.sandbox.local&variants={vid}").json
     assert badge["variants"][str(vid)]["eta"] == eta
     db.session.expire_all()
     assert db.session.get(Variant, 1).backorder_limit == 4
+
+    # A settings save, with or without variant keys, leaves the per-variant values alone.
+    client.post("/sandbox/settings", data=valid_form(**{f"variant-{vid}-limit": ""}))
+    db.session.expire_all()
+    assert db.session.get(Variant, 1).backorder_limit == 4
+    assert db.session.get(Variant, 1).eta_override.isoformat() == eta
 
 
 def test_settings_form_cannot_change_another_shops_variant(client):

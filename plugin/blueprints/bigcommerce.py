@@ -207,7 +207,9 @@ def _embedded(store_hash: str) -> tuple[Shop, str]:
 
 def _nav(shop: Shop, token: str) -> dict[str, str]:
     return {
+        "overview": url_for(".app_overview", store_hash=shop.domain, token=token),
         "settings": url_for(".app_settings", store_hash=shop.domain, token=token),
+        "variants": url_for(".app_variants", store_hash=shop.domain, token=token),
         "support": url_for(".app_support", store_hash=shop.domain, token=token),
         "emails": url_for(".app_emails", store_hash=shop.domain, token=token),
     }
@@ -226,6 +228,7 @@ def _settings_page(shop, token, *, values=None, errors=None, notice=None, status
             variants=variants,
             passed_etas=settings_form.passed_etas(shop, variants),
             action=url_for(".app_settings", store_hash=shop.domain, token=token),
+            variants_url=url_for(".app_variants", store_hash=shop.domain, token=token),
             notice=notice,
             mail_templates_url=url_for(".app_emails", store_hash=shop.domain, token=token),
             registration_error=shop.registration_error,
@@ -455,4 +458,104 @@ def variant_csv_apply(store_hash: str):
             variants=plan.variants,
             badges=result.badges_changed,
         )
+    )
+
+
+# --- the Variants page: search, filters, paging, saving a row or a page, bulk edits ------------
+
+
+def _variants_page(shop: Shop, token: str, status: int = 200, **context):
+    from plugin.services import variant_table
+
+    args = request.values
+    listing = variant_table.page(
+        db.session, shop, args.get("q", ""), args, variant_table.page_number(args.get("page"))
+    )
+
+    def page_url(**more) -> str:
+        chosen = listing.filters.as_args() if more else {}
+        return url_for(".app_variants", store_hash=shop.domain, token=token, **{**chosen, **more})
+
+    url = url_for(".app_variants", store_hash=shop.domain)
+    return (
+        render_template(
+            "bigcommerce/variants.html",
+            shop=shop,
+            token=token,
+            nav=_nav(shop, token),
+            listing=listing,
+            errors=context.get("errors") or {},
+            typed=context.get("typed") or {},
+            typed_reason=request.form.get("eta_reason", ""),
+            bulk_errors=context.get("bulk_errors") or {},
+            notice=context.get("notice") or request.args.get("notice"),
+            save_action=url,
+            bulk_action=url_for(".app_variants_bulk", store_hash=shop.domain),
+            list_action=url,
+            hidden={"token": token},
+            page_url=page_url,
+        ),
+        status,
+    )
+
+
+def _back_to_variants(shop: Shop, token: str, message: str) -> str:
+    from plugin.services import variant_table
+
+    filters, _problem = variant_table.filters_from(request.form)
+    page = variant_table.page_number(request.form.get("page"))
+    more = {"page": page} if page > 1 else {}
+    return url_for(
+        ".app_variants",
+        store_hash=shop.domain,
+        token=token,
+        notice=message,
+        **filters.as_args(),
+        **more,
+    )
+
+
+@bp.route("/app/<store_hash>/variants", methods=["GET", "POST"])
+def app_variants(store_hash: str):
+    """Every variant, 50 a page; a POST carries that page's rows (or one row) only."""
+    from plugin.services import variant_table
+
+    shop, token = _embedded(store_hash)
+    if request.method == "GET":
+        return _variants_page(shop, token)
+    changes = variant_table.changes_from_form(request.form)
+    result = variant_table.save(
+        db.session, shop, changes, reason=request.form.get("eta_reason", "")
+    )
+    if not result.ok:
+        typed = variant_table.changes_from_form({**request.form, "row": ""})
+        return _variants_page(shop, token, 422, errors=result.errors, typed=typed)
+    return redirect(_back_to_variants(shop, token, result.message))
+
+
+@bp.post("/app/<store_hash>/variants/bulk")
+def app_variants_bulk(store_hash: str):
+    """Set or clear one value on the ticked variants, or on everything the filter matches."""
+    from plugin.services import variant_table
+
+    shop, token = _embedded(store_hash)
+    target, values = variant_table.bulk_request(request.form, request.form.getlist("selected"))
+    result = variant_table.bulk(db.session, shop, target, values)
+    if not result.ok:
+        return _variants_page(shop, token, 422, bulk_errors=result.errors)
+    return redirect(_back_to_variants(shop, token, result.message))
+
+
+@bp.get("/app/<store_hash>/overview")
+def app_overview(store_hash: str):
+    """What the app is doing for this store, and what needs the merchant."""
+    from plugin.services.overview import overview
+
+    shop, token = _embedded(store_hash)
+    return render_template(
+        "bigcommerce/overview.html",
+        shop=shop,
+        token=token,
+        nav=_nav(shop, token),
+        overview=overview(db.session, shop),
     )

@@ -314,6 +314,7 @@ def settings():
             variants=variants,
             passed_etas=settings_form.passed_etas(shop, variants),
             action=url_for(".settings"),
+            variants_url=url_for(".variants"),
             mail_templates_url=url_for(".emails"),
             notify=notify_settings.page_context(shop),
         ),
@@ -502,3 +503,90 @@ def variant_csv_apply():
         )
     flash(variant_csv.applied_message(result), "ok")
     return redirect(url_for(".variant_csv_import"))
+
+
+# -- the Variants page: search, filters, paging, saving a row or a page, bulk edits --------------
+
+
+def _variants_page(shop, status: int = 200, *, errors=None, typed=None, bulk_errors=None):
+    from plugin.services import variant_table
+
+    args = request.values
+    listing = variant_table.page(
+        db.session,
+        shop,
+        args.get("q", ""),
+        args,
+        variant_table.page_number(args.get("page")),
+    )
+
+    def page_url(**more) -> str:
+        return url_for(".variants", **{**(listing.filters.as_args() if more else {}), **more})
+
+    return (
+        render_template(
+            "sandbox/variants.html",
+            shop=shop,
+            listing=listing,
+            errors=errors or {},
+            typed=typed or {},
+            typed_reason=request.form.get("eta_reason", ""),
+            bulk_errors=bulk_errors or {},
+            save_action=url_for(".variants"),
+            bulk_action=url_for(".variants_bulk"),
+            list_action=url_for(".variants"),
+            hidden={},
+            page_url=page_url,
+        ),
+        status,
+    )
+
+
+def _back_to_variants() -> str:
+    from plugin.services import variant_table
+
+    filters, _problem = variant_table.filters_from(request.form)
+    page = variant_table.page_number(request.form.get("page"))
+    return url_for(".variants", **filters.as_args(), **({"page": page} if page > 1 else {}))
+
+
+@bp.route("/variants", methods=["GET", "POST"])
+def variants():
+    """Every variant, 50 a page; a POST carries that page's rows (or one row) only."""
+    from plugin.services import variant_table
+
+    shop = _shop()
+    if request.method == "GET":
+        return _variants_page(shop)
+    changes = variant_table.changes_from_form(request.form)
+    result = variant_table.save(
+        db.session, shop, changes, reason=request.form.get("eta_reason", "")
+    )
+    if not result.ok:
+        typed = variant_table.changes_from_form({**request.form, "row": ""})
+        return _variants_page(shop, 422, errors=result.errors, typed=typed)
+    flash(result.message, "ok")
+    return redirect(_back_to_variants())
+
+
+@bp.post("/variants/bulk")
+def variants_bulk():
+    """Set or clear one value on the ticked variants, or on everything the filter matches."""
+    from plugin.services import variant_table
+
+    shop = _shop()
+    target, values = variant_table.bulk_request(request.form, request.form.getlist("selected"))
+    result = variant_table.bulk(db.session, shop, target, values)
+    if not result.ok:
+        return _variants_page(shop, 422, bulk_errors=result.errors)
+    flash(result.message, "ok")
+    return redirect(_back_to_variants())
+
+
+@bp.get("/overview")
+def overview():
+    """What the app is doing for the sandbox store, and what needs the merchant."""
+    from plugin.services.overview import overview as read
+
+    shop = _shop()
+    return render_template("sandbox/overview.html", shop=shop, overview=read(db.session, shop))

@@ -589,3 +589,104 @@ def apply_variant_csv(shop: Shop):
         badges_updated=result.badges_changed,
         message=variant_csv.applied_message(result),
     )
+
+
+# -- the Variants page's API: search, filters, paging, changed rows only, bulk edits -------------
+
+
+@bp.get("/api/variants")
+@session_token_required
+def get_variants(shop: Shop):
+    """?q=&state=&has_eta=1&limit_reached=1&waiting=1&page=: one page of the shop's variants."""
+    from plugin.services import variant_table
+
+    args = request.args
+    listing = variant_table.page(
+        db.session,
+        shop,
+        args.get("q", ""),
+        args,
+        variant_table.page_number(args.get("page")),
+        variant_table.page_number(args.get("per_page") or variant_table.PER_PAGE),
+    )
+    if listing.problem:
+        return api_error(400, listing.problem)
+    return jsonify(listing.as_json())
+
+
+@bp.post("/api/variants")
+@session_token_required
+def save_variants(shop: Shop):
+    """{"rows": [{"id": …, "eta": …, "lead": …, "limit": …}], "eta_reason": …}: only the rows
+    and fields that changed; a key left out keeps its value, null clears it. All or nothing."""
+    from plugin.services import variant_table
+
+    payload = request.get_json(silent=True)
+    if not isinstance(payload, dict):
+        return api_error(400, 'send {"rows": [...]} as a JSON object')
+    changes, problem = variant_table.changes_from_json(payload.get("rows"))
+    if problem:
+        return api_error(413 if "per request" in problem else 400, problem)
+    result = variant_table.save(
+        db.session, shop, changes, reason=str(payload.get("eta_reason") or "")
+    )
+    if not result.ok:
+        errors = [
+            {"id": vid, "field": name, "message": message}
+            for vid, fields in result.errors.items()
+            for name, message in fields.items()
+        ]
+        return jsonify(saved=False, error=result.message, errors=errors), 422
+    return jsonify(
+        saved=True,
+        changed=result.changed,
+        badges_updated=result.badges_changed,
+        message=result.message,
+    )
+
+
+@bp.post("/api/variants/bulk")
+@session_token_required
+def bulk_edit_variants(shop: Shop):
+    """{"ids": [...]} or {"filter": {"q": …, "state": …, …}}, with {"set": {"eta": …}} and/or
+    {"clear": ["limit"]}: one transaction over the selection or every page the filter matches."""
+    from plugin.services import variant_table
+
+    payload = request.get_json(silent=True)
+    if not isinstance(payload, dict):
+        return api_error(400, "send the bulk edit as a JSON object")
+    if isinstance(payload.get("filter"), dict):
+        target, problem = variant_table.filters_from(payload["filter"])
+        if problem:
+            return api_error(400, problem)
+    elif isinstance(payload.get("ids"), list):
+        target = payload["ids"]
+    else:
+        return api_error(400, 'choose the variants: "ids" or "filter"')
+    values = {}
+    chosen = payload.get("set") if isinstance(payload.get("set"), dict) else {}
+    for name, value in chosen.items():
+        values[str(name)] = "" if value is None else str(value)
+    for name in payload.get("clear") if isinstance(payload.get("clear"), list) else []:
+        values[str(name)] = None
+    result = variant_table.bulk(
+        db.session, shop, target, values, reason=str(payload.get("eta_reason") or "")
+    )
+    if not result.ok:
+        return jsonify(saved=False, error=result.message, errors=result.errors), 422
+    return jsonify(
+        saved=True,
+        matched=result.matched,
+        changed=len(result.changed),
+        badges_updated=result.badges_changed,
+        message=result.message,
+    )
+
+
+@bp.get("/api/overview")
+@session_token_required
+def get_overview(shop: Shop):
+    """What the app is doing for this store, and what needs the merchant (for the Overview)."""
+    from plugin.services.overview import overview
+
+    return jsonify(overview(db.session, shop).as_json())

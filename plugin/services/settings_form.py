@@ -13,13 +13,14 @@ from datetime import date, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, object_session
 
+from connectors.base import can_backorder_automatically
 from plugin.badge_engine import MAX_LEAD_DAYS
 from plugin.models import Shop, StoreSettings, Variant
-from plugin.services import customer_mails, notify_settings
+from plugin.services import badge_labels, customer_mails, notify_settings
 from plugin.services.badging import refresh_shop_badges
-from plugin.services.catalog import location_ids, recompute_total
+from plugin.services.catalog import location_ids, location_names, recompute_total
 from plugin.services.shop_time import shop_today
 
 COLOUR = re.compile(r"^#[0-9a-fA-F]{6}$")
@@ -60,17 +61,24 @@ MAX_TIMEZONE = 64  # the column; every IANA zone name is far shorter
 WHOLE = re.compile(r"[+-]?[0-9]{1,9}")
 
 
-@dataclass
-class VariantChange:
-    eta: date | None
-    lead_days: int | None
-    limit: int | None
+# Why "Backorder automatically" is not offered where checkout would still refuse past zero.
+AUTO_BACKORDER_UNAVAILABLE = (
+    "Your store's own backorders are turned off, so its checkout refuses orders once stock "
+    "reaches zero, whatever the app shows. Turn on backorders in your store's inventory "
+    "settings; once the app sees them (within the hour) it can backorder automatically."
+)
+
+
+def auto_backorder_refusal(shop: Shop) -> str | None:
+    """Why the app cannot backorder automatically for this store, or None when it can."""
+    if can_backorder_automatically(shop.platform.value, shop.native_backorders):
+        return None
+    return AUTO_BACKORDER_UNAVAILABLE
 
 
 @dataclass
 class SettingsSubmission:
     values: dict[str, object] = field(default_factory=dict)
-    variants: dict[int, VariantChange] = field(default_factory=dict)
     errors: dict[str, str] = field(default_factory=dict)
     # Why the merchant moved ETAs (optional): told to the waiting customers, not kept here.
     eta_reason: str = ""
@@ -78,6 +86,8 @@ class SettingsSubmission:
     mail_ids: list[int] = field(default_factory=list)
     # Notify-me texts the merchant changed: {(language, field): text}, "" for the default.
     notify_texts: dict[tuple[str, str], str] = field(default_factory=dict)
+    # Badge labels in the store's other languages: {(language, kind): text}, "" for the default.
+    badge_labels: dict[tuple[str, str], str] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -145,11 +155,13 @@ def _chosen_locations(form: Mapping[str, str]) -> list[str]:
 
 def parse(
     form: Mapping[str, str],
-    variant_ids: list[int],
     today: date,
     locations: list[str] | None = None,
 ) -> SettingsSubmission:
-    """`locations` are the stock locations the shop has; the merchant picks which count."""
+    """`locations` are the stock locations the shop has; the merchant picks which count.
+
+    Per-variant ETAs, lead times and limits are not settings: the Variants page saves them
+    (`variant_table`), so a settings save never reads nor clears them, whatever keys it has."""
     sub = SettingsSubmission()
     errors = sub.errors
     # Unticking every box sends no "location" at all, so the form marks that it showed them;
@@ -177,6 +189,7 @@ def parse(
         sub.values[name] = value
     if "label_backorder" not in errors and "{eta}" not in str(sub.values["label_backorder"]):
         errors["label_backorder"] = "Include {eta} where the ship-by date should appear."
+    sub.badge_labels = badge_labels.parse(form, errors)
 
     for name in COLOUR_FIELDS:
         value = (form.get(name) or "").strip()
@@ -252,28 +265,6 @@ def parse(
         errors["email_reply_to"] = "That is not an email address."
     sub.values["email_reply_to"] = reply_to or None
 
-    for vid in variant_ids:
-        prefix = f"variant-{vid}-"
-        eta = None
-        raw_eta = str(form.get(prefix + "eta") or "").strip()
-        if raw_eta:
-            eta, too_far = _date_ahead(raw_eta, today, "The ETA")
-            if eta is None:
-                errors[prefix + "eta"] = too_far or "Use a date like 2026-12-24."
-            elif eta < today:
-                errors[prefix + "eta"] = "The ETA can't be in the past."
-        lead_days = _int(
-            form.get(prefix + "lead", ""), prefix + "lead", errors, 0, MAX_LEAD_DAYS, "Lead time"
-        )
-        limit = _int(
-            form.get(prefix + "limit", ""),
-            prefix + "limit",
-            errors,
-            0,
-            MAX_LIMIT,
-            "Backorder limit",
-        )
-        sub.variants[vid] = VariantChange(eta=eta, lead_days=lead_days, limit=limit)
     return sub
 
 
@@ -300,12 +291,18 @@ def save(session: Session, shop: Shop, form: Mapping[str, str]) -> tuple[Setting
     All or nothing: with any error nothing is kept (the session is rolled back) and the
     submission carries the messages. Returns the submission and how many badges changed.
     """
+    storefront_before = badge_labels.storefront_config(shop)
     submission, changed = submit(session, shop, form)
     if not submission.ok:
         session.rollback()
         return submission, 0
+    storefront_changed = badge_labels.storefront_config(shop) != storefront_before
     session.commit()
     from plugin.jobs import queue_mails, schedule_push
+    from plugin.services.storefront_config import schedule_storefront_push
+
+    if storefront_changed and shop.is_active:
+        schedule_storefront_push(shop.id)
 
     if changed and shop.is_active:
         schedule_push(shop.id)
@@ -317,9 +314,10 @@ def submit(session: Session, shop: Shop, form: Mapping[str, str]) -> tuple[Setti
     """Validate; only if every field is valid, apply and re-decide the shop's badges (not
     committed: `save` is the caller)."""
     variants = shop_variants(session, shop)
-    submission = parse(
-        form, [v.id for v in variants], shop_today(shop.timezone), shop_locations(session, shop)
-    )
+    submission = parse(form, shop_today(shop.timezone), shop_locations(session, shop))
+    refusal = auto_backorder_refusal(shop)
+    if refusal and submission.values.get("auto_backorder"):
+        submission.errors["auto_backorder"] = refusal
     if not submission.ok:
         return submission, 0
     etas_before = customer_mails.badge_etas(session, shop)
@@ -341,6 +339,7 @@ def submitted_values(form: Mapping[str, str]) -> dict[str, object]:
     """What the merchant typed, to show again next to the errors (checkbox lists included)."""
     values: dict[str, object] = {k: v for k, v in form.items() if k != "token"}
     values["location"] = _chosen_locations(form)
+    values["badge_label_sections"] = badge_labels.submitted_sections(form)
     return values
 
 
@@ -354,13 +353,7 @@ def apply(session: Session, shop: Shop, sub: SettingsSubmission) -> None:
         else:
             setattr(settings, name, value)
     notify_settings.apply_texts(settings, sub.notify_texts)
-    for variant in shop_variants(session, shop):
-        change = sub.variants.get(variant.id)
-        if change is None:
-            continue
-        variant.eta_override = change.eta
-        variant.lead_days_override = change.lead_days
-        variant.backorder_limit = change.limit
+    badge_labels.apply(shop, sub.badge_labels)
 
 
 def form_values(shop: Shop, variants: list[Variant]) -> dict[str, object]:
@@ -376,18 +369,16 @@ def form_values(shop: Shop, variants: list[Variant]) -> dict[str, object]:
     values["email_quiet_minutes"] = str(s.email_quiet_minutes)
     values["postal_address"] = s.postal_address or ""
     values.update(notify_settings.form_values(s))
+    values.update(badge_labels.form_values(shop))
+    # Why the store cannot backorder automatically ("" when it can): the page then hides it.
+    values["auto_backorder_unavailable"] = auto_backorder_refusal(shop) or ""
+    session = object_session(shop)
+    # The platform's names for the locations offered (the page falls back to the id).
+    values["location_names"] = location_names(session, shop.id) if session is not None else {}
     chosen = s.location_ids
     values["location"] = (
         list(chosen)
         if chosen
         else sorted({level.location_id for v in variants for level in v.levels})
     )
-    for v in variants:
-        values[f"variant-{v.id}-eta"] = v.eta_override.isoformat() if v.eta_override else ""
-        values[f"variant-{v.id}-lead"] = (
-            "" if v.lead_days_override is None else str(v.lead_days_override)
-        )
-        values[f"variant-{v.id}-limit"] = (
-            "" if v.backorder_limit is None else str(v.backorder_limit)
-        )
     return values
