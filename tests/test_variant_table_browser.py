@@ -130,3 +130,26 @@ def test_shopify_variants_section(app, live_url, page):
     expect(section.locator(".field-error")).to_contain_text("Lead time must be between 0 and")
     section.scroll_into_view_if_needed()
     shot(page, "shopify", section)
+
+
+def test_a_variant_is_edited_and_saved_by_keyboard_alone(app, live_url, page):
+    """No pointer at all: Tab to the field, type, Tab to the row's Save button, press Enter."""
+    from playwright.sync_api import expect
+
+    catalogue(sandbox_store.ensure_shop(factories.db.session))
+    page.goto(f"{live_url}/sandbox/variants")
+    target = page.get_by_label("Backorder limit for Organic Tee · Small")
+
+    def tab_until(locator, most: int = 120) -> None:
+        for _ in range(most):
+            if locator.evaluate("el => el === document.activeElement"):
+                return
+            page.keyboard.press("Tab")
+        raise AssertionError("never reached by Tab")
+
+    tab_until(target)
+    page.keyboard.type("4")
+    tab_until(page.get_by_role("button", name="Save Organic Tee · Small"))
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("status").first).to_contain_text("Saved 1 variant(s)")
+    assert stored_limit("TEE-S") == 4
