@@ -173,7 +173,7 @@ _LAYOUT = Environment(
 
 
 def _parse_locale(tag: str | None) -> Locale | None:
-    if not tag:
+    if not tag or len(tag) > 35:  # no locale tag is longer; anything else is not one
         return None
     try:
         return Locale.parse(tag.strip().replace("-", "_"))

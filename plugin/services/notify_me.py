@@ -31,7 +31,7 @@ from plugin.models import (
 )
 from plugin.models.notify import WAITING
 from plugin.services import mail_templates, notify_policy
-from plugin.services.notify_texts import consent_version, form_texts, language_of
+from plugin.services.notify_texts import MESSAGES, consent_version, form_texts, language_of
 from plugin.services.outbox import queue_mail
 
 # The storefront form a sign-up came from (the handlers name them): a short slug.
@@ -94,8 +94,6 @@ def form_config(shop: Shop, locale: str | None) -> dict:
     """What a storefront form shows, in the shopper's language."""
     language = language_of(locale, shop.locale)
     texts = form_texts(shop.settings, language, shop_name(shop))
-    from plugin.services.notify_texts import MESSAGES
-
     return {
         "enabled": bool(offered_states(shop)),
         "show_on": [state.value for state in offered_states(shop)],

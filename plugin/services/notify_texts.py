@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import hashlib
 
-from babel import Locale, UnknownLocaleError
-
 from plugin.models import StoreSettings
 
-LANGUAGES = {"en": "English", "fr": "Français", "de": "Deutsch", "es": "Español"}
+# The languages with default wording: the mails', so forms and mails speak the same ones.
+from plugin.services.mail_templates import LANGUAGES as LANGUAGES
+from plugin.services.mail_templates import choose_locale
 
 # Fields the merchant may reword, with the longest each may be.
 FIELDS = {
@@ -163,17 +163,9 @@ MESSAGES: dict[str, dict[str, str]] = {
 
 
 def language_of(*candidates: str | None) -> str:
-    """The first candidate whose language has wording ("fr-CA" → "fr"), else English."""
-    for tag in candidates:
-        if not tag or len(tag) > 35:
-            continue
-        try:
-            language = Locale.parse(tag.strip().replace("-", "_")).language
-        except (UnknownLocaleError, ValueError, TypeError):
-            continue
-        if language in LANGUAGES:
-            return language
-    return "en"
+    """The first candidate whose language has wording ("fr-CA" → "fr"), else English: the
+    same choice the mails make, so a shopper's form and their mails agree."""
+    return choose_locale(*candidates)[0]
 
 
 def form_texts(settings: StoreSettings | None, language: str, shop_name: str) -> dict[str, str]:
