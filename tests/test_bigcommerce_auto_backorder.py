@@ -102,6 +102,25 @@ def test_backordering_automatically_raises_the_limit_at_every_location():
 
 
 @responses.activate
+def test_a_limit_listed_among_the_locations_settings_counts_as_native_backorders():
+    # The Inventory API lists a location's other per-item settings (safety_stock, is_in_stock,
+    # warning_level) under `settings`; a `backorder_limit` there is read the same way.
+    metafields_answer()
+    item = inventory_item(3, 30, {1: 0})
+    item["locations"][0]["settings"]["backorder_limit"] = 0
+    responses.get(f"{API}/v3/inventory/items", json=page([item]))
+    responses.put(settings_put(1), json={"transaction_id": "tx-1"})
+
+    result = store_connector().push_badges([push(enforced="continue")])
+
+    assert result.policies == {"30": AppliedPolicy(app="CONTINUE", merchant="DENY")}
+    (body,) = [json.loads(c.request.body) for c in responses.calls if c.request.method == "PUT"]
+    assert body == {
+        "settings": [{"identity": {"variant_id": 30}, "backorder_limit": AUTO_BACKORDER_LIMIT}]
+    }
+
+
+@responses.activate
 def test_turning_it_off_puts_the_merchants_zero_back():
     metafields_answer()
     responses.get(f"{API}/v3/inventory/items", json=page([native_item(limit=AUTO_BACKORDER_LIMIT)]))

@@ -12,6 +12,12 @@ reports its policy flips, so the app remembers what to restore.
 A limit the merchant set themselves is never touched: BigCommerce enforces it at checkout, so a
 "deny" decision (the limit is reached) needs no write there. Items whose locations carry no
 `backorder_limit` (native backorders off) are left as they are, and nothing is recorded for them.
+
+BigCommerce's guide (beta):
+https://docs.bigcommerce.com/developer/docs/admin/catalog-and-inventory/backorders-beta
+`backorder_limit` is read with GET /v3/inventory/items and set with PUT
+/v3/inventory/locations/{location_id}/items; `qty_backordered` moves only through inventory
+adjustments, which the app never makes.
 """
 
 from __future__ import annotations

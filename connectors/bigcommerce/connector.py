@@ -23,50 +23,43 @@ the store's 150 requests per 30 s (the client paces itself to the quota it is to
 reconciliation reads every order of the lookback period the app asks for, one products call
 each.
 
-One connector serves one unit of work: reads are kept on it until it is dropped.
+One connector serves one unit of work: reads are kept on it until it is dropped. Orders live
+in `orders`, the store's own facts (`/v2/store`, location names) in `store`, badge metafields in
+`metafields` and native backorder limits in `backorders`; this module reads the catalogue and
+its stock and puts them together behind the interface.
 """
 
 from __future__ import annotations
 
-import email.utils
 import json
 import logging
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
-from urllib.parse import urlsplit
 
-from connectors.base import CatalogPage, Credentials, KeyValueCache, ReauthorisationRequired
-from connectors.bigcommerce import backorders, mapping, metafields
+from connectors.base import CatalogPage, Credentials, KeyValueCache
+from connectors.bigcommerce import backorders, mapping, metafields, orders, store
 from connectors.bigcommerce.client import BigCommerceClient, NotFound, RequestRefused, api_base
+from connectors.bigcommerce.orders import (  # noqa: F401  (kept importable from here)
+    CONTROL_PANEL,
+    MODIFIED_OVERLAP,
+    NOTHING_MORE_SHIPS,
+    ORDER_PRODUCTS_LIMIT,
+    ORDERS_LIMIT,
+    STATUS_CANCELLED,
+    STATUS_DECLINED,
+    STATUS_INCOMPLETE,
+    STATUS_REFUNDED,
+)
 from connectors.bigcommerce.registration import register_store
+from connectors.bigcommerce.store import LOCATIONS_LIMIT  # noqa: F401
 from domain import events as ev
 from domain.badges import BadgePush, PushResult
-from webhooks.bigcommerce import product_item_id
 
 log = logging.getLogger(__name__)
 
 PAGE_LIMIT = 250
 ITEMS_LIMIT = 1000
-ORDER_PRODUCTS_LIMIT = 250
-ORDERS_LIMIT = 250
-LOCATIONS_LIMIT = 1000
 MAX_PAGES = 10_000
-# V2 order status ids (`GET /v2/order_statuses`; merchants may relabel them, never renumber).
-STATUS_INCOMPLETE = 0
-STATUS_REFUNDED = 4
-STATUS_CANCELLED = 5
-STATUS_DECLINED = 6
-# Nothing more of the order ships under these: checkout never finished (Incomplete, which
-# `store/order/created` also fires for), the whole order refunded, cancelled, or declined.
-NOTHING_MORE_SHIPS = frozenset(
-    {STATUS_INCOMPLETE, STATUS_REFUNDED, STATUS_CANCELLED, STATUS_DECLINED}
-)
-# `min_date_modified` is read one second back (dates are whole seconds, and it is not said
-# whether the bound is inclusive), so an order modified in the same second as the last one
-# of a page is never skipped; orders read twice that way are yielded once.
-MODIFIED_OVERLAP = timedelta(seconds=1)
-# The store's control panel, as `GET /v2/store` gives it (`control_panel_base_url`).
-CONTROL_PANEL = "https://store-{store_hash}.mybigcommerce.com"
 SHARED_READ_TTL_S = 120
 # Allowance for clock differences between the web process that stamped `received_at` and the
 # worker that stamped a read's start.
@@ -220,182 +213,34 @@ class BigCommerceConnector:
     def fetch_order(self, order_id: str) -> ev.OrderFacts | None:
         """The order as it is now, for every order event (their payloads carry only its id):
         `GET /v2/orders/{id}` and `GET /v2/orders/{id}/products`, two calls."""
-        try:
-            order = self.client.request("GET", f"/v2/orders/{order_id}")
-        except NotFound:
-            return None
-        return self._order_facts(order, self._order_products(str(order.get("id") or order_id)))
+        return orders.fetch_order(self.client, self.store_hash, order_id)
 
     def orders_changed_since(self, since: datetime) -> Iterator[ev.OrderFacts]:
-        """Orders modified at or after `since`, oldest change first, each with its products.
-
-        `GET /v2/orders?min_date_modified=…&sort=date_modified:asc&limit=250` (one call per 250
-        orders) and one products call per order. Paged by moving `min_date_modified` up to the
-        last order read rather than by page number alone: an order modified while this runs
-        moves to the end of the list, which with plain pages would shift an unread order onto
-        a page already read. Page numbers only step through a full page of orders modified in
-        the same second.
-        """
-        cursor = since.astimezone(UTC).replace(microsecond=0) - MODIFIED_OVERLAP
-        page = 1
-        yielded: dict[str, datetime | None] = {}
-        for _ in range(MAX_PAGES):
-            body = self.client.request(
-                "GET",
-                "/v2/orders",
-                params={
-                    "min_date_modified": email.utils.format_datetime(cursor),
-                    "sort": "date_modified:asc",
-                    "limit": ORDERS_LIMIT,
-                    "page": page,
-                },
-            )
-            rows = [row for row in body.get("data") or [] if isinstance(row, dict)]
-            for row in rows:
-                order_id = str(row["id"])
-                modified = _rfc2822(row.get("date_modified"))
-                if order_id in yielded and yielded[order_id] == modified:
-                    continue  # read again at a page boundary, unchanged
-                yielded[order_id] = modified
-                yield self._order_facts(row, self._order_products(order_id))
-            if len(rows) < ORDERS_LIMIT:
-                return
-            last = _rfc2822(rows[-1].get("date_modified"))
-            if last is not None and last - MODIFIED_OVERLAP > cursor:
-                cursor, page = last - MODIFIED_OVERLAP, 1
-            else:
-                page += 1
+        """Orders modified at or after `since`, oldest change first, each with its products
+        (see `orders.orders_changed_since`)."""
+        return orders.orders_changed_since(self.client, self.store_hash, since)
 
     def fetch_store(self) -> ev.StoreFacts:
-        """`GET /v2/store`: the time zone every ETA is computed in, the default language, the
-        country whose holidays close the store, its name, and the address for orders (the
-        owner's address when the store has none)."""
-        store = self.client.request("GET", "/v2/store")
-        timezone = (store.get("timezone") or {}).get("name")
-        country = str(store.get("country_code") or "").strip().upper()
-        return ev.StoreFacts(
-            timezone=timezone or None,
-            locale=store.get("language") or None,
-            country=country if len(country) == 2 else None,
-            name=store.get("name") or None,
-            contact_email=store.get("order_email") or store.get("admin_email") or None,
-            storefront_origins=_origins(store.get("secure_url"), store.get("domain")),
-            # The storefront's one language: BigCommerce stores publish a single one.
-            published_locales=(store["language"],) if store.get("language") else (),
-        )
+        """`GET /v2/store`: time zone, default language, country, name, order address."""
+        return store.fetch_store(self.client)
 
     def push_storefront_config(self, config: dict) -> None:
         """The storefront script asks the badge API in the page's language: nothing to push."""
 
     def fetch_locations(self) -> list[ev.LocationFacts]:
-        """The enabled locations and their labels: `GET /v3/inventory/locations` (one call per
-        1,000 locations), which needs the `store_locations_read_only` scope. A store that has
-        not granted it yet answers 403: names are a convenience, so that is not a reason to
-        stop the sync or ask the merchant to re-approve the app; stock still counts by id.
-        """
-        found: list[ev.LocationFacts] = []
-        for page in range(1, MAX_PAGES + 1):
-            try:
-                body = self.client.request(
-                    "GET",
-                    "/v3/inventory/locations",
-                    params={"is_active": "true", "limit": LOCATIONS_LIMIT, "page": page},
-                )
-            except ReauthorisationRequired as exc:
-                log.info("no location names for %s: %s", self.store_hash, exc)
-                return found
-            rows = [row for row in body.get("data") or [] if isinstance(row, dict)]
-            found.extend(
-                ev.LocationFacts(id=str(row["id"]), name=str(row.get("label") or "") or None)
-                for row in rows
-                if row.get("id") is not None and row.get("enabled", True) is not False
-            )
-            pagination = (body.get("meta") or {}).get("pagination") or {}
-            if page >= int(pagination.get("total_pages") or 1):
-                break
-        return found
-
-    def _order_products(self, order_id: str) -> list[dict]:
-        rows: list[dict] = []
-        for page in range(1, MAX_PAGES + 1):
-            body = self.client.request(
-                "GET",
-                f"/v2/orders/{order_id}/products",
-                params={"limit": ORDER_PRODUCTS_LIMIT, "page": page},
-            )
-            batch = body.get("data") or []
-            rows.extend(batch)
-            if len(batch) < ORDER_PRODUCTS_LIMIT:
-                break
-        return rows
-
-    def _order_facts(self, order: dict, rows: list[dict]) -> ev.OrderFacts:
-        """The V2 order and its products as the ledger's snapshot.
-
-        Each line: `quantity` as ordered, `quantity_shipped` fulfilled, `quantity_refunded`
-        refunded, and what is still on the order. BigCommerce does not say whether a refunded
-        unit had shipped; refunds are taken from the unshipped units first, so refunding an
-        unshipped backorder frees it, and a refund after shipping (a return) never un-ships a
-        unit. A partial refund by amount (status Partially Refunded, no line refunded) takes
-        nothing off. Under a status where nothing more ships (Incomplete, Refunded, Cancelled,
-        Declined) or once the order is archived, only the shipped units stay on it; a refund
-        by amount that moves the order to Refunded therefore frees its backorders too.
-        Cancelled also sets `cancelled_at` (the order's `date_modified`).
-        """
-        order_id = str(order["id"])
-        status = _int(order.get("status_id"))
-        closed = status in NOTHING_MORE_SHIPS or order.get("is_deleted") is True
-        updated_at = _rfc2822(order.get("date_modified"))
-        lines = []
-        for row in rows:
-            if not row.get("product_id"):
-                continue  # a custom product or gift certificate: nothing to mirror
-            quantity = max(0, _int(row.get("quantity")) or 0)
-            shipped = min(quantity, max(0, _int(row.get("quantity_shipped")) or 0))
-            refunded = min(quantity, max(0, _int(row.get("quantity_refunded")) or 0))
-            current = shipped if closed else max(quantity - refunded, shipped)
-            lines.append(
-                ev.OrderLine(
-                    line_id=str(row["id"]),
-                    variant=_line_ref(row),
-                    quantity=quantity,
-                    current_quantity=current,
-                    fulfilled_quantity=shipped,
-                    refunded_quantity=refunded,
-                )
-            )
-        billing = order.get("billing_address") or {}
-        name = " ".join(p for p in (billing.get("first_name"), billing.get("last_name")) if p)
-        placed_at = _rfc2822(order.get("date_created")) or updated_at or _utcnow()
-        return ev.OrderFacts(
-            order_id=order_id,
-            placed_at=placed_at,
-            name=f"#{order_id}",
-            customer=ev.Customer(
-                email=billing.get("email") or None,
-                name=name or None,
-                locale=order.get("customer_locale") or None,
-            ),
-            lines=tuple(lines),
-            cancelled_at=(updated_at or _utcnow()) if status == STATUS_CANCELLED else None,
-            admin_url=f"{CONTROL_PANEL.format(store_hash=self.store_hash)}/manage/orders/{order_id}",
-            updated_at=updated_at,
-        )
+        """The enabled locations and their labels (a store without the locations scope has
+        none to give: stock still counts by id)."""
+        return store.fetch_locations(self.client, self.store_hash)
 
     # -- writes ----------------------------------------------------------------------------
 
     def cancel_line(self, order_id: str, line_id: str) -> str:
-        """Take one product off the order for a customer who asked: the V2 order update
-        (`PUT /v2/orders/{id}`) with that order product's quantity set to 0. BigCommerce
-        refunds nothing by itself: the merchant refunds the line."""
-        body = {"products": [{"id": int(line_id), "quantity": 0}]}
-        self.client.request("PUT", f"/v2/orders/{order_id}", json=body)
-        return "product removed from the order on BigCommerce; refund it to the customer"
+        """Take one product off the order (`PUT /v2/orders/{id}`, its quantity set to 0)."""
+        return orders.cancel_line(self.client, order_id, line_id)
 
     def cancel_order(self, order_id: str) -> str:
         """Cancel the whole order: `PUT /v2/orders/{id}` with `status_id` 5 (Cancelled)."""
-        self.client.request("PUT", f"/v2/orders/{order_id}", json={"status_id": STATUS_CANCELLED})
-        return "order set to Cancelled on BigCommerce; refund the customer's payment"
+        return orders.cancel_order(self.client, order_id)
 
     def push_badges(self, pushes: Sequence[BadgePush]) -> PushResult:
         """Badge metafields, and `enforced_policy` through the store's native backorders;
@@ -472,53 +317,7 @@ class BigCommerceConnector:
         self.cache.set(key, value, SHARED_READ_TTL_S)
 
 
-def _line_ref(row: dict) -> ev.VariantRef:
-    """The ordered variant, and the product's stock item in case the product is tracked at
-    product level (then the mirror holds it under that key, not under the variant ordered)."""
-    product_id = str(row["product_id"])
-    variant_id = row.get("variant_id")
-    return ev.VariantRef(
-        variant_id=str(variant_id) if variant_id else None,
-        inventory_item_id=product_item_id(product_id),
-        product_id=product_id,
-    )
-
-
 def _product_of_item(inventory_item_id: str | None) -> str | None:
     if inventory_item_id and inventory_item_id.startswith("product:"):
         return inventory_item_id[len("product:") :]
     return None
-
-
-def _int(value) -> int | None:
-    """V2 documents some counts as `number` (`quantity_shipped`, `quantity_refunded`)."""
-    try:
-        return int(float(value)) if value is not None and value != "" else None
-    except (TypeError, ValueError, OverflowError):
-        return None
-
-
-def _rfc2822(value: str | None) -> datetime | None:
-    if not value:
-        return None
-    try:
-        parsed = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    # "-0000" parses naive; BigCommerce's dates are UTC either way.
-    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
-
-
-def _origins(secure_url: object, domain: object) -> tuple[str, ...]:
-    """The storefront's origins: its secure URL's, and its (custom) domain's over HTTPS."""
-    found: list[str] = []
-    for url in (
-        str(secure_url or ""),
-        f"https://{domain}" if isinstance(domain, str) and domain else "",
-    ):
-        parts = urlsplit(url)
-        if parts.scheme in ("https", "http") and parts.hostname:
-            origin = f"{parts.scheme}://{parts.netloc.lower()}"
-            if origin not in found:
-                found.append(origin)
-    return tuple(found)
