@@ -65,7 +65,7 @@ def badges_for(
     }
     labels = labels_for(shop, language_of(locale)) if locale else None
     # A language the store does not publish gets the primary language's labels and dates.
-    locale = locale if labels is not None else None
+    locale = locale if labels is not None else shop.locale
     found = {
         variant.platform_id: badge_payload(badge, colours, labels, locale)
         for variant, badge in session.execute(query.order_by(Variant.id).limit(MAX_VARIANTS))
