@@ -69,8 +69,10 @@ def register_url_converters(app: Flask) -> None:
 
 
 def register_extensions(app: Flask) -> None:
+    from plugin import i18n
     from plugin.extensions import db, rate_limits, redis_connection, shared_cache
 
+    i18n.init_app(app)
     db.init_app(app)
     redis_connection.init_app(app)
     shared_cache.init_app(app)

@@ -53,6 +53,7 @@ def load_jwt(
     sub: str | None = None,
     issued_at: int | None = None,
     lifetime: int = 86400,
+    locale: str = "en-US",
 ) -> str:
     now = int(time.time()) if issued_at is None else issued_at
     claims = {
@@ -63,7 +64,7 @@ def load_jwt(
         "exp": now + lifetime,
         "jti": str(uuid.uuid4()),
         "sub": sub if sub is not None else f"stores/{store_hash}",
-        "user": {"id": user_id, "email": email, "locale": "en-US"},
+        "user": {"id": user_id, "email": email, "locale": locale},
         "owner": {"id": owner_id, "email": owner_email},
         "url": "/",
         "channel_id": None,

@@ -73,6 +73,7 @@ def shells(app, client):
             query_string={"signed_payload_jwt": load_jwt(STORE, user_id=OWNER, owner_id=OWNER)},
         )
         token = parse_qs(urlsplit(load.headers["Location"]).query)["token"][0]
+        shopify_token = session_token(SHOPIFY)
         yield {
             "sandbox-store": "/sandbox/",
             "sandbox-overview": "/sandbox/overview",
@@ -81,7 +82,16 @@ def shells(app, client):
             "sandbox-outbox": "/sandbox/outbox",
             "sandbox-product-page": f"/sandbox/products/{product.id}",
             "sandbox-variants": "/sandbox/variants",
-            "shopify-app": f"/shopify/app?shop={SHOPIFY}&id_token={session_token(SHOPIFY)}",
+            **{
+                f"shopify-{name}": f"/shopify/app{path}?shop={SHOPIFY}&id_token={shopify_token}"
+                for name, path in [
+                    ("overview", ""),
+                    ("variants", "/variants"),
+                    ("settings", "/settings"),
+                    ("emails", "/emails"),
+                    ("support", "/support"),
+                ]
+            },
             "bigcommerce-overview": f"/bigcommerce/app/{STORE}/overview?token={token}",
             "bigcommerce-settings": f"/bigcommerce/app/{STORE}?token={token}",
             "bigcommerce-emails": f"/bigcommerce/app/{STORE}/emails?token={token}",

@@ -176,7 +176,7 @@ def _saved_values(shop):
     """The saved settings, and each variant's values as the Variants page names them."""
     db.session.expire_all()
     variants = settings_form.shop_variants(db.session, shop)
-    values = settings_form.form_values(shop, variants)
+    values = settings_form.form_values(shop)
     for v in variants:
         values[f"variant-{v.id}-eta"] = v.eta_override.isoformat() if v.eta_override else ""
         values[f"variant-{v.id}-lead"] = (

@@ -100,7 +100,7 @@ def test_shopify_admin_page_shows_the_shops_zone_not_utc(app, client):
     _history(shop)
 
     with responses.RequestsMock():  # opening the page asks Shopify nothing
-        response = client.get(f"/shopify/app?shop={SHOP}&id_token={session_token(SHOP)}")
+        response = client.get(f"/shopify/app/support?shop={SHOP}&id_token={session_token(SHOP)}")
 
     assert response.status_code == 200
     page = response.get_data(as_text=True)

@@ -57,7 +57,7 @@ def bilingual_shop():
 
 
 def saved_form(shop, **changes) -> dict:
-    values = settings_form.form_values(shop, settings_form.shop_variants(db.session, shop))
+    values = settings_form.form_values(shop)
     form = {k: v for k, v in values.items() if isinstance(v, str)}
     return {**form, **changes}
 

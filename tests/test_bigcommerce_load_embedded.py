@@ -55,7 +55,7 @@ def settings_of(store_hash):
 def form_for(store_hash, **changes):
     db.session.expire_all()
     shop = find_shop(db.session, Platform.BIGCOMMERCE, store_hash)
-    values = settings_form.form_values(shop, settings_form.shop_variants(db.session, shop))
+    values = settings_form.form_values(shop)
     values.update(changes)
     return {k: v for k, v in values.items() if v != ""}
 

@@ -59,8 +59,7 @@ def save_settings(client, **changes) -> None:
         if not changes:
             return
     shop = sandbox_store.ensure_shop(db.session)
-    variants = settings_form.shop_variants(db.session, shop)
-    form = settings_form.form_values(shop, variants)
+    form = settings_form.form_values(shop)
     form.update(changes)
     response = client.post("/sandbox/settings", data=form, follow_redirects=True)
     assert response.status_code == 200, response.text[:2000]

@@ -163,7 +163,9 @@ def test_the_shopify_admin_loads_the_waitlist_and_downloads_it(app, live_server,
 
     page = tab.page
     page.route("https://cdn.shopify.com/**", lambda route: route.abort())
-    page.goto(f"{live_server.url}/shopify/app?shop={SHOPIFY}&id_token={session_token(SHOPIFY)}")
+    page.goto(
+        f"{live_server.url}/shopify/app/support?shop={SHOPIFY}&id_token={session_token(SHOPIFY)}"
+    )
     box = page.locator("#waitlist")
     expect(box.locator("#waitlist-summary")).to_have_text(
         "15 shoppers wait for 2 variants; 11 confirmed their address and will be alerted, "
@@ -180,7 +182,11 @@ def test_the_shopify_admin_loads_the_waitlist_and_downloads_it(app, live_server,
     text = Path(download.value.path()).read_text("utf-8-sig")
     assert len(list(csv.reader(io.StringIO(text)))) == 1 + 15
 
-    page.locator("#notify-settings").scroll_into_view_if_needed()
+    # Without App Bridge the page's own links lead on: the notify-me settings are under Settings.
+    page.get_by_role("navigation", name="Backorder Badges").get_by_role(
+        "link", name="Settings"
+    ).click()
+    expect(page.locator("#notify-settings")).to_be_visible()
     shoot(page.locator("#notify-settings"), "notify-settings-shopify")
 
 
@@ -215,7 +221,9 @@ def test_the_shopify_admin_shows_a_refused_wording_in_its_folded_language(
     factories.shopify_shop(SHOPIFY)
     page = tab.page
     page.route("https://cdn.shopify.com/**", lambda route: route.abort())
-    page.goto(f"{live_server.url}/shopify/app?shop={SHOPIFY}&id_token={session_token(SHOPIFY)}")
+    page.goto(
+        f"{live_server.url}/shopify/app/settings?shop={SHOPIFY}&id_token={session_token(SHOPIFY)}"
+    )
     page.locator("#notify-texts-de summary").click()
     page.locator("#notify_text-de-button").fill("Benachrichtigen {preis}")
     page.locator("#notify-texts-de summary").click()  # folded again before saving

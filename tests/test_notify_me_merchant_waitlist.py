@@ -188,7 +188,7 @@ def test_a_shopify_store_sees_and_exports_only_its_own_waitlist(app, client):
 
 def test_the_shopify_app_page_loads_the_waitlist_from_the_api(app, client):
     factories.shopify_shop(MINE)
-    page = client.get(f"/shopify/app?shop={MINE}&id_token={session_token(MINE)}")
+    page = client.get(f"/shopify/app/support?shop={MINE}&id_token={session_token(MINE)}")
     html = page.get_data(as_text=True)
     assert 'data-url="/shopify/api/waitlist"' in html
     assert 'data-csv-url="/shopify/api/waitlist.csv"' in html

@@ -68,7 +68,8 @@ def test_first_open_exchanges_the_session_token_and_shows_the_app(app, client):
     head = html.split("</head>")[0]
     assert '<meta name="shopify-api-key" content="shopify-client-id">' in head
     assert '<script src="https://cdn.shopify.com/shopifycloud/app-bridge.js"></script>' in head
-    assert 'id="settings-form"' in html
+    assert '<script src="https://cdn.shopify.com/shopifycloud/polaris-1.js"></script>' in head
+    assert 'id="overview"' in html
     assert "Backorder Badges is installed" in html
     assert response.headers["Content-Security-Policy"] == csp_for(SHOP)
     assert "Set-Cookie" not in response.headers  # no cookies inside the admin iframe
@@ -101,7 +102,7 @@ def test_invalid_session_token_at_exchange_gets_a_clear_error(app, client):
 def test_installed_shop_opens_without_a_token_request(app, client):
     factories.shopify_shop(SHOP)
     with responses.RequestsMock() as rsps:
-        response = client.get(f"/shopify/app?shop={SHOP}&id_token={session_token(SHOP)}")
+        response = client.get(f"/shopify/app/support?shop={SHOP}&id_token={session_token(SHOP)}")
         assert len(rsps.calls) == 0
     assert response.status_code == 200
     assert "Recent badge changes" in response.get_data(as_text=True)
@@ -309,9 +310,10 @@ def test_refresh_failure_shows_reauthorise_banner(app, client):
         response = client.get(f"/shopify/app?shop={SHOP}&id_token={session_token(SHOP)}")
     assert response.status_code == 200
     html = response.get_data(as_text=True)
-    banner = re.search(r'<div class="banner critical" role="alert".*?</div>', html, re.S).group(0)
+    banner = re.search(r'<s-banner tone="critical".*?</s-banner>', html, re.S).group(0)
+    assert 'role="alert"' in banner
     assert "re-authorise Backorder Badges" in banner
-    assert "badges on your storefront\n     are not being updated" in banner
+    assert "badges on your storefront are not being updated" in " ".join(banner.split())
     assert (
         'href="https://admin.shopify.com/store/cool-shop/oauth/install?client_id=shopify-client-id"'
         in banner
@@ -329,7 +331,7 @@ def test_reopening_the_app_reauthorises_by_token_exchange(app, client):
         response = client.get(f"/shopify/app?shop={SHOP}&id_token={session_token(SHOP)}")
     html = response.get_data(as_text=True)
     assert "Access to your store is restored" in html
-    assert 'class="banner critical"' not in html
+    assert 'id="reauth-banner"' not in html
     with current_app.extensions["db_sessionmaker"]() as other:
         row = other.scalars(select(Shop).where(Shop.domain == SHOP)).one()
         assert row.status == InstallStatus.INSTALLED
@@ -410,9 +412,9 @@ def test_support_view_shows_badge_changes_and_webhook_health(app, client):
         "Thu, December 24, 2026",
     )
 
-    html = client.get(f"/shopify/app?shop={SHOP}&id_token={session_token(SHOP)}").get_data(
-        as_text=True
-    )
+    html = client.get(
+        f"/shopify/app/support?shop={SHOP}&id_token={session_token(SHOP)}"
+    ).get_data(as_text=True)
     assert "Backorder, ships by Thu, December 24, 2026" in html
     assert "(was in stock)" in html
     assert "2 processed · 0 waiting · 1 failing" in " ".join(html.split())

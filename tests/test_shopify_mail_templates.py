@@ -193,7 +193,7 @@ def test_another_shops_token_never_sees_or_changes_this_shops_wording(app, clien
 
 def test_the_app_page_has_the_email_wording_section(app, client):
     shopify_shop(SHOP)
-    html = client.get(f"/shopify/app?shop={SHOP}&id_token={session_token(SHOP)}").get_data(
+    html = client.get(f"/shopify/app/emails?shop={SHOP}&id_token={session_token(SHOP)}").get_data(
         as_text=True
     )
     assert "Email wording" in html

@@ -142,7 +142,7 @@ def test_shopify_checks_and_applies_through_the_json_api(app, client, pushes):
         theirs, "90", "Hat", [{"platform_id": "901", "sku": "HAT"}]
     ).variants[0]
     headers = {"Authorization": f"Bearer {session_token(MINE)}"}
-    page = client.get(f"/shopify/app?shop={MINE}&id_token={session_token(MINE)}")
+    page = client.get(f"/shopify/app/variants?shop={MINE}&id_token={session_token(MINE)}")
     assert 'id="variant-csv"' in page.get_data(as_text=True)
     exported = client.get("/shopify/api/variants.csv", headers=headers)
     assert "101,LIN-S,Linen shirt" in exported.get_data(as_text=True)

@@ -116,7 +116,7 @@ def test_shopify_variants_section(app, live_url, page):
     from playwright.sync_api import expect
 
     catalogue(factories.shopify_shop(SHOP))
-    page.goto(f"{live_url}/shopify/app?shop={SHOP}&id_token={session_token(SHOP)}")
+    page.goto(f"{live_url}/shopify/app/variants?shop={SHOP}&id_token={session_token(SHOP)}")
     section = page.locator("#variants")
     expect(section.locator("#vt-status")).to_contain_text("Variants 1\u20135 of 5")
     expect(section.get_by_role("row").filter(has_text="TEE-M")).to_contain_text("3 of 5")

@@ -21,9 +21,11 @@ from flask import (
     request,
     url_for,
 )
+from flask_babel import gettext as _
 
 from connectors.bigcommerce import oauth
 from connectors.bigcommerce.signed_payload import PayloadRefused, verify_callback
+from plugin import i18n
 from plugin.extensions import db
 from plugin.jobs import start_sync
 from plugin.models import Shop, utcnow
@@ -126,7 +128,7 @@ def auth_callback():
     if user_id is None:
         return render_template("bigcommerce/installed.html", shop=shop)
     token = app_tokens.issue(settings.secret_key, shop.domain, str(user_id))
-    return _settings_page(shop, token, notice="Backorder Badges is installed.")
+    return _settings_page(shop, token, notice=_("Backorder Badges is installed."))
 
 
 @bp.get("/load")
@@ -152,7 +154,10 @@ def load():
     session.commit()
     # Hooks BigCommerce deactivated (90 quiet days) or lost come back whenever the app opens.
     _sync_registration(shop)
-    token = app_tokens.issue(settings.secret_key, shop.domain, claims.user_id)
+    # The user's language rides in the signed token: every page after this one speaks it
+    # (a language the admin has no words for is English, whatever the browser says).
+    locale = i18n.pick(claims.user_locale) or ("en" if claims.user_locale else None)
+    token = app_tokens.issue(settings.secret_key, shop.domain, claims.user_id, locale)
     return redirect(url_for(".app_settings", store_hash=shop.domain, token=token))
 
 
@@ -197,6 +202,7 @@ def _embedded(store_hash: str) -> tuple[Shop, str]:
         identity = app_tokens.read(_settings().secret_key, token)
     except app_tokens.AppTokenRefused as exc:
         raise EmbeddedRefused(str(exc), 401) from exc
+    i18n.use_platform_locale(identity.locale)
     if identity.store_hash != store_hash:
         raise EmbeddedRefused("This app token is for another store.", 403)
     shop = installs.find_store(db.session, store_hash)
@@ -216,17 +222,15 @@ def _nav(shop: Shop, token: str) -> dict[str, str]:
 
 
 def _settings_page(shop, token, *, values=None, errors=None, notice=None, status=200):
-    variants = settings_form.shop_variants(db.session, shop)
     return (
         render_template(
             "bigcommerce/settings.html",
             shop=shop,
             token=token,
             nav=_nav(shop, token),
-            values=values if values is not None else settings_form.form_values(shop, variants),
+            values=values if values is not None else settings_form.form_values(shop),
             errors=errors or {},
-            variants=variants,
-            passed_etas=settings_form.passed_etas(shop, variants),
+            location_options=settings_form.shop_locations(db.session, shop),
             action=url_for(".app_settings", store_hash=shop.domain, token=token),
             variants_url=url_for(".app_variants", store_hash=shop.domain, token=token),
             notice=notice,
@@ -243,7 +247,9 @@ def app_settings(store_hash: str):
     shop, token = _embedded(store_hash)
     if request.method == "GET":
         saved = request.args.get("saved", type=int)
-        notice = f"Settings saved. {saved} badge(s) updated." if saved is not None else None
+        notice = (
+            _("Settings saved. %(num)s badge(s) updated.", num=saved) if saved is not None else None
+        )
         return _settings_page(shop, token, notice=notice)
     submission, changed = settings_form.save(db.session, shop, request.form)
     if not submission.ok:
@@ -262,7 +268,7 @@ def app_emails(store_hash: str):
             db.session, shop, request.args.get("kind"), request.args.get("language")
         )
         if request.args.get("saved"):
-            notice = "Wording saved." if edit.custom else "Default wording restored."
+            notice = _("Wording saved.") if edit.custom else _("Default wording restored.")
     else:
         edit = mail_template_form.submit(db.session, shop, request.form)
         if edit.saved:

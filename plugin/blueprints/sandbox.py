@@ -14,12 +14,15 @@ from flask import (
     abort,
     current_app,
     flash,
+    has_request_context,
     redirect,
     render_template,
     request,
     url_for,
 )
+from flask_babel import gettext as _
 
+from plugin import i18n
 from plugin.extensions import db
 from plugin.services import (
     customer_links,
@@ -35,6 +38,32 @@ from plugin.services.sandbox_store import SandboxError
 
 bp = Blueprint("sandbox", __name__, url_prefix="/sandbox")
 POLL_SECONDS = 3
+# The merchant's side of the sandbox: its pages speak `?lang=` (else the browser's language).
+ADMIN_ENDPOINTS = frozenset(
+    f"sandbox.{name}"
+    for name in (
+        "overview",
+        "settings",
+        "variants",
+        "variants_bulk",
+        "emails",
+        "outbox",
+        "send_due",
+        "variant_csv_import",
+        "variant_csv_apply",
+    )
+)
+
+
+@bp.url_defaults
+def _keep_language(endpoint: str, values: dict) -> None:
+    """A language chosen with `?lang=` stays on the admin pages' links, forms and redirects."""
+    if not has_request_context() or request.endpoint not in ADMIN_ENDPOINTS:
+        return
+    if endpoint in ADMIN_ENDPOINTS and "lang" not in values:
+        language = i18n.query_language("lang")
+        if language:
+            values["lang"] = language
 
 
 @bp.before_request
@@ -295,13 +324,12 @@ def ship_order(order_id: int):
 def settings():
     shop = _shop()
     session = db.session
-    variants = settings_form.shop_variants(session, shop)
     if request.method == "GET":
-        values, errors = settings_form.form_values(shop, variants), {}
+        values, errors = settings_form.form_values(shop), {}
     else:
         submission, changed = settings_form.save(session, shop, request.form)
         if submission.ok:
-            flash(f"Settings saved. {changed} badge(s) updated.", "ok")
+            flash(_("Settings saved. %(num)s badge(s) updated.", num=changed), "ok")
             return redirect(url_for(".settings"))
         values, errors = settings_form.submitted_values(request.form), submission.errors
     status = 422 if errors else 200
@@ -311,8 +339,7 @@ def settings():
             shop=shop,
             values=values,
             errors=errors,
-            variants=variants,
-            passed_etas=settings_form.passed_etas(shop, variants),
+            location_options=settings_form.shop_locations(session, shop),
             action=url_for(".settings"),
             variants_url=url_for(".variants"),
             mail_templates_url=url_for(".emails"),

@@ -22,6 +22,8 @@ from flask import (
     request,
     url_for,
 )
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext
 
 from connectors.shopify import oauth
 from connectors.shopify.session_token import InvalidSessionToken, SessionToken, verify
@@ -47,6 +49,8 @@ from plugin.services.shops import find_shop
 
 bp = Blueprint("shopify_admin", __name__, url_prefix="/shopify")
 APP_BRIDGE_URL = "https://cdn.shopify.com/shopifycloud/app-bridge.js"
+# Polaris web components, following the newest stable 1.x release (Shopify's App Home docs).
+POLARIS_URL = "https://cdn.shopify.com/shopifycloud/polaris-1.js"
 RECENT_TRANSITIONS = 20
 WAITLIST_ROWS = 200
 SHOP_ENVIRON_KEY = "backorder_badges.shopify_shop"
@@ -92,12 +96,48 @@ def error_page(status: int, title: str, message: str):
 # -- the app page --------------------------------------------------------------------------------
 
 
+# The app's pages, in the order of the admin's sidebar; the first is the app's home.
+PAGES = (
+    ("app_home", lazy_gettext("Overview")),
+    ("variants_page", lazy_gettext("Variants")),
+    ("settings_page", lazy_gettext("Settings")),
+    ("emails_page", lazy_gettext("Email wording")),
+    ("support_page", lazy_gettext("Support")),
+)
+
+
 @bp.get("/app")
 def app_home():
+    return _open_page("app_home", "shopify/overview.html", lambda shop: {})
+
+
+@bp.get("/app/variants")
+def variants_page():
+    return _open_page("variants_page", "shopify/variants.html", lambda shop: {})
+
+
+@bp.get("/app/settings")
+def settings_page():
+    return _open_page("settings_page", "shopify/settings.html", _settings_context)
+
+
+@bp.get("/app/emails")
+def emails_page():
+    return _open_page("emails_page", "shopify/emails.html", _emails_context)
+
+
+@bp.get("/app/support")
+def support_page():
+    return _open_page("support_page", "shopify/support.html", _support_context)
+
+
+def _open_page(endpoint: str, template: str, context: Callable[[Shop], dict]):
+    """Every page opens the same way: a verified session token for the shop in the URL (the
+    admin adds it; App Bridge adds it again after a sidebar click, by the bootstrap page)."""
     settings = _settings()
     shop_param = request.args.get("shop")
     if shop_param is not None and not oauth.is_shop_domain(shop_param):
-        return error_page(400, "Unknown shop", "The shop must be a myshopify.com domain.")
+        return error_page(400, _("Unknown shop"), _("The shop must be a myshopify.com domain."))
     id_token = request.args.get("id_token")
     if not id_token:
         return _without_session_token(shop_param)
@@ -106,11 +146,11 @@ def app_home():
     except InvalidSessionToken as exc:
         return error_page(
             401,
-            "Please reopen the app",
-            f"{exc}. Open Backorder Badges again from your Shopify admin.",
+            _("Please reopen the app"),
+            _("%(reason)s. Open Backorder Badges again from your Shopify admin.", reason=exc),
         )
     if shop_param and shop_param != token.shop:
-        return error_page(401, "Please reopen the app", "The session is for another shop.")
+        return error_page(401, _("Please reopen the app"), _("The session is for another shop."))
     remember_shop(token.shop)
 
     shop = find_shop(db.session, Platform.SHOPIFY, token.shop)
@@ -119,7 +159,11 @@ def app_home():
         shop, notice, problem = _install_by_token_exchange(shop, token)
         if shop is None:
             return problem
-    return render_template("shopify/app.html", **_page_context(shop, token, notice, problem))
+    return render_template(
+        template,
+        **_page_context(shop, token, endpoint, notice, problem),
+        **context(shop),
+    )
 
 
 def _without_session_token(shop_param: str | None):
@@ -157,9 +201,12 @@ def _install_by_token_exchange(shop: Shop | None, token: SessionToken):
                 None,
                 error_page(
                     401,
-                    "Shopify did not accept this session",
-                    "Shopify refused to exchange the session token for an access token "
-                    f"({exc.error}). Reload the app from your Shopify admin to try again.",
+                    _("Shopify did not accept this session"),
+                    _(
+                        "Shopify refused to exchange the session token for an access token "
+                        "(%(error)s). Reload the app from your Shopify admin to try again.",
+                        error=exc.error,
+                    ),
                 ),
             )
         return shop, None, "refused"
@@ -170,7 +217,9 @@ def _install_by_token_exchange(shop: Shop | None, token: SessionToken):
                 None,
                 None,
                 error_page(
-                    503, "Shopify is not answering", "Shopify could not be reached. Try again soon."
+                    503,
+                    _("Shopify is not answering"),
+                    _("Shopify could not be reached. Try again soon."),
                 ),
             )
         return shop, None, "unavailable"
@@ -178,32 +227,67 @@ def _install_by_token_exchange(shop: Shop | None, token: SessionToken):
     db.session.commit()
     start_sync(shop.id)
     if was == InstallStatus.NEEDS_REAUTH:
-        notice = "Access to your store is restored; badges are being updated again."
+        notice = _("Access to your store is restored; badges are being updated again.")
     elif was is None or was == InstallStatus.UNINSTALLED:
-        notice = "Backorder Badges is installed. Choose your labels and lead time below."
+        notice = _(
+            "Backorder Badges is installed. Choose your labels and lead time under Settings."
+        )
     else:
         notice = None
     return shop, notice, None
 
 
-def _page_context(shop: Shop, token: SessionToken, notice: str | None, problem: str | None):
+def _page_context(
+    shop: Shop, token: SessionToken, endpoint: str, notice: str | None, problem: str | None
+) -> dict:
+    """What the shell of every page needs: the shop, its token and the page links."""
     settings = _settings()
-    variants = settings_form.shop_variants(db.session, shop)
+    pages = page_links(shop.domain, token.raw, endpoint)
     return {
         "shop": shop,
         "api_key": settings.shopify_client_id,
         "app_bridge_url": APP_BRIDGE_URL,
+        "polaris_url": POLARIS_URL,
         "id_token": token.raw,
         "notice": notice,
         "problem": problem,
         "needs_reauth": shop.status == InstallStatus.NEEDS_REAUTH,
+        "reauth_reason": shop.reauth_reason,
         "reauth_url": reauth_url(shop.domain),
-        "values": settings_form.form_values(shop, variants),
+        "pages": pages,
+        "page_urls": {page["endpoint"]: page["fallback_href"] for page in pages},
+    }
+
+
+def page_links(shop_domain: str, id_token: str, current: str) -> list[dict]:
+    """The sidebar's links (App Bridge adds the session) and the page's own links for when App
+    Bridge is not there: those carry the shop and the token the page was opened with."""
+    keep = {key: request.args[key] for key in ("host", "locale") if request.args.get(key)}
+    return [
+        {
+            "endpoint": endpoint,
+            "label": label,
+            "href": url_for(f".{endpoint}"),
+            "fallback_href": url_for(f".{endpoint}", shop=shop_domain, id_token=id_token, **keep),
+            "current": endpoint == current,
+        }
+        for endpoint, label in PAGES
+    ]
+
+
+def _settings_context(shop: Shop) -> dict:
+    return {
+        "values": settings_form.form_values(shop),
         "errors": {},
-        "variants": variants,
-        "passed_etas": settings_form.passed_etas(shop, variants),
+        "location_options": settings_form.shop_locations(db.session, shop),
         "action": url_for(".save_settings"),
-        "support": support_view(shop),
+        "notify": notify_settings.page_context(shop),
+        "save_bar": True,
+    }
+
+
+def _emails_context(shop: Shop) -> dict:
+    return {
         "mail_kinds": mail_templates.KIND_LABELS,
         "mail_languages": mail_templates.LANGUAGES,
         "mail_template": mail_template_json(
@@ -211,7 +295,12 @@ def _page_context(shop: Shop, token: SessionToken, notice: str | None, problem: 
             mail_template_form.load(db.session, shop, None, _shop_language(shop)),
         ),
         "mail_templates_url": url_for(".get_mail_template"),
-        "notify": notify_settings.page_context(shop),
+    }
+
+
+def _support_context(shop: Shop) -> dict:
+    return {
+        "support": support_view(shop),
         "waitlist_url": url_for(".get_waitlist"),
         "waitlist_csv_url": url_for(".get_waitlist_csv"),
     }
@@ -269,7 +358,7 @@ def session_token_required(view: Callable) -> Callable:
             return api_error(401, str(exc), retry_with_new_token=True)
         shop = find_shop(db.session, Platform.SHOPIFY, token.shop)
         if shop is None or shop.status == InstallStatus.UNINSTALLED:
-            return api_error(401, f"{token.shop} does not have the app installed")
+            return api_error(401, _("%(shop)s does not have the app installed", shop=token.shop))
         remember_shop(shop.domain)
         return view(shop, *args, **kwargs)
 
@@ -281,7 +370,7 @@ def session_token_required(view: Callable) -> Callable:
 def get_settings(shop: Shop):
     variants = settings_form.shop_variants(db.session, shop)
     return jsonify(
-        values=settings_form.form_values(shop, variants),
+        values=settings_form.form_values(shop),
         status=shop.status.value,
         # Variants whose fixed ETA has passed: shoppers see the lead time until a new date.
         fixed_eta_passed=sorted(settings_form.passed_etas(shop, variants)),
@@ -322,7 +411,9 @@ def save_settings(shop: Shop):
     if not submission.ok:
         return jsonify(saved=False, errors=submission.errors), 422
     return jsonify(
-        saved=True, badges_updated=changed, message=f"Settings saved. {changed} badge(s) updated."
+        saved=True,
+        badges_updated=changed,
+        message=_("Settings saved. %(num)s badge(s) updated.", num=changed),
     )
 
 
@@ -463,7 +554,7 @@ def save_mail_template(shop: Shop):
         return jsonify(saved=False, errors=edit.errors), 422
     return jsonify(
         saved=True,
-        message="Saved: customers now get this wording.",
+        message=_("Saved: customers now get this wording."),
         template=mail_template_json(shop, edit),
         preview=_preview_json(edit.preview),
     )
@@ -492,7 +583,7 @@ def restore_mail_template(shop: Shop):
     edit = mail_template_form.submit(db.session, shop, form)
     return jsonify(
         restored=True,
-        message="The default wording is back in use.",
+        message=_("The default wording is back in use."),
         template=mail_template_json(shop, edit),
     )
 

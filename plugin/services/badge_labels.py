@@ -14,6 +14,7 @@ import re
 from collections.abc import Mapping
 
 from plugin.models import Shop, StoreSettings
+from plugin.services.admin_text import _
 
 KINDS = ("in_stock", "backorder", "out_of_stock")
 # The column lengths of the primary language's labels (StoreSettings.label_*).
@@ -130,11 +131,11 @@ def text_error(kind: str, value: str) -> str | None:
     from plugin.services.settings_form import label_error
 
     if len(value) > LIMITS[kind]:
-        return f"Keep it to {LIMITS[kind]} characters or fewer."
+        return _("Keep it to %(max)s characters or fewer.", max=LIMITS[kind])
     if problem := label_error(f"label_{kind}", value):
         return problem
     if kind == "backorder" and "{eta}" not in value:
-        return "Include {eta} where the ship-by date should appear."
+        return _("Include {eta} where the ship-by date should appear.")
     return None
 
 

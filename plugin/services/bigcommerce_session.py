@@ -2,8 +2,9 @@
 
 The control panel is on another site, so browsers that block third-party cookies (Safari, and
 Chrome without partitioning) never send a session cookie there. After a verified `load`, the app
-signs {store hash, user id} with its SECRET_KEY and the embedded pages carry that token in their
-URLs, forms and `Authorization: Bearer` headers instead. It expires after an hour (the merchant
+signs {store hash, user id, the user's locale} with its SECRET_KEY and the embedded pages carry
+that token in their URLs, forms and `Authorization: Bearer` headers instead (the locale makes
+every page speak the user's language). It expires after an hour (the merchant
 reopens the app for a fresh one) and is only as good as the user's membership of the store: a
 user removed by the owner is refused at once, token or not.
 """
@@ -28,14 +29,19 @@ class AppTokenRefused(Exception):
 class AppIdentity:
     store_hash: str
     user_id: str
+    # The user's language as BigCommerce gave it at `load` ("fr_FR"), checked: the admin's.
+    locale: str | None = None
 
 
 def _serializer(secret_key: str) -> URLSafeTimedSerializer:
     return URLSafeTimedSerializer(secret_key, salt=SALT)
 
 
-def issue(secret_key: str, store_hash: str, user_id: str) -> str:
-    return _serializer(secret_key).dumps({"s": store_hash, "u": str(user_id)})
+def issue(secret_key: str, store_hash: str, user_id: str, locale: str | None = None) -> str:
+    data = {"s": store_hash, "u": str(user_id)}
+    if locale:
+        data["l"] = locale
+    return _serializer(secret_key).dumps(data)
 
 
 def read(secret_key: str, token: str, max_age: int = MAX_AGE_SECONDS) -> AppIdentity:
@@ -53,4 +59,9 @@ def read(secret_key: str, token: str, max_age: int = MAX_AGE_SECONDS) -> AppIden
         raise AppTokenRefused("The app token is not valid.") from exc
     if not isinstance(data, dict) or not data.get("s") or not data.get("u"):
         raise AppTokenRefused("The app token is not valid.")
-    return AppIdentity(store_hash=str(data["s"]), user_id=str(data["u"]))
+    locale = data.get("l")
+    return AppIdentity(
+        store_hash=str(data["s"]),
+        user_id=str(data["u"]),
+        locale=str(locale)[:35] if locale else None,
+    )

@@ -10,10 +10,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from babel.numbers import format_decimal
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from plugin.models import MailTemplate, Shop
+from plugin.services import admin_text
+from plugin.services.admin_text import N_, _
 from plugin.services.mail_sandbox import MAX_SOURCE, TemplateRefused, render
 from plugin.services.mail_templates import (
     KINDS,
@@ -29,23 +32,34 @@ from plugin.services.mail_templates import (
 )
 from plugin.services.outbox import Composed
 
-# What each variable holds, for the editor's help.
+# What each variable holds, for the editor's help (each a message id the editor translates;
+# the lines' one holds template code, so the editor translates its words alone).
 VARIABLE_HELP = {
-    "shop_name": "your store's name",
-    "customer_name": "the customer's name (may be empty)",
-    "order_name": "the order number, like #1001",
+    "shop_name": N_("your store's name"),
+    "customer_name": N_("the customer's name (may be empty)"),
+    "order_name": N_("the order number, like #1001"),
     "lines": "the backordered lines: {% for line in lines %}{{ line.product }}, "
     "{{ line.quantity }}, {{ line.eta }}{% endfor %}",
-    "product": "the product and variant",
-    "old_eta": "the previous date (may be empty)",
-    "new_eta": "the new date (may be empty when none is known)",
-    "promised_eta": "the date first promised (empty when none was stated)",
-    "reason": "your reason, if you gave one (may be empty)",
-    "units": "units now allocated",
-    "of_units": "units ordered on the line",
-    "cancel_url": "the customer's cancel link (also added below every mail about an open line)",
-    "consent_url": 'the "I\'ll wait" link (added below the mail when consent is needed)',
+    "product": N_("the product and variant"),
+    "old_eta": N_("the previous date (may be empty)"),
+    "new_eta": N_("the new date (may be empty when none is known)"),
+    "promised_eta": N_("the date first promised (empty when none was stated)"),
+    "reason": N_("your reason, if you gave one (may be empty)"),
+    "units": N_("units now allocated"),
+    "of_units": N_("units ordered on the line"),
+    "cancel_url": N_("the customer's cancel link (also added below every mail about an open line)"),
+    "consent_url": N_('the "I\'ll wait" link (added below the mail when consent is needed)'),
 }
+# The editor's tabs translate mail_templates.KIND_LABELS; their message ids are marked here
+# (tests/test_admin_locale_more.py checks the two agree).
+KIND_LABEL_IDS = (
+    N_("Backorder confirmation"),
+    N_("ETA change"),
+    N_("Ships soon"),
+    N_("Delay notice (Mail Order Rule)"),
+    N_("Notify me: confirm the address"),
+    N_("Notify me: back in stock"),
+)
 OPTIONAL = {"customer_name", "reason", "old_eta", "new_eta", "promised_eta", "consent_url"}
 
 
@@ -98,18 +112,23 @@ def check(shop: Shop, edit: TemplateEdit) -> TemplateEdit:
     edit.errors.clear()
     edit.preview = None
     if not edit.subject.strip():
-        edit.errors["subject"] = "A subject is needed."
+        edit.errors["subject"] = _("A subject is needed.")
     elif len(edit.subject) > MAX_SUBJECT * 2:
-        edit.errors["subject"] = f"Keep the subject to {MAX_SUBJECT} characters or fewer."
+        edit.errors["subject"] = _(
+            "Keep the subject to %(max)s characters or fewer.", max=MAX_SUBJECT
+        )
     if not edit.body.strip():
-        edit.errors["body"] = "The body is empty."
+        edit.errors["body"] = _("The body is empty.")
     elif len(edit.body) > MAX_SOURCE:
-        edit.errors["body"] = (
-            f"The body is {len(edit.body):,} characters long; keep it under {MAX_SOURCE:,}."
+        number = admin_text.locale()
+        edit.errors["body"] = _(
+            "The body is %(length)s characters long; keep it under %(max)s.",
+            length=format_decimal(len(edit.body), locale=number),
+            max=format_decimal(MAX_SOURCE, locale=number),
         )
     if edit.errors:
         return edit
-    _, locale = choose_locale(edit.language)
+    _language, locale = choose_locale(edit.language)
     for sample in (sample_context(shop, edit.kind), _sparse(shop, edit.kind)):
         values = template_context(edit.kind, sample, locale)
         for name, source, modes in (

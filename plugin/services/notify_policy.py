@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from babel import Locale
-
 from plugin.models import Shop
+from plugin.services import admin_text
+from plugin.services.admin_text import _
 
 # ISO 3166-1 alpha-2: the 27 EU members, then the EEA's Iceland, Liechtenstein and Norway.
 EU = frozenset(
@@ -42,7 +42,7 @@ def country_name(country: str | None) -> str | None:
     code = (country or "").strip().upper()
     if not code:
         return None
-    return Locale("en").territories.get(code, code)
+    return admin_text.locale().territories.get(code, code)
 
 
 @dataclass(frozen=True)
@@ -50,17 +50,19 @@ class DoubleOptInView:
     """What the settings page says about double opt-in for this store, as saved now."""
 
     applies: bool
-    country: str | None  # the country's English name, or None when the store did not say
+    country: str | None  # the country's name in the reader's language, or None if unknown
     in_eea: bool
     automatic: bool  # the merchant left it on "automatic"
 
     @property
     def automatic_means(self) -> str:
         if self.country is None:
-            return "off, because your store's country is not known"
+            return _("off, because your store's country is not known")
         if self.in_eea:
-            return f"on, because your store is in {self.country} (EU/EEA)"
-        return f"off, because your store is in {self.country} (outside the EU/EEA)"
+            return _("on, because your store is in %(country)s (EU/EEA)", country=self.country)
+        return _(
+            "off, because your store is in %(country)s (outside the EU/EEA)", country=self.country
+        )
 
 
 def view(shop: Shop) -> DoubleOptInView:

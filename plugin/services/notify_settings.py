@@ -15,14 +15,15 @@ from collections.abc import Mapping
 
 from plugin.models import Shop, StoreSettings
 from plugin.services import notify_policy
+from plugin.services.admin_text import N_, _
 from plugin.services.notify_texts import DEFAULTS, FIELDS, LANGUAGES
 
 FLAGS = ("notify_enabled", "notify_on_backorder", "notify_show_stock")
 TRUE = ("on", "1", "true", "yes")
 FALSE = ("off", "0", "false", "no")
 DOUBLE_OPT_IN = {"auto": None, "": None, "none": None, "on": True, "off": False}
-RATE = ("notify_rate_per_unit", 1, 100, "Alerts per unit")
-BATCH = ("notify_batch_minutes", 1, 24 * 60, "The batch interval")
+RATE = ("notify_rate_per_unit", 1, 100, N_("Alerts per unit"))
+BATCH = ("notify_batch_minutes", 1, 24 * 60, N_("The batch interval"))
 SHOWN = "notify_shown"
 PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
 MULTI_LINE = ("intro", "consent")
@@ -41,17 +42,30 @@ def _flag(raw: object) -> bool:
 
 def _whole(raw: object, name: str, low: int, high: int, label: str, errors: dict[str, str]):
     text = str(raw if raw is not None else "").strip()
+    label = _(label)
     if not text:
-        errors[name] = f"{label} is needed: a whole number from {low} to {high}."
+        errors[name] = _(
+            "%(label)s is needed: a whole number from %(low)s to %(high)s.",
+            label=label,
+            low=low,
+            high=high,
+        )
         return None
     # Digits only: int() alone would take "1_000" or non-ASCII digits; a huge number is
     # refused by its length before it is converted.
     if not re.fullmatch(r"[0-9]{1,6}", text):
-        errors[name] = f"{label} must be a whole number from {low} to {high}."
+        errors[name] = _(
+            "%(label)s must be a whole number from %(low)s to %(high)s.",
+            label=label,
+            low=low,
+            high=high,
+        )
         return None
     value = int(text)
     if not low <= value <= high:
-        errors[name] = f"{label} must be between {low} and {high}."
+        errors[name] = _(
+            "%(label)s must be between %(low)s and %(high)s.", label=label, low=low, high=high
+        )
         return None
     return value
 
@@ -60,15 +74,16 @@ def text_error(field: str, value: str) -> str | None:
     """Why a text cannot be saved, or None. {shop} is the only placeholder filled in."""
     limit = FIELDS[field]
     if len(value) > limit:
-        return f"Keep it to {limit} characters or fewer."
+        return _("Keep it to %(max)s characters or fewer.", max=limit)
     allowed = "\n\r\t" if field in MULTI_LINE else ""
     if any(unicodedata.category(ch) == "Cc" and ch not in allowed for ch in value):
-        return "Remove the control characters."
+        return _("Remove the control characters.")
     others = [name for name in PLACEHOLDER.findall(value) if name != "shop"]
     if others:
-        return f"{{shop}} is the only placeholder; remove {{{others[0][:30]}}}."
+        typed = "{" + others[0][:30] + "}"
+        return _("{shop} is the only placeholder; remove %(typed)s.", typed=typed)
     if "{" in value.replace("{shop}", "") or "}" in value.replace("{shop}", ""):
-        return "Use braces only in {shop}."
+        return _("Use braces only in %(named)s.", named="{shop}")
     return None
 
 
@@ -86,7 +101,7 @@ def parse(form: Mapping[str, object], values: dict[str, object], errors: dict[st
         elif raw in TRUE or raw in FALSE:
             values["notify_double_opt_in"] = raw in TRUE
         else:
-            errors["notify_double_opt_in"] = "Choose automatic, on or off."
+            errors["notify_double_opt_in"] = _("Choose automatic, on or off.")
     for name, low, high, label in (RATE, BATCH):
         if name in form:
             value = _whole(form.get(name), name, low, high, label, errors)
@@ -159,11 +174,11 @@ def texts_from_json(texts: object) -> tuple[dict[str, str], str | None]:
 
 
 FIELD_LABELS = {
-    "heading": "Heading",
-    "intro": "Introduction",
-    "email_label": "Label of the email field",
-    "consent": "Consent (the shopper ticks it to agree)",
-    "button": "Button",
+    "heading": N_("Heading"),
+    "intro": N_("Introduction"),
+    "email_label": N_("Label of the email field"),
+    "consent": N_("Consent (the shopper ticks it to agree)"),
+    "button": N_("Button"),
 }
 
 
@@ -174,7 +189,7 @@ def page_context(shop: Shop) -> dict:
         "double_opt_in": notify_policy.view(shop),
         "languages": LANGUAGES,
         "fields": FIELDS,
-        "field_labels": FIELD_LABELS,
+        "field_labels": {field: _(label) for field, label in FIELD_LABELS.items()},
         "multi_line": MULTI_LINE,
         "defaults": DEFAULTS,
     }

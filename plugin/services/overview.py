@@ -31,8 +31,8 @@ from plugin.models import (
     utcnow,
 )
 from plugin.models.notify import WAITING
+from plugin.services.admin_text import _, moment, ngettext
 from plugin.services.shop_time import shop_today
-from plugin.services.support import local_moment
 
 OWING = (BackorderStatus.OPEN, BackorderStatus.ALLOCATED)
 MAIL_WINDOW = timedelta(days=7)
@@ -68,17 +68,28 @@ class Overview:
     def summary(self) -> str:
         """What the app is doing, in one sentence."""
         if not self.variants:
-            return "No variants synced yet: badges appear once the catalogue is read."
-        owed = (
-            f"{self.units_owed} unit{'s' if self.units_owed != 1 else ''} owed to customers on "
-            f"{self.open_lines} backordered line{'s' if self.open_lines != 1 else ''}"
-            if self.open_lines
-            else "no customer waiting for backordered stock"
-        )
-        return (
-            f"Badges on {self.variants} variant{'s' if self.variants != 1 else ''}: "
-            f"{self.badges.get('in_stock', 0)} in stock, {self.badges.get('backorder', 0)} on "
-            f"backorder, {self.badges.get('out_of_stock', 0)} out of stock; {owed}."
+            return _("No variants synced yet: badges appear once the catalogue is read.")
+        if self.open_lines:
+            owed = ngettext(
+                "%(num)s unit owed to customers on %(lines)s",
+                "%(num)s units owed to customers on %(lines)s",
+                self.units_owed,
+                lines=ngettext(
+                    "%(num)s backordered line", "%(num)s backordered lines", self.open_lines
+                ),
+            )
+        else:
+            owed = _("no customer waiting for backordered stock")
+        return ngettext(
+            "Badges on %(num)s variant: %(in_stock)s in stock, %(backorder)s on backorder, "
+            "%(out_of_stock)s out of stock; %(owed)s.",
+            "Badges on %(num)s variants: %(in_stock)s in stock, %(backorder)s on backorder, "
+            "%(out_of_stock)s out of stock; %(owed)s.",
+            self.variants,
+            in_stock=self.badges.get("in_stock", 0),
+            backorder=self.badges.get("backorder", 0),
+            out_of_stock=self.badges.get("out_of_stock", 0),
+            owed=owed,
         )
 
     def as_json(self) -> dict:
@@ -92,10 +103,6 @@ class Overview:
             "last_webhook_local": self.last_webhook_local,
             "attention": [item.as_json() for item in self.attention],
         }
-
-
-def _plural(count: int, one: str, many: str) -> str:
-    return f"{count} {one if count == 1 else many}"
 
 
 def overview(session: Session, shop: Shop, now: datetime | None = None) -> Overview:
@@ -139,7 +146,7 @@ def overview(session: Session, shop: Shop, now: datetime | None = None) -> Overv
         units_owed=int(owed),
         mails_sent=mails or 0,
         waiting_sign_ups=sign_ups or 0,
-        last_webhook_local=local_moment(last, shop.timezone),
+        last_webhook_local=moment(last, shop.timezone),
     )
     result.attention = needs_the_merchant(session, shop, now)
     return result
@@ -152,18 +159,27 @@ def needs_the_merchant(session: Session, shop: Shop, now: datetime) -> list[Atte
         items.append(
             Attention(
                 "critical",
-                "The store stopped accepting the app's access"
-                + (f": {shop.reauth_reason}" if shop.reauth_reason else "."),
-                "Open the app from your store's admin and approve it again; badges wait until "
-                "then.",
+                _(
+                    "The store stopped accepting the app's access: %(reason)s",
+                    reason=shop.reauth_reason,
+                )
+                if shop.reauth_reason
+                else _("The store stopped accepting the app's access."),
+                _(
+                    "Open the app from your store's admin and approve it again; badges wait "
+                    "until then."
+                ),
             )
         )
     if shop.registration_error:
         items.append(
             Attention(
                 "critical",
-                "The store refused the app's webhook or script registration.",
-                f"Reopen the app to try again. The store said: {shop.registration_error[:200]}",
+                _("The store refused the app's webhook or script registration."),
+                _(
+                    "Reopen the app to try again. The store said: %(error)s",
+                    error=shop.registration_error[:200],
+                ),
             )
         )
     failed = session.scalar(
@@ -175,8 +191,12 @@ def needs_the_merchant(session: Session, shop: Shop, now: datetime) -> list[Atte
         items.append(
             Attention(
                 "critical",
-                f"{_plural(failed, 'store update', 'store updates')} could not be processed.",
-                "The app retries them; the support section shows each error.",
+                ngettext(
+                    "%(num)s store update could not be processed.",
+                    "%(num)s store updates could not be processed.",
+                    failed,
+                ),
+                _("The app retries them; the support section shows each error."),
                 failed,
             )
         )
@@ -194,9 +214,14 @@ def needs_the_merchant(session: Session, shop: Shop, now: datetime) -> list[Atte
         items.append(
             Attention(
                 "warning",
-                f"{_plural(no_contact, 'backordered line has', 'backordered lines have')} no "
-                "customer email, so nobody can be told when it ships or slips.",
-                "Contact these customers yourself (the orders are in your store's admin).",
+                ngettext(
+                    "%(num)s backordered line has no customer email, so nobody can be told "
+                    "when it ships or slips.",
+                    "%(num)s backordered lines have no customer email, so nobody can be told "
+                    "when they ship or slip.",
+                    no_contact,
+                ),
+                _("Contact these customers yourself (the orders are in your store's admin)."),
                 no_contact,
             )
         )
@@ -212,10 +237,15 @@ def needs_the_merchant(session: Session, shop: Shop, now: datetime) -> list[Atte
         items.append(
             Attention(
                 "warning",
-                f"{_plural(passed, 'variant has a fixed ETA', 'variants have fixed ETAs')} in "
-                "the past.",
-                "Set a new date or clear it on the Variants page; until then the lead time "
-                "applies.",
+                ngettext(
+                    "%(num)s variant has a fixed ETA in the past.",
+                    "%(num)s variants have fixed ETAs in the past.",
+                    passed,
+                ),
+                _(
+                    "Set a new date or clear it on the Variants page; until then the lead time "
+                    "applies."
+                ),
                 passed,
             )
         )
@@ -230,9 +260,12 @@ def needs_the_merchant(session: Session, shop: Shop, now: datetime) -> list[Atte
         items.append(
             Attention(
                 "warning",
-                f"{_plural(bounced, 'customer email', 'customer emails')} bounced in the last "
-                "30 days.",
-                "Check those addresses with the customers; the app stops writing to them.",
+                ngettext(
+                    "%(num)s customer email bounced in the last 30 days.",
+                    "%(num)s customer emails bounced in the last 30 days.",
+                    bounced,
+                ),
+                _("Check those addresses with the customers; the app stops writing to them."),
                 bounced,
             )
         )

@@ -19,6 +19,7 @@ from connectors.base import can_backorder_automatically
 from plugin.badge_engine import MAX_LEAD_DAYS
 from plugin.models import Shop, StoreSettings, Variant
 from plugin.services import badge_labels, customer_mails, notify_settings
+from plugin.services.admin_text import N_, _
 from plugin.services.badging import refresh_shop_badges
 from plugin.services.catalog import location_ids, location_names, recompute_total
 from plugin.services.shop_time import shop_today
@@ -62,7 +63,7 @@ WHOLE = re.compile(r"[+-]?[0-9]{1,9}")
 
 
 # Why "Backorder automatically" is not offered where checkout would still refuse past zero.
-AUTO_BACKORDER_UNAVAILABLE = (
+AUTO_BACKORDER_UNAVAILABLE = N_(
     "Your store's own backorders are turned off, so its checkout refuses orders once stock "
     "reaches zero, whatever the app shows. Turn on backorders in your store's inventory "
     "settings; once the app sees them (within the hour) it can backorder automatically."
@@ -73,7 +74,7 @@ def auto_backorder_refusal(shop: Shop) -> str | None:
     """Why the app cannot backorder automatically for this store, or None when it can."""
     if can_backorder_automatically(shop.platform.value, shop.native_backorders):
         return None
-    return AUTO_BACKORDER_UNAVAILABLE
+    return _(AUTO_BACKORDER_UNAVAILABLE)
 
 
 @dataclass
@@ -101,14 +102,16 @@ def _int(raw: str, name: str, errors: dict[str, str], low: int, high: int, label
     if not WHOLE.fullmatch(raw):
         too_big = re.fullmatch(r"[+-]?[0-9]+", raw) is not None
         errors[name] = (
-            f"{label} must be between {low} and {high}."
+            _("%(label)s must be between %(low)s and %(high)s.", label=label, low=low, high=high)
             if too_big
-            else f"{label} must be a whole number."
+            else _("%(label)s must be a whole number.", label=label)
         )
         return None
     value = int(raw)
     if not low <= value <= high:
-        errors[name] = f"{label} must be between {low} and {high}."
+        errors[name] = _(
+            "%(label)s must be between %(low)s and %(high)s.", label=label, low=low, high=high
+        )
         return None
     return value
 
@@ -122,15 +125,17 @@ def label_error(name: str, value: str) -> str | None:
     if unknown:
         typed = "{" + unknown[0][:30] + "}"
         if not allowed:
-            return f"This label takes no placeholders; remove {typed}."
-        return f"{named} is the only placeholder here; remove {typed}."
+            return _("This label takes no placeholders; remove %(typed)s.", typed=typed)
+        return _(
+            "%(named)s is the only placeholder here; remove %(typed)s.", named=named, typed=typed
+        )
     rest = value
     for placeholder in allowed:
         rest = rest.replace("{" + placeholder + "}", "")
     if "{" in rest or "}" in rest:
         if not allowed:
-            return "This label takes no placeholders; remove the braces."
-        return f"Use braces only in {named}."
+            return _("This label takes no placeholders; remove the braces.")
+        return _("Use braces only in %(named)s.", named=named)
     return None
 
 
@@ -142,7 +147,11 @@ def _date_ahead(raw: str, today: date, what: str) -> tuple[date | None, str | No
         return None, None
     latest = today + timedelta(days=MAX_DAYS_AHEAD)
     if value > latest:
-        return None, f"{what} must be by {latest.isoformat()} (three years ahead)."
+        return None, _(
+            "%(what)s must be by %(latest)s (three years ahead).",
+            what=what,
+            latest=latest.isoformat(),
+        )
     return value, None
 
 
@@ -170,9 +179,9 @@ def parse(
         chosen = _chosen_locations(form)
         unknown = [loc for loc in chosen if loc not in locations]
         if unknown:
-            errors["location"] = f"Unknown location {unknown[0][:40]!r}."
+            errors["location"] = _("Unknown location %(location)r.", location=unknown[0][:40])
         elif not chosen:
-            errors["location"] = "Choose at least one location whose stock counts."
+            errors["location"] = _("Choose at least one location whose stock counts.")
         # Every location chosen is stored as "all", so new locations count too.
         sub.values["location_ids"] = None if set(chosen) == set(locations) else sorted(chosen)
     for name in FLAG_FIELDS:
@@ -181,20 +190,20 @@ def parse(
     for name, max_len in LABEL_FIELDS.items():
         value = (form.get(name) or "").strip()
         if not value:
-            errors[name] = "A label is needed; shoppers would otherwise see an empty badge."
+            errors[name] = _("A label is needed; shoppers would otherwise see an empty badge.")
         elif len(value) > max_len:
-            errors[name] = f"Keep it to {max_len} characters or fewer."
+            errors[name] = _("Keep it to %(max)s characters or fewer.", max=max_len)
         elif problem := label_error(name, value):
             errors[name] = problem
         sub.values[name] = value
     if "label_backorder" not in errors and "{eta}" not in str(sub.values["label_backorder"]):
-        errors["label_backorder"] = "Include {eta} where the ship-by date should appear."
+        errors["label_backorder"] = _("Include {eta} where the ship-by date should appear.")
     sub.badge_labels = badge_labels.parse(form, errors)
 
     for name in COLOUR_FIELDS:
         value = (form.get(name) or "").strip()
         if not COLOUR.match(value):
-            errors[name] = "Use a colour like #1a7f37."
+            errors[name] = _("Use a colour like #1a7f37.")
         sub.values[name] = value
 
     lead = _int(
@@ -203,10 +212,10 @@ def parse(
         errors,
         0,
         MAX_LEAD_DAYS,
-        "Lead time",
+        _("Lead time"),
     )
     if lead is None and "default_lead_days" not in errors:
-        errors["default_lead_days"] = "A default lead time in days is needed."
+        errors["default_lead_days"] = _("A default lead time in days is needed.")
     sub.values["default_lead_days"] = lead
 
     if "timezone" in form:  # stores whose platform reports their zone do not show the field
@@ -216,7 +225,9 @@ def parse(
                 raise ValueError(tz)
             ZoneInfo(tz)
         except (ZoneInfoNotFoundError, ValueError, OSError):
-            errors["timezone"] = "Use a time zone name such as Europe/London or America/New_York."
+            errors["timezone"] = _(
+                "Use a time zone name such as Europe/London or America/New_York."
+            )
         sub.values["timezone"] = tz
 
     if "closed_dates" in form:  # a client that never showed the field leaves it as it was
@@ -225,18 +236,22 @@ def parse(
             raw = raw.strip()
             if not raw:
                 continue
-            day, too_far = _date_ahead(raw, today, f"The closed date {raw}")
+            day, too_far = _date_ahead(raw, today, _("The closed date %(date)s", date=raw))
             if day is None:
-                errors["closed_dates"] = too_far or f"{raw[:20]!r} is not a date like 2026-12-24."
+                errors["closed_dates"] = too_far or _(
+                    "%(typed)r is not a date like 2026-12-24.", typed=raw[:20]
+                )
                 break
             closed.append(day.isoformat())
         if len(closed) > MAX_CLOSED_DATES:
-            errors["closed_dates"] = f"At most {MAX_CLOSED_DATES} dates."
+            errors["closed_dates"] = _("At most %(max)s dates.", max=MAX_CLOSED_DATES)
         sub.values["closed_dates"] = sorted(set(closed))
 
     reason = " ".join(str(form.get("eta_reason") or "").split())
     if len(reason) > MAX_ETA_REASON:
-        errors["eta_reason"] = f"Keep the reason to {MAX_ETA_REASON} characters or fewer."
+        errors["eta_reason"] = _(
+            "Keep the reason to %(max)s characters or fewer.", max=MAX_ETA_REASON
+        )
     sub.eta_reason = reason
 
     if "email_quiet_minutes" in form:
@@ -246,23 +261,25 @@ def parse(
             errors,
             0,
             MAX_QUIET_MINUTES,
-            "The quiet period",
+            _("The quiet period"),
         )
         if quiet is not None:
             sub.values["email_quiet_minutes"] = quiet
     if "postal_address" in form:
         address = str(form.get("postal_address") or "").strip()
         if len(address) > MAX_POSTAL_ADDRESS:
-            errors["postal_address"] = f"Keep it to {MAX_POSTAL_ADDRESS} characters or fewer."
+            errors["postal_address"] = _(
+                "Keep it to %(max)s characters or fewer.", max=MAX_POSTAL_ADDRESS
+            )
         sub.values["postal_address"] = address or None
 
     sub.notify_texts = notify_settings.parse(form, sub.values, errors)
 
     reply_to = str(form.get("email_reply_to") or "").strip()
     if len(reply_to) > MAX_EMAIL:
-        errors["email_reply_to"] = f"Keep it to {MAX_EMAIL} characters or fewer."
+        errors["email_reply_to"] = _("Keep it to %(max)s characters or fewer.", max=MAX_EMAIL)
     elif reply_to and not EMAIL.match(reply_to):
-        errors["email_reply_to"] = "That is not an email address."
+        errors["email_reply_to"] = _("That is not an email address.")
     sub.values["email_reply_to"] = reply_to or None
 
     return sub
@@ -356,8 +373,9 @@ def apply(session: Session, shop: Shop, sub: SettingsSubmission) -> None:
     badge_labels.apply(shop, sub.badge_labels)
 
 
-def form_values(shop: Shop, variants: list[Variant]) -> dict[str, object]:
-    """The saved settings as the form shows them."""
+def form_values(shop: Shop) -> dict[str, object]:
+    """The saved settings as the form shows them (from the shop's rows, never a read of its
+    whole catalogue: the page costs the same with 50 variants or 50,000)."""
     s = shop.settings
     values: dict[str, object] = {name: "on" if getattr(s, name) else "" for name in FLAG_FIELDS}
     for name in (*LABEL_FIELDS, *COLOUR_FIELDS):
@@ -376,9 +394,8 @@ def form_values(shop: Shop, variants: list[Variant]) -> dict[str, object]:
     # The platform's names for the locations offered (the page falls back to the id).
     values["location_names"] = location_names(session, shop.id) if session is not None else {}
     chosen = s.location_ids
-    values["location"] = (
-        list(chosen)
-        if chosen
-        else sorted({level.location_id for v in variants for level in v.levels})
-    )
+    offered = list(location_ids(session, shop.id)) if session is not None else []
+    values["location"] = list(chosen) if chosen else offered
+    # Every location the store has reported stock for: the page offers these.
+    values["location_options"] = offered
     return values

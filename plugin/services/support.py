@@ -19,7 +19,8 @@ from plugin.models import (
     Variant,
     WebhookEvent,
 )
-from plugin.services.shop_time import format_eta, shop_zone
+from plugin.services import admin_text
+from plugin.services.shop_time import format_eta
 
 RECENT_TRANSITIONS = 20
 RECENT_FAILURES = 5
@@ -27,11 +28,10 @@ RECENT_FAILURES = 5
 
 def local_moment(moment: datetime | None, timezone: str | None) -> str | None:
     """A moment as the merchant reads it: in the shop's zone, with the zone's abbreviation
-    ("2026-11-30 14:05 CET"), so nobody has to convert from UTC. The ISO value stays alongside
-    for machines."""
-    if moment is None:
-        return None
-    return moment.astimezone(shop_zone(timezone)).strftime("%Y-%m-%d %H:%M %Z")
+    ("2026-11-30 14:05 CET"), so nobody has to convert from UTC, and written the way the
+    reader's language writes dates ("30 nov. 2026 14:05 CET" in French). The ISO value stays
+    alongside for machines."""
+    return admin_text.moment(moment, timezone)
 
 
 def recent_transitions(session: Session, shop: Shop, limit: int = RECENT_TRANSITIONS) -> list[dict]:

@@ -20,12 +20,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
+from babel.numbers import format_decimal
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from plugin.models import Product, Shop, Variant, VariantBadge
-from plugin.services import customer_mails
+from plugin.services import admin_text, customer_mails
+from plugin.services.admin_text import N_, _, ngettext
 from plugin.services.badging import refresh_badge
 from plugin.services.notify_waitlist import FORMULA_STARTS, safe_cell
 from plugin.services.settings_form import MAX_DAYS_AHEAD, MAX_LEAD_DAYS, MAX_LIMIT, WHOLE
@@ -40,8 +42,8 @@ VALUE_FIELDS = {
     "backorder_limit": "backorder_limit",
 }
 BOUNDS = {
-    "lead_days": (0, MAX_LEAD_DAYS, "Lead time"),
-    "backorder_limit": (0, MAX_LIMIT, "Backorder limit"),
+    "lead_days": (0, MAX_LEAD_DAYS, N_("Lead time")),
+    "backorder_limit": (0, MAX_LIMIT, N_("Backorder limit")),
 }
 MAX_ROWS = 20_000
 MAX_CELL = 255
@@ -152,7 +154,9 @@ def _decode(data: str | bytes, plan: ImportPlan) -> str | None:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         line = data.count(b"\n", 0, exc.start) + 1
-        plan.errors.append((line, "The file is not UTF-8 text: save it as 'CSV UTF-8' and retry."))
+        plan.errors.append(
+            (line, _("The file is not UTF-8 text: save it as 'CSV UTF-8' and retry."))
+        )
         return None
 
 
@@ -174,7 +178,9 @@ def _read_rows(text: str, plan: ImportPlan) -> Iterator[tuple[int, list[str]]]:
             if any(cell.strip() for cell in row):
                 yield start, row
     except csv.Error as exc:
-        plan.errors.append((last + 1, f"The file cannot be read from here on ({exc})."))
+        plan.errors.append(
+            (last + 1, _("The file cannot be read from here on (%(error)s).", error=exc))
+        )
 
 
 def _header(row: list[str], plan: ImportPlan, line: int) -> list[str] | None:
@@ -183,15 +189,19 @@ def _header(row: list[str], plan: ImportPlan, line: int) -> list[str] | None:
     unknown = [n for n in names if n not in COLUMNS]
     if unknown:
         problems.append(
-            f"Unknown column {unknown[0][:40]!r}; the columns are " + ", ".join(COLUMNS) + "."
+            _(
+                "Unknown column %(column)r; the columns are %(columns)s.",
+                column=unknown[0][:40],
+                columns=", ".join(COLUMNS),
+            )
         )
     repeated = sorted({n for n in names if names.count(n) > 1})
     if repeated:
-        problems.append(f"Column {repeated[0][:40]!r} appears twice.")
+        problems.append(_("Column %(column)r appears twice.", column=repeated[0][:40]))
     if not any(k in names for k in KEYS):
-        problems.append("A variant_id or sku column is needed to find each variant.")
+        problems.append(_("A variant_id or sku column is needed to find each variant."))
     if not any(v in names for v in VALUE_FIELDS):
-        problems.append("No eta, lead_days or backorder_limit column: nothing to import.")
+        problems.append(_("No eta, lead_days or backorder_limit column: nothing to import."))
     plan.errors.extend((line, p) for p in problems)
     return None if problems else names
 
@@ -204,24 +214,35 @@ def _value(column: str, raw: str, today: date, old: Value) -> tuple[Value, str |
         try:
             value = date.fromisoformat(raw)
         except ValueError:
-            return None, f"ETA {raw[:20]!r} is not a date like 2026-12-24."
+            return None, _("ETA %(typed)r is not a date like 2026-12-24.", typed=raw[:20])
         # A date the variant already has is left as it is, even passed (the settings page flags
         # it): a file exported earlier imports back unchanged.
         if value == old:
             return value, None
         if value < today:
-            return None, f"ETA {raw} is in the past."
+            return None, _("ETA %(date)s is in the past.", date=raw)
         if value > today + timedelta(days=MAX_DAYS_AHEAD):
-            return None, f"ETA {raw} is more than {MAX_DAYS_AHEAD} days ahead."
+            return None, _(
+                "ETA %(date)s is more than %(max)s days ahead.", date=raw, max=MAX_DAYS_AHEAD
+            )
         return value, None
     low, high, label = BOUNDS[column]
+    label = _(label)
     if not WHOLE.fullmatch(raw):
         if raw.lstrip("+-").isascii() and raw.lstrip("+-").isdigit():
-            return None, f"{label} must be between {low} and {high}."
-        return None, f"{label} {raw[:20]!r} must be a whole number."
+            return None, _(
+                "%(label)s must be between %(low)s and %(high)s.", label=label, low=low, high=high
+            )
+        return None, _("%(label)s %(typed)r must be a whole number.", label=label, typed=raw[:20])
     value = int(raw)
     if not low <= value <= high:
-        return None, f"{label} must be between {low} and {high} (got {value})."
+        return None, _(
+            "%(label)s must be between %(low)s and %(high)s (got %(value)s).",
+            label=label,
+            low=low,
+            high=high,
+            value=value,
+        )
     return value, None
 
 
@@ -271,18 +292,27 @@ def _find(cells: dict[str, str], by_id, by_sku) -> tuple[_Known | None, str | No
     if vid:
         known = by_id.get(vid)
         if known is None:
-            return None, f"No variant with id {vid[:40]!r} in this store."
+            return None, _("No variant with id %(id)r in this store.", id=vid[:40])
         if sku and sku != known.sku:
-            return None, f"Variant {vid[:40]} has SKU {known.sku[:40]!r}, not {sku[:40]!r}."
+            return None, _(
+                "Variant %(id)s has SKU %(sku)r, not %(typed)r.",
+                id=vid[:40],
+                sku=known.sku[:40],
+                typed=sku[:40],
+            )
         return known, None
     if sku:
         matches = by_sku.get(sku, [])
         if not matches:
-            return None, f"No variant with SKU {sku[:40]!r} in this store."
+            return None, _("No variant with SKU %(sku)r in this store.", sku=sku[:40])
         if len(matches) > 1:
-            return None, f"SKU {sku[:40]!r} matches {len(matches)} variants; use variant_id."
+            return None, _(
+                "SKU %(sku)r matches %(count)s variants; use variant_id.",
+                sku=sku[:40],
+                count=len(matches),
+            )
         return matches[0], None
-    return None, "Give a variant_id or an sku."
+    return None, _("Give a variant_id or an sku.")
 
 
 def check(session: Session, shop: Shop, data: str | bytes, today: date | None = None) -> ImportPlan:
@@ -296,7 +326,7 @@ def check(session: Session, shop: Shop, data: str | bytes, today: date | None = 
     rows = _read_rows(text, plan)
     first = next(rows, None)
     if first is None:
-        plan.errors = plan.errors or [(1, "The file is empty: a header row is needed.")]
+        plan.errors = plan.errors or [(1, _("The file is empty: a header row is needed."))]
         return plan
     names = _header(first[1], plan, first[0])
     if names is None:
@@ -305,7 +335,13 @@ def check(session: Session, shop: Shop, data: str | bytes, today: date | None = 
     plan.rows = len(records)
     if len(records) > MAX_ROWS:
         plan.errors.append(
-            (records[MAX_ROWS][0], f"More than {MAX_ROWS:,} rows: split the file and import each.")
+            (
+                records[MAX_ROWS][0],
+                _(
+                    "More than %(max)s rows: split the file and import each.",
+                    max=format_decimal(MAX_ROWS, locale=admin_text.locale()),
+                ),
+            )
         )
         return plan
     by_id, by_sku = _known(session, shop)
@@ -313,20 +349,45 @@ def check(session: Session, shop: Shop, data: str | bytes, today: date | None = 
     changes: list[Change] = []
     for line, row in records:
         if len(row) != len(names):
-            plan.errors.append((line, f"{len(row)} cells where the header has {len(names)}."))
+            plan.errors.append(
+                (
+                    line,
+                    _(
+                        "%(cells)s cells where the header has %(header)s.",
+                        cells=len(row),
+                        header=len(names),
+                    ),
+                )
+            )
             continue
         cells = {name: _unescape(cell) for name, cell in zip(names, row, strict=True)}
         too_long = [n for n, v in cells.items() if len(v) > MAX_CELL]
         if too_long:
-            plan.errors.append((line, f"{too_long[0]} is longer than {MAX_CELL} characters."))
+            plan.errors.append(
+                (
+                    line,
+                    _(
+                        "%(column)s is longer than %(max)s characters.",
+                        column=too_long[0],
+                        max=MAX_CELL,
+                    ),
+                )
+            )
             continue
         known, problem = _find(cells, by_id, by_sku)
         if known is None:
-            plan.errors.append((line, problem or "Unknown variant."))
+            plan.errors.append((line, problem or _("Unknown variant.")))
             continue
         if known.id in seen:
             plan.errors.append(
-                (line, f"Variant {known.platform_id} is already on line {seen[known.id]}.")
+                (
+                    line,
+                    _(
+                        "Variant %(id)s is already on line %(line)s.",
+                        id=known.platform_id,
+                        line=seen[known.id],
+                    ),
+                )
             )
             continue
         seen[known.id] = line
@@ -380,11 +441,11 @@ def unsign(token: str, shop: Shop, secret_key: str, max_age: int = PLAN_MAX_AGE)
     try:
         payload = _serializer(secret_key).loads(token, max_age=max_age)
     except SignatureExpired as exc:
-        raise PlanRefused("This check is over an hour old: upload the file again.") from exc
+        raise PlanRefused(_("This check is over an hour old: upload the file again.")) from exc
     except BadSignature as exc:
-        raise PlanRefused("This import could not be verified: upload the file again.") from exc
+        raise PlanRefused(_("This import could not be verified: upload the file again.")) from exc
     if payload.get("shop") != shop.id:
-        raise PlanRefused("This import was checked for another store.")
+        raise PlanRefused(_("This import was checked for another store."))
     changes = [
         Change(line, vid, column, _typed(column, old), _typed(column, new), pid, sku)
         for line, vid, column, old, new, pid, sku in payload["changes"]
@@ -394,7 +455,7 @@ def unsign(token: str, shop: Shop, secret_key: str, max_age: int = PLAN_MAX_AGE)
 
 # -- apply ----------------------------------------------------------------------------------------
 
-FIELD_LABELS = {"eta": "ETA", "lead_days": "Lead time", "backorder_limit": "Limit"}
+FIELD_LABELS = {"eta": N_("ETA"), "lead_days": N_("Lead time"), "backorder_limit": N_("Limit")}
 ID_BATCH = 1000
 
 
@@ -421,13 +482,20 @@ def _stale(plan: ImportPlan, variants: dict[int, Variant], today: date) -> list[
     errors = []
     for change in plan.changes:
         variant = variants.get(change.variant_id)
-        label = FIELD_LABELS[change.field]
+        label = _(FIELD_LABELS[change.field])
         if variant is None:
-            errors.append((change.line, "This variant is no longer in the store."))
+            errors.append((change.line, _("This variant is no longer in the store.")))
         elif getattr(variant, VALUE_FIELDS[change.field]) != change.old:
-            errors.append((change.line, f"{label} was changed by someone else since the check."))
+            errors.append(
+                (
+                    change.line,
+                    _("%(label)s was changed by someone else since the check.", label=label),
+                )
+            )
         elif change.field == "eta" and change.new is not None and change.new < today:
-            errors.append((change.line, f"ETA {change.new.isoformat()} is now in the past."))
+            errors.append(
+                (change.line, _("ETA %(date)s is now in the past.", date=change.new.isoformat()))
+            )
     return errors
 
 
@@ -487,7 +555,9 @@ def apply(
 
 def applied_message(result: ApplyResult) -> str:
     count, variants = len(result.plan.changes), result.plan.variants
-    return (
-        f"Imported {count} change{'' if count == 1 else 's'} to {variants} "
-        f"variant{'' if variants == 1 else 's'}; {result.badges_changed} badge(s) updated."
+    return _(
+        "Imported %(changes)s to %(variants)s; %(badges)s badge(s) updated.",
+        changes=ngettext("%(num)s change", "%(num)s changes", count),
+        variants=ngettext("%(num)s variant", "%(num)s variants", variants),
+        badges=result.badges_changed,
     )

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from plugin.models import Shop, Variant, VariantBadge
 from plugin.services import customer_mails
+from plugin.services.admin_text import N_, _
 from plugin.services.badging import refresh_badge
 from plugin.services.shop_time import shop_today
 from plugin.services.variant_csv import _value as checked_value
@@ -30,7 +31,13 @@ FIELDS = {
     "lead": ("lead_days", "lead_days_override"),
     "limit": ("backorder_limit", "backorder_limit"),
 }
-FIELD_LABELS = {"eta": "ETA", "lead": "Lead time", "limit": "Backorder limit"}
+FIELD_LABELS = {"eta": N_("ETA"), "lead": N_("Lead time"), "limit": N_("Backorder limit")}
+# What a bulk edit needs typed, per field.
+MISSING_VALUE = {
+    "eta": N_("Type the ETA to set, or clear it."),
+    "lead": N_("Type the lead time to set, or clear it."),
+    "limit": N_("Type the backorder limit to set, or clear it."),
+}
 FORM_FIELD = re.compile(r"variant-([0-9]{1,10})-(eta|lead|limit)")
 CAUSE = "settings"
 ID_BATCH = 1000
@@ -60,10 +67,16 @@ class SaveResult:
     def message(self) -> str:
         if not self.ok:
             count = sum(len(fields) for fields in self.errors.values())
-            return self.refused or f"Nothing was saved: {count} value(s) to fix, marked below."
+            return self.refused or _(
+                "Nothing was saved: %(num)s value(s) to fix, marked below.", num=count
+            )
         if not self.changed:
-            return "Nothing to save: every value is as it was."
-        return f"Saved {len(self.changed)} variant(s); {self.badges_changed} badge(s) updated."
+            return _("Nothing to save: every value is as it was.")
+        return _(
+            "Saved %(num)s variant(s); %(badges)s badge(s) updated.",
+            num=len(self.changed),
+            badges=self.badges_changed,
+        )
 
 
 @dataclass
@@ -81,10 +94,12 @@ class BulkResult:
     @property
     def message(self) -> str:
         if not self.ok:
-            return "Nothing was changed: " + " ".join(self.errors.values())
-        return (
-            f"Bulk edit: {len(self.changed)} of {self.matched} variant(s) changed; "
-            f"{self.badges_changed} badge(s) updated."
+            return _("Nothing was changed: %(problems)s", problems=" ".join(self.errors.values()))
+        return _(
+            "Bulk edit: %(num)s of %(matched)s variant(s) changed; %(badges)s badge(s) updated.",
+            num=len(self.changed),
+            matched=self.matched,
+            badges=self.badges_changed,
         )
 
 
@@ -159,7 +174,7 @@ def _lock(session: Session, shop: Shop, ids: list[int]) -> dict[int, Variant]:
 def _check(name: str, raw: str, today: date, old) -> tuple[object, str | None]:
     raw = raw.strip()
     if len(raw) > MAX_RAW:
-        return None, f"{FIELD_LABELS[name]} is too long to be a valid value."
+        return None, _("%(label)s is too long to be a valid value.", label=_(FIELD_LABELS[name]))
     return checked_value(FIELDS[name][0], raw, today, old)
 
 
@@ -199,7 +214,7 @@ def save_rows(
         return result
     reason = " ".join(reason.split())
     if len(reason) > MAX_REASON:
-        result.refused = f"Keep the reason to {MAX_REASON} characters or fewer."
+        result.refused = _("Keep the reason to %(max)s characters or fewer.", max=MAX_REASON)
         return result
     today = today or shop_today(shop.timezone)
     variants = _lock(session, shop, list(changes))
@@ -207,7 +222,7 @@ def save_rows(
     for vid, fields in changes.items():
         variant = variants.get(vid)
         if variant is None:
-            result.errors[vid] = {"row": "No such variant in this store."}
+            result.errors[vid] = {"row": _("No such variant in this store.")}
             continue
         for name, raw in fields.items():
             attribute = FIELDS[name][1]
@@ -245,23 +260,25 @@ def bulk_edit(
     wanted: dict[str, object] = {}
     for name, raw in values.items():
         if name not in FIELDS:
-            result.errors[name] = f"Unknown field {name[:20]!r}; use eta, lead or limit."
+            result.errors[name] = _(
+                "Unknown field %(name)r; use eta, lead or limit.", name=name[:20]
+            )
             continue
         if raw is not None and not str(raw).strip():
-            result.errors[name] = f"Type the {FIELD_LABELS[name].lower()} to set, or clear it."
+            result.errors[name] = _(MISSING_VALUE[name])
             continue
         value, problem = _check(name, "" if raw is None else str(raw), today, None)
         if problem:
             result.errors[name] = problem
         wanted[FIELDS[name][1]] = value
     if not wanted and not result.errors:
-        result.errors["field"] = "Choose what to set or clear."
+        result.errors["field"] = _("Choose what to set or clear.")
     if isinstance(target, Filters):
         ids = matching_ids(session, shop, target)
     else:
         ids = sorted({int(v) for v in target if isinstance(v, int) and 0 < v <= MAX_ID})
         if not ids:
-            result.errors["selection"] = "Select at least one variant."
+            result.errors["selection"] = _("Select at least one variant.")
     if not result.ok:
         return result
     variants = _lock(session, shop, ids)

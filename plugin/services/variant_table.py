@@ -26,6 +26,7 @@ from plugin.models import (
     VariantBadge,
 )
 from plugin.models.notify import WAITING
+from plugin.services.admin_text import _
 from plugin.services.ledger import OWING
 from plugin.services.shop_time import shop_today
 
@@ -72,7 +73,11 @@ def filters_from(args: Mapping[str, str]) -> tuple[Filters, str | None]:
     state = str(args.get("state") or "").strip()
     problem = None
     if state and state not in STATES:
-        problem = f"Unknown state {state[:30]!r}; use one of: " + ", ".join(STATES) + "."
+        problem = _(
+            "Unknown state %(state)r; use one of: %(states)s.",
+            state=state[:30],
+            states=", ".join(STATES),
+        )
         state = ""
     flags = {name: str(args.get(name) or "") in ("1", "on", "true", "yes") for name in FLAGS}
     return Filters(query=query, state=state, **flags), problem
@@ -106,8 +111,8 @@ class Row:
     def owed_text(self) -> str:
         """'3 of 5': units owed against the limit ('3 owed' when there is none)."""
         if self.limit is None:
-            return f"{self.owed} owed" if self.owed else "none owed"
-        return f"{self.owed} of {self.limit}"
+            return _("%(owed)s owed", owed=self.owed) if self.owed else _("none owed")
+        return _("%(owed)s of %(limit)s", owed=self.owed, limit=self.limit)
 
     @property
     def limit_reached(self) -> bool:
