@@ -424,12 +424,16 @@ def outbox():
 
 @bp.post("/outbox/send-due")
 def send_due():
-    """Run what the clock would: back-in-stock batches that are due, then the mails whose
-    quiet period is over."""
-    from plugin.jobs import queue_due_restocks, send_due_mails
+    """Run what the clock would for the sandbox store (never for another shop): back-in-stock
+    batches that are due, then the mails whose quiet period is over."""
+    from plugin.jobs import queue_due_restocks, queue_mails
+    from plugin.services.outbox import due_mail_ids
 
-    batches = queue_due_restocks()
-    message = send_due_mails().capitalize() + "."
+    shop = _shop()
+    batches = queue_due_restocks(shop.id)
+    ids = due_mail_ids(db.session, shop_id=shop.id)
+    queue_mails(ids)
+    message = f"Queued {len(ids)} due mail(s)."
     if batches:
         message += f" Sent {batches} back-in-stock alert batch(es) that were due."
     flash(message, "ok")

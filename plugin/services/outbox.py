@@ -86,15 +86,14 @@ def is_suppressed(session: Session, shop_id: int, email: str) -> bool:
     )
 
 
-def due_mail_ids(session: Session, now: datetime | None = None, limit: int = 1000) -> list[int]:
-    """Pending mails whose quiet period is over: what the emails queue should be sending."""
-    return list(
-        session.scalars(
-            select(OutboxMail.id)
-            .where(
-                OutboxMail.status == MailStatus.PENDING, OutboxMail.send_after <= (now or utcnow())
-            )
-            .order_by(OutboxMail.id)
-            .limit(limit)
-        )
+def due_mail_ids(
+    session: Session, now: datetime | None = None, limit: int = 1000, shop_id: int | None = None
+) -> list[int]:
+    """Pending mails whose quiet period is over (of one shop, or all): what the emails queue
+    should be sending."""
+    query = select(OutboxMail.id).where(
+        OutboxMail.status == MailStatus.PENDING, OutboxMail.send_after <= (now or utcnow())
     )
+    if shop_id is not None:
+        query = query.where(OutboxMail.shop_id == shop_id)
+    return list(session.scalars(query.order_by(OutboxMail.id).limit(limit)))
