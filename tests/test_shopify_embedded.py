@@ -412,9 +412,9 @@ def test_support_view_shows_badge_changes_and_webhook_health(app, client):
         "Thu, December 24, 2026",
     )
 
-    html = client.get(
-        f"/shopify/app/support?shop={SHOP}&id_token={session_token(SHOP)}"
-    ).get_data(as_text=True)
+    html = client.get(f"/shopify/app/support?shop={SHOP}&id_token={session_token(SHOP)}").get_data(
+        as_text=True
+    )
     assert "Backorder, ships by Thu, December 24, 2026" in html
     assert "(was in stock)" in html
     assert "2 processed · 0 waiting · 1 failing" in " ".join(html.split())
