@@ -138,10 +138,14 @@ def test_bigcommerce_support_page_shows_the_shops_zone_not_utc(app, client, bigc
     assert response.status_code == 200
     page = response.get_data(as_text=True)
     assert "(UTC)" not in page
-    assert _cells(page) == [
+    registered, *rest = _cells(page)
+    assert rest == [
         (ASKED.isoformat(), "2026-07-01 12:00 CEST"),
         (CHANGED.isoformat(), "2026-11-30 14:05 CET"),
     ]
+    # When the store's webhooks were last checked: in the shop's zone too, not an ISO string.
+    assert registered[0] == shop.registered_at.isoformat()
+    assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d CET", registered[1])
 
 
 def test_a_shop_in_utc_still_reads_its_zone_by_name(app, client):

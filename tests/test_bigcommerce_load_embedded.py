@@ -168,7 +168,7 @@ def test_support_page_shows_recent_badge_changes_and_the_inbox(app, client, stor
 
     assert page.status_code == 200
     text = page.get_data(as_text=True)
-    assert "Trail Runner · 42 / Blue" in text and "TR-42" in text and "backorder" in text
+    assert "Trail Runner · 42 / Blue" in text and "TR-42" in text and "<td>Backorder</td>" in text
     assert 'data-inbox="pending">1<' in text
     registered = f'Webhooks registered: <strong id="hooks-registered">{len(HOOK_SCOPES)}</strong>'
     assert registered in text

@@ -311,8 +311,11 @@ def _support_facts(shop: Shop) -> dict:
     return {
         "inbox": health["counts"],
         "last_received_at": health["last_received_at"],
+        # What people read: in the shop's zone, the reader's way (the ISO value stays for <time>).
+        "last_received_at_local": health["last_received_at_local"],
         "failures": health["failing"],
         **installs.registration_facts(db.session, shop),
+        "registered_at_local": support.local_moment(shop.registered_at, shop.timezone),
     }
 
 
