@@ -139,6 +139,9 @@ def settle_variant(
                 BackorderLine.status.in_(OWING),
             ),
         )
+        # Oldest order first, as the queue is served: the steps (and the mails they call for)
+        # come out in that order whatever plan the database picks.
+        .order_by(Order.placed_at, OrderLine.id)
     ).all()
     if not rows:
         return result
