@@ -83,6 +83,7 @@ def register_blueprints(app: Flask) -> None:
     from plugin.blueprints import (
         bigcommerce,
         customer_orders,
+        desk,
         health,
         notify,
         sandbox,
@@ -99,6 +100,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(shopify_install.bp)
     app.register_blueprint(shopify_admin.bp)
     app.register_blueprint(bigcommerce.bp)
+    app.register_blueprint(desk.bp)
     app.register_blueprint(customer_orders.bp)
     app.register_blueprint(notify.bp)
     app.register_blueprint(notify.proxy_bp)

@@ -106,13 +106,20 @@ def schedule_push(shop_id: int) -> None:
 
 @job
 def push_badges(shop_id: int) -> str:
-    from plugin.services.push import push_pending
+    from plugin.services.push import PushAttempt, push_pending, record_failed_push
 
-    with db.unit_of_work() as session:
-        shop = session.get(Shop, shop_id)
-        if shop is None or not shop.is_active:
-            return f"shop {shop_id} not installed; nothing pushed"
-        pushed, more = push_pending(session, shop)
+    attempted: list[PushAttempt] = []
+    try:
+        with db.unit_of_work() as session:
+            shop = session.get(Shop, shop_id)
+            if shop is None or not shop.is_active:
+                return f"shop {shop_id} not installed; nothing pushed"
+            pushed, more = push_pending(session, shop, attempted)
+    except Exception as exc:
+        if attempted:  # the try is in each variant's timeline; the badges stay pending
+            with db.unit_of_work() as session:
+                record_failed_push(session, shop_id, attempted, f"{type(exc).__name__}: {exc}")
+        raise
     if more:
         schedule_push(shop_id)
     return f"shop {shop_id}: {pushed} badge(s) pushed"

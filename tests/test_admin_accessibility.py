@@ -74,6 +74,7 @@ def shells(app, client):
         )
         token = parse_qs(urlsplit(load.headers["Location"]).query)["token"][0]
         shopify_token = session_token(SHOPIFY)
+        desk_sandbox_variant, desk_bc_variant = _desk_variants(sandbox, STORE)
         yield {
             "sandbox-store": "/sandbox/",
             "sandbox-overview": "/sandbox/overview",
@@ -82,6 +83,7 @@ def shells(app, client):
             "sandbox-outbox": "/sandbox/outbox",
             "sandbox-product-page": f"/sandbox/products/{product.id}",
             "sandbox-variants": "/sandbox/variants",
+            "sandbox-desk-kpis": "/sandbox/desk/kpis",
             **{
                 f"shopify-{name}": f"/shopify/app{path}?shop={SHOPIFY}&id_token={shopify_token}"
                 for name, path in [
@@ -90,6 +92,8 @@ def shells(app, client):
                     ("settings", "/settings"),
                     ("emails", "/emails"),
                     ("support", "/support"),
+                    ("desk", "/desk"),
+                    ("desk-kpis", "/desk/kpis"),
                 ]
             },
             "bigcommerce-overview": f"/bigcommerce/app/{STORE}/overview?token={token}",
@@ -97,7 +101,40 @@ def shells(app, client):
             "bigcommerce-emails": f"/bigcommerce/app/{STORE}/emails?token={token}",
             "bigcommerce-support": f"/bigcommerce/app/{STORE}/support?token={token}",
             "bigcommerce-variants": f"/bigcommerce/app/{STORE}/variants?token={token}",
+            "bigcommerce-desk-kpis": f"/bigcommerce/app/{STORE}/desk/kpis?token={token}",
+            "sandbox-desk-variant": f"/sandbox/desk/variants/{desk_sandbox_variant}",
+            "sandbox-desk-search": "/sandbox/desk?q=cotton",
+            "bigcommerce-desk-search": f"/bigcommerce/app/{STORE}/desk?q=ada&token={token}",
+            "bigcommerce-desk-customer": (
+                f"/bigcommerce/app/{STORE}/desk/customer?email=ada@example.com&token={token}"
+            ),
+            "bigcommerce-desk-variant": (
+                f"/bigcommerce/app/{STORE}/desk/variants/{desk_bc_variant}?token={token}"
+            ),
         }
+
+
+def _desk_variants(sandbox, store_hash: str) -> tuple[int, int]:
+    """A variant of each store for the support desk's variant page (the BigCommerce one with a
+    customer waiting and a sign-up, so every section shows)."""
+    from sqlalchemy import select
+
+    from plugin.models import Shop, Variant
+
+    first = db.session.scalars(
+        select(Variant.id).where(Variant.shop_id == sandbox.id).order_by(Variant.id)
+    ).first()
+    store = db.session.scalars(select(Shop).where(Shop.domain == store_hash)).one()
+    made = factories.product(
+        store,
+        "desk-p1",
+        "Desk coat",
+        [{"platform_id": "desk-v1", "sku": "DESK-1", "levels": {"1": 0}}],
+    )
+    variant = made.variants[0]
+    factories.backorder_line(variant, "desk-o1", quantity=2, email="ada@example.com")
+    factories.notify_subscription(variant, "waiting@example.com")
+    return first, variant.id
 
 
 def blocking_violations(page) -> list[str]:

@@ -1040,6 +1040,168 @@ def _(w):
     return expect(w.client.get("/sandbox/overview"), 200)
 
 
+# The support desk's KPIs (page and CSV exports): B's owed lines and sign-ups never counted.
+
+KPI_CSVS = ("summary", "owed_by_product", "owed_by_option", "notify_demand")
+
+
+def _kpis_in(w: World, shell: str) -> list[TestResponse]:
+    paths = ["/kpis?period=90"] + [f"/kpis/{name}.csv?period=90" for name in KPI_CSVS]
+    if shell == "sandbox":
+        return [expect(w.client.get(f"/sandbox/desk{path}"), 200) for path in paths]
+    answers = []
+    for path in paths:
+        if shell == "bigcommerce":
+            mine = f"/bigcommerce/app/{BC_A}/desk{path}&token={w.bc_token()}"
+            answers.append(expect(w.client.get(mine), 200))
+            theirs = f"/bigcommerce/app/{BC_B}/desk{path}&token={w.bc_token()}"
+            answers.append(expect(w.client.get(theirs), 403))
+        else:
+            token = session_token(SHOPIFY_A)
+            answers.append(expect(w.client.get(f"/shopify/app/desk{path}&id_token={token}"), 200))
+            theirs = f"/shopify/app/desk{path}&id_token={token}&shop={SHOPIFY_B}"
+            answers.append(expect(w.client.get(theirs), 401))
+    return answers
+
+
+for _shell in ("sandbox", "bigcommerce", "shopify"):
+    for _view in ("kpis", "kpis_csv"):
+        probe(f"desk.{_shell}_{_view}", "own_store_only_and_b_store_refused")(
+            lambda w, shell=_shell: _kpis_in(w, shell)
+        )
+
+
+# The support desk's variant page and its "heal now": B's variant id is not found with A's
+# credentials (nothing read, nothing healed), and A's credentials on B's store are refused.
+
+
+def _desk_variant_of_b(w: World, shell: str) -> list[TestResponse]:
+    b = w.b[shell]
+    page, heal = f"/variants/{b.variant_id}", f"/variants/{b.variant_id}/heal"
+    if shell == "sandbox":
+        return [
+            expect(w.client.get(f"/sandbox/desk{page}"), 404),
+            expect(w.client.post(f"/sandbox/desk{heal}"), 404),
+        ]
+    if shell == "bigcommerce":
+        token = w.bc_token()
+        return [
+            expect(w.client.get(f"/bigcommerce/app/{BC_A}/desk{page}?token={token}"), 404),
+            expect(
+                w.client.post(f"/bigcommerce/app/{BC_A}/desk{heal}", data={"token": token}), 404
+            ),
+            expect(w.client.get(f"/bigcommerce/app/{BC_B}/desk{page}?token={token}"), 403),
+            expect(
+                w.client.post(f"/bigcommerce/app/{BC_B}/desk{heal}", data={"token": token}), 403
+            ),
+        ]
+    token = session_token(SHOPIFY_A)
+    return [
+        expect(w.client.get(f"/shopify/app/desk{page}?id_token={token}"), 404),
+        expect(w.client.post(f"/shopify/app/desk{heal}", data={"id_token": token}), 404),
+        expect(w.client.get(f"/shopify/app/desk{page}?id_token={token}&shop={SHOPIFY_B}"), 401),
+        expect(
+            w.client.post(f"/shopify/app/desk{heal}", data={"id_token": token, "shop": SHOPIFY_B}),
+            401,
+        ),
+    ]
+
+
+for _shell in ("sandbox", "bigcommerce", "shopify"):
+    for _view in ("variant", "heal"):
+        probe(f"desk.{_shell}_{_view}", "b_variant_id_not_found")(
+            lambda w, shell=_shell: _desk_variant_of_b(w, shell)
+        )
+
+
+# The support desk's search and customer page: B's order number, buyer, SKU and product name
+# find nothing with A's credentials; B's customer, mail and line ids are not found (nothing
+# resent, re-dated, cancelled or noted); A's credentials on B's store are refused.
+
+DESK_TAGS = {"shopify": "sb", "bigcommerce": "bb", "sandbox": "xb"}
+
+
+def _desk(w: World, shell: str, method: str, path: str, status: int, on_b=False, **form):
+    """One desk request in `shell` with A's credentials (on B's store with `on_b`)."""
+    if shell == "sandbox":
+        url, carry = f"/sandbox/desk{path}", {}
+    elif shell == "bigcommerce":
+        url, carry = (
+            f"/bigcommerce/app/{BC_B if on_b else BC_A}/desk{path}",
+            {"token": w.bc_token()},
+        )
+    else:
+        carry = {"id_token": session_token(SHOPIFY_A), **({"shop": SHOPIFY_B} if on_b else {})}
+        url = f"/shopify/app/desk{path}"
+    if method == "GET":
+        return expect(w.client.get(url, query_string={**form, **carry}), status)
+    return expect(w.client.post(url, data={**form, **carry}), status)
+
+
+def _desk_search_for_b(w: World, shell: str) -> list[TestResponse]:
+    b = w.b[shell]
+    # The page repeats the query, so B's keys are typed short of the MARK they carry.
+    keys = [b.order_platform_id, f"#{b.order_platform_id}", "buyer-zqvict", b.sku, MARK[1:-1]]
+    answers = [_desk(w, shell, "GET", "", 200, q=key) for key in keys]
+    for answer in answers:
+        assert "Nothing in this shop matches" in answer.get_data(as_text=True)
+    if shell != "sandbox":
+        refused = 403 if shell == "bigcommerce" else 401
+        answers.append(_desk(w, shell, "GET", "", refused, on_b=True, q="buyer-zqvict"))
+    return answers
+
+
+def _desk_customer_of_b(w: World, shell: str) -> list[TestResponse]:
+    b = w.b[shell]
+    db.session.rollback()
+    mail_id = db.session.scalar(
+        select(OutboxMail.id).where(OutboxMail.idempotency_key == f"{DESK_TAGS[shell]}-sent")
+    )
+    email = b.buyer_email
+    answers = [
+        _desk(w, shell, "GET", "/customer", 404, email=email),
+        _desk(w, shell, "GET", "/customer/mail", 404, email=email, mail_id=mail_id),
+        _desk(w, shell, "POST", "/customer/resend", 404, email=email, mail_id=mail_id),
+        _desk(
+            w,
+            shell,
+            "POST",
+            "/customer/eta",
+            404,
+            email=email,
+            line_id=b.line_id,
+            eta="2099-01-01",
+            reason="x",
+        ),
+        _desk(w, shell, "POST", "/customer/cancel", 404, email=email, line_id=b.line_id),
+        _desk(w, shell, "POST", "/customer/note", 404, email=email, text="x"),
+    ]
+    if shell != "sandbox":
+        refused = 403 if shell == "bigcommerce" else 401
+        answers += [
+            _desk(w, shell, "GET", "/customer", refused, on_b=True, email=email),
+            _desk(w, shell, "POST", "/customer/note", refused, on_b=True, email=email, text="x"),
+        ]
+    return answers
+
+
+for _shell in ("sandbox", "bigcommerce", "shopify"):
+    probe(f"desk.{_shell}_home", "b_keys_find_nothing")(
+        lambda w, shell=_shell: _desk_search_for_b(w, shell)
+    )
+    for _view in (
+        "customer",
+        "customer_mail",
+        "customer_resend",
+        "customer_eta",
+        "customer_cancel",
+        "customer_note",
+    ):
+        probe(f"desk.{_shell}_{_view}", "b_customer_not_found")(
+            lambda w, shell=_shell: _desk_customer_of_b(w, shell)
+        )
+
+
 # -- the table -----------------------------------------------------------------------------------
 
 NO_SHOP_DATA = {

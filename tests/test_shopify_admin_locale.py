@@ -50,8 +50,9 @@ PAGES = {
         ["The waitlist could not be loaded", "Nobody is waiting yet"],
     ),
 }
-FRENCH_LABELS = [title for title, _, _ in PAGES.values()]
-ENGLISH_LABELS = ["Overview", "Variants", "Settings", "Email wording", "Support"]
+# The support desk's own pages follow the five.
+FRENCH_LABELS = [title for title, _, _ in PAGES.values()] + ["Service client"]
+ENGLISH_LABELS = ["Overview", "Variants", "Settings", "Email wording", "Support", "Support desk"]
 
 
 def sidebar(html: str) -> list[str]:

@@ -213,11 +213,12 @@ def _embedded(store_hash: str) -> tuple[Shop, str]:
 
 def _nav(shop: Shop, token: str) -> dict[str, str]:
     return {
-        "overview": url_for(".app_overview", store_hash=shop.domain, token=token),
-        "settings": url_for(".app_settings", store_hash=shop.domain, token=token),
-        "variants": url_for(".app_variants", store_hash=shop.domain, token=token),
-        "support": url_for(".app_support", store_hash=shop.domain, token=token),
-        "emails": url_for(".app_emails", store_hash=shop.domain, token=token),
+        "overview": url_for("bigcommerce.app_overview", store_hash=shop.domain, token=token),
+        "settings": url_for("bigcommerce.app_settings", store_hash=shop.domain, token=token),
+        "variants": url_for("bigcommerce.app_variants", store_hash=shop.domain, token=token),
+        "support": url_for("bigcommerce.app_support", store_hash=shop.domain, token=token),
+        "emails": url_for("bigcommerce.app_emails", store_hash=shop.domain, token=token),
+        "desk": url_for("desk.bigcommerce_home", store_hash=shop.domain, token=token),
     }
 
 

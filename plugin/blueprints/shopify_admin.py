@@ -103,6 +103,8 @@ PAGES = (
     ("settings_page", lazy_gettext("Settings")),
     ("emails_page", lazy_gettext("Email wording")),
     ("support_page", lazy_gettext("Support")),
+    # The support desk (plugin/blueprints/desk.py): customers, variants and KPIs.
+    ("desk.shopify_home", lazy_gettext("Support desk")),
 )
 
 
@@ -263,16 +265,20 @@ def page_links(shop_domain: str, id_token: str, current: str) -> list[dict]:
     """The sidebar's links (App Bridge adds the session) and the page's own links for when App
     Bridge is not there: those carry the shop and the token the page was opened with."""
     keep = {key: request.args[key] for key in ("host", "locale") if request.args.get(key)}
-    return [
-        {
-            "endpoint": endpoint,
-            "label": label,
-            "href": url_for(f".{endpoint}"),
-            "fallback_href": url_for(f".{endpoint}", shop=shop_domain, id_token=id_token, **keep),
-            "current": endpoint == current,
-        }
-        for endpoint, label in PAGES
-    ]
+    links = []
+    for endpoint, label in PAGES:
+        name = endpoint if "." in endpoint else f"shopify_admin.{endpoint}"
+        links.append(
+            {
+                "endpoint": endpoint,
+                "label": label,
+                "href": url_for(name),
+                "fallback_href": url_for(name, shop=shop_domain, id_token=id_token, **keep),
+                "current": endpoint == current
+                or (endpoint.startswith("desk.") and current.startswith("desk.")),
+            }
+        )
+    return links
 
 
 def _settings_context(shop: Shop) -> dict:

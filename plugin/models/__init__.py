@@ -3,7 +3,7 @@
 from domain.badges import BadgeKind
 from domain.platforms import Platform
 from plugin.models.backorder import BackorderLine, BackorderStatus, BackorderStep
-from plugin.models.badge import BadgeTransition, VariantBadge
+from plugin.models.badge import BadgePushRecord, BadgeTransition, VariantBadge
 from plugin.models.base import Base, utcnow
 from plugin.models.catalog import InventoryLevel, Product, Variant
 from plugin.models.mail import MailStatus, MailTemplate, OutboxMail, SuppressedAddress
@@ -24,6 +24,7 @@ from plugin.models.shop import (
     StoreSettings,
     StoreUser,
 )
+from plugin.models.support import CustomerNote
 from plugin.models.webhook import InboxStatus, WebhookAttempt, WebhookEvent
 
 __all__ = [
@@ -31,8 +32,10 @@ __all__ = [
     "BackorderStatus",
     "BackorderStep",
     "BadgeKind",
+    "BadgePushRecord",
     "BadgeTransition",
     "Base",
+    "CustomerNote",
     "DataRequestReport",
     "InboxStatus",
     "InstallStatus",

@@ -10,7 +10,7 @@ customer emails read that timeline.
 from __future__ import annotations
 
 import enum
-from datetime import datetime
+from datetime import date, datetime
 
 from sqlalchemy import ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -29,7 +29,12 @@ class BackorderStatus(enum.StrEnum):
 
 class BackorderLine(Base):
     __tablename__ = "backorder_lines"
-    __table_args__ = (Index("ix_backorder_lines_variant_status", "variant_id", "status"),)
+    __table_args__ = (
+        Index("ix_backorder_lines_variant_status", "variant_id", "status"),
+        # The support desk's KPIs over a period: lines ordered, and lines fulfilled, in it.
+        Index("ix_backorder_lines_shop_ordered_at", "shop_id", "ordered_at"),
+        Index("ix_backorder_lines_shop_fulfilled_at", "shop_id", "fulfilled_at"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     shop_id: Mapped[int] = mapped_column(ForeignKey("shops.id", ondelete="CASCADE"), index=True)
@@ -54,6 +59,11 @@ class BackorderLine(Base):
     fulfilled_at: Mapped[datetime | None]
     cancelled_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # The ship date the customer was first told (for the on-time rate), and a date support staff
+    # set for this one line, with the reason the customer was given.
+    promised_eta: Mapped[date | None]
+    eta_override: Mapped[date | None]
+    eta_reason: Mapped[str | None] = mapped_column(Text)
 
     variant: Mapped[Variant] = relationship()
     order_line: Mapped[OrderLine] = relationship()
@@ -91,5 +101,8 @@ class BackorderStep(Base):
         ForeignKey("webhook_events.id", ondelete="SET NULL"), index=True
     )
     note: Mapped[str | None] = mapped_column(Text)
+    # Who did it, when a person did (support staff: "<platform>:<user id>" or "sandbox");
+    # None for what the app did by itself.
+    staff_user: Mapped[str | None] = mapped_column(String(255))
 
     line: Mapped[BackorderLine] = relationship(back_populates="steps")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import ForeignKey, Index, String
+from sqlalchemy import ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from domain.badges import BadgeKind
@@ -61,4 +61,25 @@ class BadgeTransition(Base):
         ForeignKey("webhook_events.id", ondelete="SET NULL"), index=True
     )
     cause: Mapped[str] = mapped_column(String(64), default="webhook")
+    # Who asked, when a person did (support's "heal now"): as BackorderStep.staff_user.
+    staff_user: Mapped[str | None] = mapped_column(String(255))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class BadgePushRecord(Base):
+    """One delivery of a variant's badge to the store, or a failed try: the "pushed to the
+    store" step of a variant's timeline."""
+
+    __tablename__ = "badge_push_records"
+    __table_args__ = (Index("ix_badge_push_records_variant", "variant_id", "id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    shop_id: Mapped[int] = mapped_column(ForeignKey("shops.id", ondelete="CASCADE"), index=True)
+    variant_id: Mapped[int] = mapped_column(ForeignKey("variants.id", ondelete="CASCADE"))
+    version: Mapped[int]
+    state: Mapped[BadgeKind] = mapped_column(BADGE_KIND)
+    eta: Mapped[date | None]
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    # pushed | failed
+    outcome: Mapped[str] = mapped_column(String(16), default="pushed")
+    error: Mapped[str | None] = mapped_column(Text)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy import DDL, ForeignKey, Index, String, UniqueConstraint, event
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from plugin.models.base import Base, utcnow
@@ -12,7 +12,17 @@ from plugin.models.base import Base, utcnow
 
 class Product(Base):
     __tablename__ = "products"
-    __table_args__ = (UniqueConstraint("shop_id", "platform_id"),)
+    __table_args__ = (
+        UniqueConstraint("shop_id", "platform_id"),
+        # The support desk finds a product by any part of its title: a trigram index on
+        # PostgreSQL (pg_trgm), a plain one elsewhere.
+        Index(
+            "ix_products_title_trgm",
+            "title",
+            postgresql_using="gin",
+            postgresql_ops={"title": "gin_trgm_ops"},
+        ),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     shop_id: Mapped[int] = mapped_column(ForeignKey("shops.id", ondelete="CASCADE"), index=True)
@@ -33,6 +43,11 @@ class Variant(Base):
     __table_args__ = (
         UniqueConstraint("shop_id", "platform_id"),
         Index("ix_variants_shop_inventory_item", "shop_id", "inventory_item_id"),
+        # The support desk: a SKU or the start of one; a product's variants.
+        Index(
+            "ix_variants_shop_sku", "shop_id", "sku", postgresql_ops={"sku": "varchar_pattern_ops"}
+        ),
+        Index("ix_variants_product_id", "product_id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -88,3 +103,12 @@ class InventoryLevel(Base):
     source_updated_at: Mapped[datetime | None]
 
     variant: Mapped[Variant] = relationship(back_populates="levels")
+
+
+# The trigram operator class needs its extension before the index is made (create_all in tests;
+# the migration does the same).
+event.listen(
+    Product.__table__,
+    "before_create",
+    DDL("CREATE EXTENSION IF NOT EXISTS pg_trgm").execute_if(dialect="postgresql"),
+)

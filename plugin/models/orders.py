@@ -17,7 +17,19 @@ from plugin.models.base import Base, utcnow
 
 class Order(Base):
     __tablename__ = "orders"
-    __table_args__ = (UniqueConstraint("shop_id", "platform_id"),)
+    __table_args__ = (
+        UniqueConstraint("shop_id", "platform_id"),
+        # The support desk's search: an order number, an address or the start of one.
+        Index("ix_orders_shop_name", "shop_id", "name"),
+        # The KPIs' ordered units of a period.
+        Index("ix_orders_shop_placed_at", "shop_id", "placed_at"),
+        Index(
+            "ix_orders_shop_customer_email",
+            "shop_id",
+            "customer_email",
+            postgresql_ops={"customer_email": "varchar_pattern_ops"},
+        ),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     shop_id: Mapped[int] = mapped_column(ForeignKey("shops.id", ondelete="CASCADE"), index=True)

@@ -94,6 +94,7 @@ def refresh_badge(
     cause: str,
     webhook_event_id: int | None = None,
     now: datetime | None = None,
+    staff_user: str | None = None,
 ) -> VariantBadge | None:
     """Decide again; if anything a shopper would see changed, store it and log the transition.
 
@@ -122,6 +123,7 @@ def refresh_badge(
             reason=decision.reason,
             webhook_event_id=webhook_event_id,
             cause=cause,
+            staff_user=staff_user,
             created_at=now,
         )
     )

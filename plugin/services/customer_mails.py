@@ -47,7 +47,7 @@ from plugin.models import (
 )
 from plugin.services import outbox
 from plugin.services.customer_links import cancel_url
-from plugin.services.ledger import add_step, owing_lines
+from plugin.services.ledger import add_step, owing_lines, promise_etas
 from plugin.services.mail_templates import compose
 
 ETA_CHANGED = "eta_changed"
@@ -109,6 +109,7 @@ def after_settling(
     """Queue the mails the ledger's new steps call for (call after the badges were refreshed,
     so a confirmation shows the ETA the shopper saw). Returns the new mails' ids."""
     steps = list(steps)
+    promise_etas(session, steps)  # the date this confirmation tells is the one promised
     ids: list[int] = []
     opened: dict[int, Order] = {}
     for step in steps:
@@ -241,6 +242,8 @@ def after_eta_moves(
     for line in owing_lines(session, moves):
         if line.status != BackorderStatus.OPEN or line.open_quantity <= 0:
             continue
+        if line.eta_override is not None:
+            continue  # support gave this customer their own date: the variant's does not apply
         old, new = moves[line.variant_id]
         note = json.dumps({"from": old.isoformat(), "to": new.isoformat(), "reason": reason})
         step = add_step(session, line, ETA_CHANGED, line.open_quantity, cause, note=note, at=now)

@@ -26,7 +26,6 @@ from sqlalchemy.orm import Session
 from plugin.models import (
     BackorderLine,
     BackorderStatus,
-    BadgeTransition,
     Order,
     OrderLine,
     Shop,
@@ -45,7 +44,7 @@ from plugin.services.customer_links import (
     notices,
     steps_of,
 )
-from plugin.services.ledger import add_step
+from plugin.services.ledger import add_step, eta_told_at_order
 from plugin.services.mail_templates import compose
 from plugin.services.shop_time import shop_today, shop_zone
 
@@ -67,34 +66,9 @@ class Run:
 def promised_date(session: Session, shop: Shop, line: BackorderLine) -> tuple[date, bool]:
     """The date the customer was told (True), or 30 days after the order where none was.
 
-    What the badge showed when they ordered: the last transition at or before the order; else
-    what the first transition after it changed from; else the badge as it still is."""
-    before = session.execute(
-        select(BadgeTransition.to_eta)
-        .where(
-            BadgeTransition.variant_id == line.variant_id,
-            BadgeTransition.created_at <= line.ordered_at,
-        )
-        .order_by(BadgeTransition.created_at.desc(), BadgeTransition.id.desc())
-        .limit(1)
-    ).first()
-    if before is not None:
-        eta = before[0]
-    else:
-        after = session.execute(
-            select(BadgeTransition.from_eta)
-            .where(
-                BadgeTransition.variant_id == line.variant_id,
-                BadgeTransition.created_at > line.ordered_at,
-            )
-            .order_by(BadgeTransition.created_at, BadgeTransition.id)
-            .limit(1)
-        ).first()
-        if after is not None:
-            eta = after[0]
-        else:
-            badge = session.get(VariantBadge, line.variant_id)
-            eta = badge.eta if badge is not None else None
+    The date written down when the line went on backorder (`promised_eta`); for lines older
+    than that record, the same reading of the badge's history (`eta_told_at_order`)."""
+    eta = line.promised_eta or eta_told_at_order(session, line)
     if eta is not None:
         return eta, True
     ordered = line.ordered_at.astimezone(shop_zone(shop.timezone)).date()
@@ -175,7 +149,9 @@ def _notify(
         return False
     promised, stated = promised_date(session, shop, line)
     badge = session.get(VariantBadge, line.variant_id)
-    revised = badge.eta if badge is not None and badge.eta and badge.eta > today else None
+    # A date support set for this one line (and told the customer) stands over the variant's.
+    current = line.eta_override or (badge.eta if badge is not None else None)
+    revised = current if current and current > today else None
     number = len(sent) + 1
     consent_required = number > 1 or revised is None or (revised - promised) > SILENT_CONSENT_LIMIT
     due = revised if revised is not None else today + INDEFINITE_CONSENT_WINDOW

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
@@ -21,11 +21,13 @@ from plugin.models import (
     BackorderLine,
     BackorderStatus,
     BackorderStep,
+    BadgeTransition,
     InventoryLevel,
     Order,
     OrderLine,
     Shop,
     Variant,
+    VariantBadge,
     utcnow,
 )
 from plugin.services.restock import LineLedger, LineStake, settle
@@ -223,6 +225,55 @@ def add_step(
     )
     session.add(step)
     return step
+
+
+def eta_told_at_order(session: Session, line: BackorderLine) -> date | None:
+    """The ship date the badge showed when the customer ordered (None: it showed none).
+
+    The last badge change at or before the order; else what the first change after it changed
+    from; else the badge as it still is. Read from the history, not from the badge now, so an
+    order recorded late (a delayed or replayed webhook) is not credited with a later date."""
+    before = session.execute(
+        select(BadgeTransition.to_eta)
+        .where(
+            BadgeTransition.variant_id == line.variant_id,
+            BadgeTransition.created_at <= line.ordered_at,
+        )
+        .order_by(BadgeTransition.created_at.desc(), BadgeTransition.id.desc())
+        .limit(1)
+    ).first()
+    if before is not None:
+        return before[0]
+    after = session.execute(
+        select(BadgeTransition.from_eta)
+        .where(
+            BadgeTransition.variant_id == line.variant_id,
+            BadgeTransition.created_at > line.ordered_at,
+        )
+        .order_by(BadgeTransition.created_at, BadgeTransition.id)
+        .limit(1)
+    ).first()
+    if after is not None:
+        return after[0]
+    badge = session.get(VariantBadge, line.variant_id)
+    return badge.eta if badge is not None else None
+
+
+def promise_etas(session: Session, steps: Iterable[BackorderStep]) -> None:
+    """Write down, once, the ship date a line's customer was told when it first went on
+    backorder (`eta_told_at_order`): the on-time rate and the Mail Order Rule's delay notices
+    measure against it. A line's first opening is the step that opened all of its units; later
+    openings, and later ETA moves, never change it. A line whose badge showed no date keeps
+    none (the on-time rate leaves it out)."""
+    first = {
+        step.line.id: step.line
+        for step in steps
+        if step.kind == "opened"
+        and step.line.promised_eta is None
+        and step.quantity == step.line.quantity
+    }
+    for line in first.values():
+        line.promised_eta = eta_told_at_order(session, line)
 
 
 def _apply(line: BackorderLine, ledger: LineLedger, now: datetime) -> list[tuple[str, int]]:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import date, datetime
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from domain.badges import BadgePush, PushResult
-from plugin.models import Shop, Variant, VariantBadge, utcnow
+from domain.badges import BadgeKind, BadgePush, PushResult
+from plugin.models import BadgePushRecord, Shop, Variant, VariantBadge, utcnow
 from plugin.platforms import connector_for
 from plugin.services.shop_time import format_eta
 
@@ -53,19 +56,65 @@ def remember_policies(badges: list[VariantBadge], result: PushResult) -> None:
             variant.merchant_policy = applied.merchant if applied else None
 
 
-def push_pending(session: Session, shop: Shop) -> tuple[int, bool]:
+@dataclass(frozen=True)
+class PushAttempt:
+    """What one badge delivery tried to write, kept so a failed try can be recorded after the
+    unit of work rolled back."""
+
+    variant_id: int
+    version: int
+    state: BadgeKind
+    eta: date | None
+
+
+def push_pending(
+    session: Session, shop: Shop, attempted: list[PushAttempt] | None = None
+) -> tuple[int, bool]:
     """Push one batch of pending badges. Returns (pushed, more_pending).
 
     The connector raises if any write fails; the caller's unit of work then rolls back, the
-    badges stay pending and the job is retried, so no write is dropped.
+    badges stay pending and the job is retried, so no write is dropped. `attempted` is filled
+    with what this try sends, so the caller can record a failure in its own transaction
+    (`record_failed_push`). Each delivery is recorded (`BadgePushRecord`) in the same unit of
+    work as the pushed version.
     """
     badges = pending_badges(session, shop.id)
     if not badges:
         return 0, False
+    tries = [PushAttempt(b.variant_id, b.version, b.state, b.eta) for b in badges]
+    if attempted is not None:
+        attempted.extend(tries)
     result = connector_for(shop, session).push_badges([to_push(b) for b in badges])
     remember_policies(badges, result)
     now = utcnow()
     for badge in badges:
         badge.pushed_version = badge.version
         badge.pushed_at = now
+    session.add_all(_records(shop.id, tries, now, "pushed"))
     return len(badges), len(badges) == PUSH_BATCH
+
+
+def record_failed_push(
+    session: Session, shop_id: int, attempted: list[PushAttempt], error: str
+) -> None:
+    """In its own transaction after the push's rollback: the failed try stays in each
+    variant's timeline while the badges stay pending for the retry."""
+    session.add_all(_records(shop_id, attempted, utcnow(), "failed", error[:4000]))
+
+
+def _records(
+    shop_id: int, tries: list[PushAttempt], at: datetime, outcome: str, error: str | None = None
+) -> list[BadgePushRecord]:
+    return [
+        BadgePushRecord(
+            shop_id=shop_id,
+            variant_id=t.variant_id,
+            version=t.version,
+            state=t.state,
+            eta=t.eta,
+            at=at,
+            outcome=outcome,
+            error=error,
+        )
+        for t in tries
+    ]

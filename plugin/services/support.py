@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from plugin.models import (
@@ -39,6 +39,14 @@ def recent_transitions(session: Session, shop: Shop, limit: int = RECENT_TRANSIT
         select(BadgeTransition, Variant)
         .join(Variant, Variant.id == BadgeTransition.variant_id)
         .where(BadgeTransition.shop_id == shop.id)
+        # A support "heal now" that found nothing to fix is in the variant's timeline, not here.
+        .where(
+            or_(
+                BadgeTransition.staff_user.is_(None),
+                BadgeTransition.from_state.is_distinct_from(BadgeTransition.to_state),
+                BadgeTransition.from_eta.is_distinct_from(BadgeTransition.to_eta),
+            )
+        )
         .order_by(BadgeTransition.id.desc())
         .limit(limit)
     ).all()
