@@ -273,9 +273,9 @@ def test_a_variant_of_another_shop_is_not_found(app, client):
 
 
 def test_the_timeline_pages_back_from_the_most_recent(app, client, monkeypatch):
-    from plugin.services import desk_variant
+    from plugin.services import variant_timeline
 
-    monkeypatch.setattr(desk_variant, "TIMELINE_PAGE", 3)
+    monkeypatch.setattr(variant_timeline, "TIMELINE_PAGE", 3)
     shop = factories.shop()
     sandbox_id = out_of_stock_shirt(shop)
     variant = mirrored(shop, sandbox_id)

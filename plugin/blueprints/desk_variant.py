@@ -10,6 +10,7 @@ from werkzeug.routing import BuildError
 from plugin.blueprints.desk import Desk, DeskRefused, desk_route, render
 from plugin.extensions import db
 from plugin.services import desk_variant as service
+from plugin.services import variant_heal
 
 
 def _variant_or_404(desk: Desk, variant_id: int):
@@ -57,8 +58,8 @@ def heal(desk: Desk, variant_id: int):
 
     found = _variant_or_404(desk, variant_id)
     try:
-        result = service.heal_variant(db.session, desk.shop, found, desk.staff_user)
-    except service.HealFailed as exc:
+        result = variant_heal.heal_variant(db.session, desk.shop, found, desk.staff_user)
+    except variant_heal.HealFailed as exc:
         # Nothing half-written: the platform's answer is shown on the page, unchanged.
         db.session.rollback()
         return _page(
