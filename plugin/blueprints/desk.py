@@ -13,7 +13,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import wraps
-from urllib.parse import urlencode
 
 from flask import Blueprint, current_app, render_template, request, url_for
 from flask_babel import gettext as _
@@ -79,9 +78,6 @@ class Desk:
     @property
     def layout(self) -> str:
         return f"desk/_{self.shell}.html"
-
-    def query(self, **args) -> str:
-        return urlencode({**args, **self.carry})
 
 
 def render(desk: Desk, template: str, status: int = 200, **context):
