@@ -989,6 +989,12 @@ def _(w):
     return sb_post(w, "/sandbox/outbox/send-due")
 
 
+@probe("sandbox.checkout", "b_variant_id")
+def _(w):
+    query = {"variant_id": str(w.sandbox_b_variant), "quantity": "1"}
+    return expect(w.client.get("/sandbox/checkout", query_string=query), 404)
+
+
 @probe("sandbox.product_page", "b_product_id")
 def _(w):
     return expect(w.client.get(f"/sandbox/products/{w.sandbox_b_product}"), 404)

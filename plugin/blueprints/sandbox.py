@@ -25,6 +25,7 @@ from flask_babel import gettext as _
 from plugin import i18n
 from plugin.extensions import db
 from plugin.services import (
+    badge_labels,
     customer_links,
     mail_template_form,
     mail_templates,
@@ -34,6 +35,7 @@ from plugin.services import (
     sandbox_store,
     settings_form,
 )
+from plugin.services.badge_api import badges_for
 from plugin.services.sandbox_store import SandboxError
 
 bp = Blueprint("sandbox", __name__, url_prefix="/sandbox")
@@ -242,6 +244,35 @@ def receive_stock(variant_id: int):
         )
 
     return _store_action(action, url_for(".admin") + f"#variant-{variant_id}")
+
+
+@bp.get("/checkout")
+def checkout():
+    """The store's checkout for one line: what the shopper is about to order and, for a
+    variant on backorder, when it ships (the badge in the shopper's language, `?lang=`), before
+    they place the order."""
+    shop = _shop()
+    variant_id = _bounded(request.args.get("variant_id", ""), *WHOLE_RANGES["variant_id"])
+    quantity = _bounded(request.args.get("quantity", "1"), 1, MAX_UNITS)
+    try:
+        variant = sandbox_store.get_variant(db.session, shop, variant_id or 0)
+    except SandboxError:
+        abort(404)
+    if quantity is None:
+        abort(400)
+    language = (request.args.get("lang") or "")[:35]
+    locale = language if badge_labels.language_of(language) else None
+    badge = badges_for(db.session, shop, [str(variant.id)], None, locale)[str(variant.id)]
+    return render_template(
+        "sandbox/checkout.html",
+        shop=shop,
+        variant=variant,
+        quantity=quantity,
+        email=(request.args.get("email") or "").strip()[:255],
+        badge=badge,
+        language=language,
+        notice_lang=locale,
+    )
 
 
 @bp.post("/orders")
