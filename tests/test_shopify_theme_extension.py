@@ -17,7 +17,8 @@ from plugin import ROOT
 EXTENSION = ROOT / "extensions" / "backorder-badge"
 LIQUID = sorted([*EXTENSION.glob("blocks/*.liquid"), *EXTENSION.glob("snippets/*.liquid")])
 SAFE_OUTPUTS = re.compile(
-    r"^(product\.id|variant\.id|block\.shopify_attributes|block\.settings\.\w+)$"
+    r"^(product\.id|variant\.id|current\.id|item\.variant_id|block\.shopify_attributes"
+    r"|block\.settings\.\w+)$"
 )
 
 
@@ -45,6 +46,10 @@ def test_badge_reads_the_app_owned_metafields_the_connector_writes():
     assert queries.METAFIELD_NAMESPACE == "$app:backorder"
     # The selected variant's, every variant's, and the shop's (labels per language, colours).
     assert snippet.count(f"metafields['{queries.METAFIELD_NAMESPACE}']") == 3
+    # The cart notice: the cart lines' variants and the shop's.
+    cart = (EXTENSION / "snippets" / "backorder-cart.liquid").read_text()
+    assert "item.variant.metafields['$app:backorder']" in cart
+    assert f"shop.metafields['{queries.METAFIELD_NAMESPACE}'].{queries.KEY_STOREFRONT}" in cart
     assert f"shop.metafields['{queries.METAFIELD_NAMESPACE}'].{queries.KEY_STOREFRONT}" in snippet
     assert "request.locale.iso_code" in snippet
     assert "variant_badge.state.value" in snippet and "variant_badge.eta.value" in snippet
@@ -78,11 +83,14 @@ def test_badge_is_text_announced_and_switches_without_calling_the_app():
     assert 'role="status"' in snippet and 'aria-live="polite"' in snippet
     assert '<span class="backorder-badge__label">{{ label | escape }}</span>' in snippet
     assert 'class="backorder-badge__icon" aria-hidden="true"' in snippet
-    assert '<script type="application/json" data-backorder-badge-variants=' in snippet
+    assert re.search(r'<script\s+type="application/json"\s+data-backorder-badge-variants=', snippet)
     script = (EXTENSION / "assets" / "backorder-badge.js").read_text()
     assert "textContent" in script and "innerHTML" not in script
-    for call in ("fetch(", "XMLHttpRequest", "sendBeacon"):
+    # Its only requests are the store's own pages (relative URLs rendered by Liquid: the
+    # product's and the cart's), never the app nor its proxy.
+    for call in ("XMLHttpRequest", "sendBeacon", "http", "/apps/"):
         assert call not in script
+    assert "credentials: 'same-origin'" in script
 
 
 def test_theme_check_passes_with_no_errors():

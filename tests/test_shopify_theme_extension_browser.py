@@ -85,11 +85,31 @@ def test_in_stock_badge_can_be_switched_off(page):
     page.wait_for_function("document.querySelector('[data-backorder-badge]').hidden")
 
 
-def test_app_embed_moves_the_badge_next_to_the_buy_button(page):
-    # Rendered for variant 2, but the form has variant 1 selected: the badge follows the form.
-    page.set_content(product_page(render(VARIANTS, selected=1), with_block=False))
-    placed = page.evaluate(
-        "document.querySelector('form [data-backorder-badge-embed] + button[type=submit]') !== null"
+def test_an_empty_or_unknown_variant_hides_the_badge(page):
+    # The app embed's placement is tested on a Dawn-like page (test_shopify_theme_dawn_browser).
+    page.set_content(product_page(render(VARIANTS, selected=1)))
+    badge = page.locator("[data-backorder-badge]")
+    assert badge.is_visible()
+    page.evaluate(
+        """(() => {
+          const select = document.querySelector('select[name=id]');
+          select.add(new Option('Gone', '99'));
+          select.value = '99';
+          select.dispatchEvent(new Event('change', { bubbles: true }));
+        })()"""
     )
-    assert placed
-    assert page.locator(".backorder-badge__label").text_content() == "In stock"
+    page.wait_for_function("document.querySelector('[data-backorder-badge]').hidden")
+    page.select_option("select[name=id]", "3")
+    page.wait_for_function(
+        "document.querySelector('[data-backorder-badge]').dataset.state === 'out_of_stock'"
+    )
+    page.evaluate(
+        """(() => {
+          const select = document.querySelector('select[name=id]');
+          select.add(new Option('Unavailable', ''));
+          select.value = '';
+          select.dispatchEvent(new Event('change', { bubbles: true }));
+        })()"""
+    )
+    page.wait_for_function("document.querySelector('[data-backorder-badge]').hidden")
+    assert page.requests == []

@@ -98,7 +98,7 @@ def badge_of(page: str) -> str:
 
 
 def variants_json(page: str) -> dict:
-    script = re.search(r'<script type="application/json"[^>]*>(.*?)</script>', page, re.S)
+    script = re.search(r'<script\s+type="application/json"[^>]*>(.*?)</script>', page, re.S)
     return json.loads(script.group(1))
 
 
@@ -144,3 +144,61 @@ def test_variants_without_a_badge_or_switched_off_render_hidden():
     ):
         badge = badge_of(render(variants, **settings))
         assert re.search(r"\shidden\s*>", badge), badge
+
+
+# --- the notify-me form's configuration, from the same shop metafield ------------------------
+
+
+def render_notify(notify: dict | None, locale: str) -> str:
+    env = Environment(loader=CachingFileSystemLoader(EXTENSION / "snippets", ext=".liquid"))
+    env.filters["json"] = _json
+    env.filters["t"] = _t
+    env.filters["asset_url"] = lambda asset: "https://cdn.shopify.test/" + asset
+    shop = {"metafields": {"$app:backorder": {}}}
+    if notify is not None:
+        shop["metafields"]["$app:backorder"]["storefront"] = {"value": {"notify": notify}}
+    return env.from_string(
+        "{% render 'notify-me', product: product, block: block, form: 'shopify_block' %}"
+    ).render(
+        product={"id": 632910392},
+        block={"id": "b1", "settings": {}},
+        shop=shop,
+        request={"locale": {"iso_code": locale}},
+    )
+
+
+def notify_config(page: str) -> dict | None:
+    found = re.search(r"<script\s+type=\"application/json\"[^>]*>(.*?)</script>", page, re.S)
+    return json.loads(found.group(1)) if found else None
+
+
+def test_the_notify_form_config_is_in_the_page_in_the_shoppers_language():
+    def words(language: str, heading: str) -> dict:
+        return {
+            "consent_version": f"v-{language}",
+            "texts": {"heading": heading, "consent": EVIL},
+            "messages": {"subscribed": f"ok {language}"},
+        }
+
+    notify = {
+        "enabled": True,
+        "show_on": ["out_of_stock"],
+        "double_opt_in": False,
+        "default_language": "de",
+        "languages": {"fr": words("fr", "Prévenez-moi"), "de": words("de", "Bescheid")},
+    }
+    for locale, language in (("fr", "fr"), ("fr-CA", "fr"), ("it", "de"), ("EN", "de")):
+        page = render_notify(notify, locale)
+        assert notify_config(page) == {
+            "enabled": True,
+            "show_on": ["out_of_stock"],
+            "double_opt_in": False,
+            "locale": language,
+            **notify["languages"][language],
+        }, locale
+        # The merchant's words cannot close the script early; the form renders hidden.
+        assert "<script>alert" not in page
+        assert re.search(r"data-backorder-notify[^>]*\shidden\s*>", page, re.S)
+
+    # Not pushed yet: no configuration in the page (the script keeps the form hidden).
+    assert notify_config(render_notify(None, "fr")) is None
