@@ -179,7 +179,8 @@ def test_the_theme_block_shows_a_french_shopper_the_french_label_and_date():
     page = render(variants, shop_config=config(), locale="fr")
     label = page.split('backorder-badge__label">')[1].split("</span>")[0]
     assert html.unescape(label) == "En précommande, expédié d'ici le 24 décembre 2026"
-    data = json.loads(page.split('data-backorder-badge-variants="632910392">')[1].split("<")[0])
+    data_tag = page.split('data-backorder-badge-variants="632910392"')[1]
+    data = json.loads(data_tag.split(">", 1)[1].split("<")[0])
     assert data["2"]["label"] == "En stock"
     assert data["1"]["eta"] == "2026-12-24"
     # A regional locale uses its language; one the store has no labels for, the default.

@@ -1,10 +1,12 @@
 """The notify-me form of the Shopify theme block and app embed, in headless Chromium.
 
 The block is rendered with python-liquid (as tests/test_shopify_theme_extension_render.py
-does) into a page built like a Dawn product page, served at the shop's own address. What the
-storefront would send to Shopify's app proxy (`/apps/backorder-badges/...`) is forwarded to the
-app's `/proxy/shopify/...` with the query Shopify adds and signs, as Shopify's proxy does; no
-other request leaves the page. Screenshots go to /tmp/shots/ (BB_SCREENSHOTS overrides).
+does) into a page built like a Dawn product page, served at the shop's own address, with the
+shop metafield the app pushes (`$app:backorder.storefront`: the form's words per language). What
+the storefront would send to Shopify's app proxy (`/apps/backorder-badges/...`) is forwarded to
+the app's `/proxy/shopify/...` with the query Shopify adds and signs, as Shopify's proxy does;
+no other request leaves the page, and nothing reaches the app before the shopper signs up.
+Screenshots go to /tmp/shots/ (BB_SCREENSHOTS overrides).
 """
 
 from __future__ import annotations
@@ -21,7 +23,8 @@ from liquid import CachingFileSystemLoader, Environment
 from sqlalchemy import select
 
 from plugin.extensions import db
-from plugin.models import NotifySubscription, Variant
+from plugin.models import NotifySubscription, Shop, Variant
+from plugin.services.badge_labels import storefront_config
 from plugin.services.notify_texts import DEFAULTS, MESSAGES, consent_version
 from tests import factories
 from tests.test_shopify_theme_extension_render import EXTENSION, _json
@@ -74,8 +77,18 @@ def translator(locale: str):
     return t
 
 
-def render_block(name: str, variants: list[dict], selected: int, locale: str = "en") -> str:
-    """blocks/<name>.liquid without its schema, with the schema's default settings."""
+def pushed_config() -> dict | None:
+    """What the app writes to the shop metafield for the test's shop (None: not installed)."""
+    db.session.expire_all()
+    shop = db.session.scalar(select(Shop).where(Shop.domain == SHOP))
+    return storefront_config(shop) if shop else None
+
+
+def render_block(
+    name: str, variants: list[dict], selected: int, locale: str = "en", pushed: bool = True
+) -> str:
+    """blocks/<name>.liquid without its schema, with the schema's default settings, and the
+    shop metafield as the app pushed it (unless `pushed` is False: not written yet)."""
     path = EXTENSION / "blocks" / f"{name}.liquid"
     source = re.sub(r"{%\s*schema\s*%}.*?{%\s*endschema\s*%}", "", path.read_text(), flags=re.S)
     env = Environment(loader=CachingFileSystemLoader(EXTENSION / "snippets", ext=".liquid"))
@@ -90,7 +103,10 @@ def render_block(name: str, variants: list[dict], selected: int, locale: str = "
     }
     block = {"id": f"{name}-AbC123", "shopify_attributes": "", "settings": settings}
     request = {"page_type": "product", "locale": {"iso_code": locale}}
-    return env.from_string(source).render(product=product, block=block, request=request)
+    shop = {"metafields": {"$app:backorder": {}}}
+    if pushed and (config := pushed_config()) is not None:
+        shop["metafields"]["$app:backorder"]["storefront"] = {"value": config}
+    return env.from_string(source).render(product=product, block=block, request=request, shop=shop)
 
 
 def variant(variant_id: str, state: str, label: str) -> dict:
@@ -334,6 +350,7 @@ def test_a_shopper_signs_up_on_a_sold_out_size(shop, open_page):
     form.get_by_label(en["email_label"]).fill("Ada@Example.com")
     form.get_by_label(consent).check()
     page.screenshot(path=str(shots() / "notify-shopify.png"), full_page=True)
+    assert storefront.proxied == [], "the form asked the app before the shopper signed up"
     form.get_by_role("button", name=en["button"]).click()
 
     status = form.get_by_role("status")
@@ -354,9 +371,10 @@ def test_a_shopper_signs_up_on_a_sold_out_size(shop, open_page):
     assert signed_up.page_url == f"{STORE}/products/merino-crew-sweater?variant={LARGE}"
     assert signed_up.ip_truncated == "203.0.113.0/24"
     assert "Chrome" in (signed_up.user_agent or "")
-    # The words were asked for once, through the proxy path the block's setting names.
-    assert [m for m, _ in storefront.proxied] == ["GET", "POST"]
-    assert storefront.proxied[0][1] == f"{PROXY_PREFIX}/notify/form?variant={LARGE}&locale=en"
+    # The sign-up was the only request to the app, through the proxy path the block names.
+    assert [(m, p.split("?")[0]) for m, p in storefront.proxied] == [
+        ("POST", f"{PROXY_PREFIX}/notify")
+    ]
 
 
 def test_the_form_follows_the_size_and_hides_when_it_is_in_stock(shop, open_page):
@@ -380,8 +398,9 @@ def test_the_form_follows_the_size_and_hides_when_it_is_in_stock(shop, open_page
     expect(email).to_be_visible()
     expect(email).to_have_value("grace@example.com")  # what was typed is still there
     assert page.url.endswith(f"?variant={LARGE}")
-    # One request for the words, however often the size changed.
-    assert [m for m, _ in storefront.proxied] == ["GET"]
+    # The words were in the page: no request to the app, however often the size changed.
+    page.wait_for_load_state("networkidle")
+    assert storefront.proxied == []
     assert subscriptions() == []
 
 
@@ -390,16 +409,54 @@ def test_on_backorder_too_when_the_shop_offers_it(shop, open_page):
 
     shop.settings.notify_on_backorder = True
     db.session.commit()
-    page, _ = open_page(render_block("backorder_badge", VARIANTS, 1), selected=1)
+    page, storefront = open_page(render_block("backorder_badge", VARIANTS, 1), selected=1)
     form = page.locator("[data-backorder-notify]")
     expect(form.get_by_label("Email address")).to_be_visible()
     pick(page, "Small")
     expect(form).to_be_hidden()
+    page.wait_for_load_state("networkidle")
+    assert storefront.proxied == []
+
+
+def test_a_backordered_size_shows_the_form_in_the_shoppers_language_without_asking_the_app(
+    shop, open_page
+):
+    from playwright.sync_api import expect
+
+    shop.published_locales = ["en", "de"]
+    shop.settings.notify_on_backorder = True
+    shop.settings.notify_texts = {"de": {"heading": "Sagen Sie mir Bescheid"}}
+    db.session.commit()
+    page, storefront = open_page(
+        render_block("backorder_badge", VARIANTS, 1, locale="de-AT"), selected=1
+    )
+    form = page.locator("[data-backorder-notify]")
+    de = DEFAULTS["de"]
+    expect(form.get_by_role("heading", name="Sagen Sie mir Bescheid")).to_be_visible()
+    expect(form.get_by_label(de["email_label"])).to_be_visible()
+    expect(form.get_by_role("button", name=de["button"])).to_be_visible()
+    assert form.get_attribute("lang") == "de"
+    page.wait_for_load_state("networkidle")
+    assert storefront.proxied == [], "a backordered variant asked the app for the form"
+
+
+def test_before_the_app_pushed_the_metafield_the_form_stays_hidden(shop, open_page):
+    from playwright.sync_api import expect
+
+    page, storefront = open_page(
+        render_block("backorder_badge", VARIANTS, 2, pushed=False), selected=2
+    )
+    expect(page.locator("[data-backorder-badge]")).to_have_attribute("data-state", "out_of_stock")
+    page.wait_for_load_state("networkidle")
+    expect(page.locator("[data-backorder-notify]")).to_be_hidden()
+    assert storefront.proxied == []
 
 
 def test_a_bad_address_is_refused_next_to_the_field_in_the_shoppers_language(shop, open_page):
     from playwright.sync_api import expect
 
+    shop.published_locales = ["en", "fr"]
+    db.session.commit()
     page, _ = open_page(render_block("backorder_badge", VARIANTS, 2, locale="fr"), selected=2)
     fr = DEFAULTS["fr"]
     form = page.locator("[data-backorder-notify]")

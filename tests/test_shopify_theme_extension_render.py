@@ -149,7 +149,9 @@ def test_variants_without_a_badge_or_switched_off_render_hidden():
 # --- the notify-me form's configuration, from the same shop metafield ------------------------
 
 
-def render_notify(notify: dict | None, locale: str) -> str:
+def render_notify(
+    notify: dict | None, locale: str, state: str | None = None, form: str = "shopify_block"
+) -> str:
     env = Environment(loader=CachingFileSystemLoader(EXTENSION / "snippets", ext=".liquid"))
     env.filters["json"] = _json
     env.filters["t"] = _t
@@ -157,10 +159,12 @@ def render_notify(notify: dict | None, locale: str) -> str:
     shop = {"metafields": {"$app:backorder": {}}}
     if notify is not None:
         shop["metafields"]["$app:backorder"]["storefront"] = {"value": {"notify": notify}}
+    selected = variant(1, state) if state else None
     return env.from_string(
-        "{% render 'notify-me', product: product, block: block, form: 'shopify_block' %}"
+        "{% render 'notify-me', product: product, block: block, form: form %}"
     ).render(
-        product={"id": 632910392},
+        form=form,
+        product={"id": 632910392, "selected_or_first_available_variant": selected},
         block={"id": "b1", "settings": {}},
         shop=shop,
         request={"locale": {"iso_code": locale}},
@@ -200,5 +204,23 @@ def test_the_notify_form_config_is_in_the_page_in_the_shoppers_language():
         assert "<script>alert" not in page
         assert re.search(r"data-backorder-notify[^>]*\shidden\s*>", page, re.S)
 
+    # The block's form for a selected variant the shop offers it on shows from the start,
+    # worded in the shopper's language (escaped); the embed's waits to be placed.
+    page = render_notify(notify, "fr-CA", "out_of_stock")
+    widget = re.search(r"<div\s+class=\"bb-notify\".*?>", page, re.S).group(0)
+    assert " hidden" not in widget and 'lang="fr"' in widget
+    assert re.search(r'data-notify-text="heading">\s*Prévenez-moi\s*<', page)
+    label = re.search(r'data-notify-text="consent">(.*?)</label>', page, re.S).group(1)
+    assert html.unescape(label.strip()) == EVIL
+    assert "<script>alert" not in page
+    for state, form in (("backorder", "shopify_block"), ("out_of_stock", "shopify_embed")):
+        widget = re.search(
+            r"<div\s+class=\"bb-notify\".*?>", render_notify(notify, "fr", state, form), re.S
+        )
+        assert re.search(r"\shidden\s*>", widget.group(0)), (state, form)
+
     # Not pushed yet: no configuration in the page (the script keeps the form hidden).
-    assert notify_config(render_notify(None, "fr")) is None
+    page = render_notify(None, "fr", "out_of_stock")
+    assert notify_config(page) is None
+    assert re.search(r"data-backorder-notify[^>]*\shidden\s*>", page, re.S)
+    assert "Notify me when it" in page  # the locale file's words until then

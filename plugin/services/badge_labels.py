@@ -117,12 +117,16 @@ def all_labels(shop: Shop) -> dict[str, dict[str, str]]:
 
 def storefront_config(shop: Shop) -> dict:
     """What a theme block reads from the shop metafield: the labels per language,
-    the colours chosen in the settings and the language to fall back on."""
+    the colours chosen in the settings, the language to fall back on, and the notify-me
+    form's configuration (so the product page asks the app nothing before a sign-up)."""
+    from plugin.services.notify_me import storefront_form
+
     settings = shop.settings
     return {
         "labels": all_labels(shop),
         "colours": {kind: getattr(settings, f"color_{kind}") for kind in KINDS},
         "default_language": primary_language(shop),
+        "notify": storefront_form(shop),
     }
 
 

@@ -31,7 +31,14 @@ from plugin.models import (
 )
 from plugin.models.notify import WAITING
 from plugin.services import mail_templates, notify_policy
-from plugin.services.notify_texts import MESSAGES, consent_version, form_texts, language_of
+from plugin.services.badge_labels import shop_languages
+from plugin.services.notify_texts import (
+    LANGUAGES,
+    MESSAGES,
+    consent_version,
+    form_texts,
+    language_of,
+)
 from plugin.services.outbox import queue_mail
 
 # The storefront form a sign-up came from (the handlers name them): a short slug.
@@ -102,6 +109,30 @@ def form_config(shop: Shop, locale: str | None) -> dict:
         "consent_version": consent_version(texts["consent"]),
         "texts": texts,
         "messages": MESSAGES[language],
+    }
+
+
+def storefront_form(shop: Shop) -> dict:
+    """The form's configuration for a theme that must not ask the app on a product page (the
+    theme app extension reads it from the shop metafield the storefront labels live in): `form_config`
+    in every language the store publishes and the app words, and the language to fall back on
+    (the one `form_config` falls back on: the shop's own)."""
+    fallback = language_of(shop.locale)
+    languages = {}
+    worded = [language for language in shop_languages(shop) if language in LANGUAGES]
+    for language in dict.fromkeys([*worded, fallback]):
+        texts = form_texts(shop.settings, language, shop_name(shop))
+        languages[language] = {
+            "consent_version": consent_version(texts["consent"]),
+            "texts": texts,
+            "messages": MESSAGES[language],
+        }
+    return {
+        "enabled": bool(offered_states(shop)),
+        "show_on": [state.value for state in offered_states(shop)],
+        "double_opt_in": double_opt_in(shop),
+        "default_language": fallback,
+        "languages": languages,
     }
 
 

@@ -1,10 +1,11 @@
 """Sending the storefront's labels per language and colours to the platform.
 
 Where the theme block cannot call the app, what it needs beyond each variant's state
-and ETA (the labels in every published language and the colours chosen in the settings) is
-kept in one app-owned shop metafield. Pushed after a settings save that changed it and at
-every reconciliation (so a store that missed one catches up); platforms whose storefront
-script asks the badge API need nothing pushed.
+and ETA (the labels in every published language, the colours chosen in the settings and the
+notify-me form's configuration per language) is kept in one app-owned shop metafield.
+Pushed after a settings save that changed it and at every reconciliation (so a store that
+missed one catches up); platforms whose storefront script asks the badge API need nothing
+pushed.
 """
 
 from __future__ import annotations

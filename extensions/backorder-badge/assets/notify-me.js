@@ -2,11 +2,11 @@
  * The notify-me form of the app block and the app embed (snippets/notify-me.liquid).
  *
  * It follows the selected variant with the same signals as backorder-badge.js (the product
- * form's change events, history changes) and the badge states already in the page, so an
- * in-stock view asks the app nothing. The first time a variant needs the form (out of stock,
- * or on backorder when the shop offers it there) it asks the app, through the app proxy, for
- * the form's words, the consent version and where the form is offered; once per page. Sign-ups
- * go through the same proxy, which tells the app which shop it is (never the page).
+ * form's change events, history changes) and the badge states already in the page. Where the
+ * form is offered, its words in the shopper's language and the consent version are in the page
+ * too (JSON the snippet writes from the app's shop metafield), so the page asks the app nothing
+ * until the shopper signs up. Sign-ups go through the app proxy, which tells the app which shop
+ * it is (never the page).
  * The same behaviour as the app's own static/notify-me.js (sandbox, BigCommerce): a theme
  * cannot load scripts from the app, so it lives here too. Words from the app are set as text.
  */
@@ -17,7 +17,6 @@
   window.BackorderNotifyShopify = true;
 
   var NEEDS_CONFIG = ['out_of_stock', 'backorder'];
-  var configs = {}; // proxy path + locale -> the promise of the app's answer
 
   function variantsOf(productId) {
     var script = document.querySelector('script[data-backorder-badge-variants="' + productId + '"]');
@@ -40,16 +39,14 @@
     return new URL(window.location.href).searchParams.get('variant') || '';
   }
 
-  function loadConfig(widget, variant) {
-    var key = widget.dataset.proxyPath + '|' + widget.dataset.locale;
-    if (!configs[key]) {
-      var url = widget.dataset.proxyPath.replace(/\/+$/, '') + '/notify/form?variant=' +
-        encodeURIComponent(variant) + '&locale=' + encodeURIComponent(widget.dataset.locale || '');
-      configs[key] = fetch(url, { credentials: 'same-origin', headers: { Accept: 'application/json' } })
-        .then(function (r) { return r.ok ? r.json() : null; })
-        .catch(function () { return null; });
+  // The form's configuration the snippet wrote into the page, or null (not pushed yet).
+  function configOf(widget) {
+    var script = widget.querySelector('script[data-backorder-notify-config]');
+    try {
+      return script ? JSON.parse(script.textContent) : null;
+    } catch (error) {
+      return null;
     }
-    return configs[key];
   }
 
   function bind(widget) {
@@ -65,7 +62,8 @@
     var shownFor = null;
     var done = {};
     var sending = false;
-    var config = null;
+    var config = configOf(widget);
+    if (config) words(config);
 
     function words(cfg) {
       var texts = cfg.texts || {};
@@ -98,17 +96,12 @@
         widget.hidden = true;
         return;
       }
-      config = loadConfig(widget, variant);
-      config.then(function (cfg) {
-        if (!current || current.variant !== variant || current.state !== state) return;
-        if (!cfg || !cfg.enabled || (cfg.show_on || []).indexOf(state) === -1) {
-          widget.hidden = true;
-          return;
-        }
-        words(cfg);
-        drawFor(variant);
-        widget.hidden = false;
-      });
+      if (!config || !config.enabled || (config.show_on || []).indexOf(state) === -1) {
+        widget.hidden = true;
+        return;
+      }
+      drawFor(variant);
+      widget.hidden = false;
     }
 
     function refuse(message, field) {
@@ -131,47 +124,46 @@
       if (sending || !current || !config) return;
       var variant = current.variant;
       clearErrors();
-      config.then(function (cfg) {
-        var messages = (cfg && cfg.messages) || {};
-        var offline = widget.dataset.offline;
-        var address = email.value.trim();
-        if (!address) return refuse(messages.invalid_email || offline, 'email');
-        if (!consent.checked) {
-          return refuse(messages.consent_required || widget.dataset.consentRequired, 'consent');
-        }
-        sending = true;
-        button.setAttribute('aria-disabled', 'true');
-        fetch(widget.dataset.proxyPath.replace(/\/+$/, '') + '/notify', {
-          method: 'POST',
-          credentials: 'same-origin',
-          headers: { 'Content-Type': 'application/json', Accept: 'application/json' },
-          body: JSON.stringify({
-            variant: variant,
-            email: address,
-            locale: widget.dataset.locale || '',
-            consent_version: cfg.consent_version,
-            consent: true,
-            form: widget.dataset.form,
-            page: window.location.href,
-            website: website.value
-          })
+      var messages = config.messages || {};
+      var offline = widget.dataset.offline;
+      var address = email.value.trim();
+      if (!address) return refuse(messages.invalid_email || offline, 'email');
+      if (!consent.checked) {
+        return refuse(messages.consent_required || widget.dataset.consentRequired, 'consent');
+      }
+      sending = true;
+      button.setAttribute('aria-disabled', 'true');
+      fetch(widget.dataset.proxyPath.replace(/\/+$/, '') + '/notify', {
+        method: 'POST',
+        credentials: 'same-origin',
+        headers: { 'Content-Type': 'application/json', Accept: 'application/json' },
+        body: JSON.stringify({
+          variant: variant,
+          email: address,
+          // The language the form is worded in: its consent version is that wording's.
+          locale: config.locale || widget.dataset.locale || '',
+          consent_version: config.consent_version,
+          consent: true,
+          form: widget.dataset.form,
+          page: window.location.href,
+          website: website.value
         })
-          .then(function (r) {
-            return r.json().catch(function () { return {}; }).then(function (body) {
-              return { ok: r.ok, body: body || {} };
-            });
-          })
-          .then(function (answer) {
-            var body = answer.body;
-            if (answer.ok) succeed(variant, body.message || messages[body.status] || messages.subscribed);
-            else refuse(body.message || messages[body.error] || offline, body.field || null);
-          })
-          .catch(function () { refuse(offline, null); })
-          .then(function () {
-            sending = false;
-            button.removeAttribute('aria-disabled');
+      })
+        .then(function (r) {
+          return r.json().catch(function () { return {}; }).then(function (body) {
+            return { ok: r.ok, body: body || {} };
           });
-      });
+        })
+        .then(function (answer) {
+          var body = answer.body;
+          if (answer.ok) succeed(variant, body.message || messages[body.status] || messages.subscribed);
+          else refuse(body.message || messages[body.error] || offline, body.field || null);
+        })
+        .catch(function () { refuse(offline, null); })
+        .then(function () {
+          sending = false;
+          button.removeAttribute('aria-disabled');
+        });
     });
 
     return show;
