@@ -25,6 +25,8 @@ def create_app(env: Mapping[str, str] | None = None) -> Flask:
     register_blueprints(app)
     register_commands(app)
     register_error_handlers(app)
+    register_input_checks(app)
+    skip_rate_limiter_on_webhooks(app)
     return app
 
 
@@ -116,3 +118,83 @@ def register_error_handlers(app: Flask) -> None:
     from plugin.blueprints.health import json_errors
 
     json_errors(app)
+
+
+# Routes anyone can call (storefront, app proxy, webhooks, customer links, install callbacks,
+# health): a NUL in their input is refused before any of it reaches the database. The merchant's
+# admin pages check their own fields and answer with a message next to the field.
+PUBLIC_BLUEPRINTS = frozenset(
+    {"health", "storefront", "notify", "notify_proxy", "customer_orders", "shopify_install"}
+)
+
+
+def register_input_checks(app: Flask) -> None:
+    from flask import abort, request
+
+    def _refuse_nul():
+        blueprint = request.blueprint
+        if blueprint != "webhooks" and blueprint not in PUBLIC_BLUEPRINTS:
+            return
+        if "\x00" in request.path or b"%00" in request.query_string:
+            abort(400, description="The request contains a NUL character.")
+        if blueprint == "webhooks" or request.method in ("GET", "HEAD", "OPTIONS"):
+            return  # a webhook's raw body is only ever stored as bytes
+        body = request.get_data(cache=True)
+        encoded = b"%00" if request.mimetype == "application/x-www-form-urlencoded" else b"\\u0000"
+        if b"\x00" in body or encoded in body.lower():
+            abort(400, description="The request contains a NUL character.")
+
+    app.before_request(_refuse_nul)
+
+
+def skip_rate_limiter_on_webhooks(app: Flask) -> None:
+    """The webhook endpoints have no rate limit (a platform's deliveries are signed, and
+    refusing one only makes it retry), so flask-limiter's per-request hooks (a quarter of the
+    ingest's own CPU) are skipped there, and so is opening a cookie session. Every other route
+    keeps both."""
+    from functools import partial
+
+    from flask import request
+
+    from plugin.extensions import rate_limits
+
+    limiter = rate_limits.limiter
+
+    def is_limiters(hook) -> bool:
+        owner = hook.args[0] if isinstance(hook, partial) and hook.args else None
+        return getattr(hook, "__self__", None) is limiter or owner is limiter
+
+    def before(hook):
+        def unless_webhook():
+            if request.blueprint != "webhooks":
+                return hook()
+            return None
+
+        return unless_webhook
+
+    def after(hook):
+        def unless_webhook(response):
+            return hook(response) if request.blueprint != "webhooks" else response
+
+        return unless_webhook
+
+    for hooks, wrap in ((app.before_request_funcs, before), (app.after_request_funcs, after)):
+        found = hooks.get(None, [])
+        hooks[None] = [wrap(h) if is_limiters(h) else h for h in found]
+    app.session_interface = _no_session_for_webhooks()
+
+
+def _no_session_for_webhooks():
+    from flask.sessions import SecureCookieSessionInterface
+
+    class NoSessionForWebhooks(SecureCookieSessionInterface):
+        """A platform's delivery carries no cookie and the endpoint keeps no session: it gets
+        Flask's null session instead of building a signing serializer on every request."""
+
+        def open_session(self, app, request):
+            # Opened before the URL is matched, so known by its path (the webhooks blueprint's).
+            if request.path.startswith("/webhooks/"):
+                return self.make_null_session(app)
+            return super().open_session(app, request)
+
+    return NoSessionForWebhooks()

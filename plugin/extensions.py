@@ -9,6 +9,7 @@ outside a request on `g`.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -16,6 +17,7 @@ from flask import Flask, current_app, g, has_request_context, request
 from flask_limiter import Limiter
 from redis import Redis
 from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import Session, sessionmaker
 
 from connectors.base import KeyValueCache, MemoryCache
@@ -36,6 +38,11 @@ class Database:
         engine = self._engines[url]
         app.extensions["db_engine"] = engine
         app.extensions["db_sessionmaker"] = sessionmaker(engine, expire_on_commit=False)
+        # Every session bumps a shop's badge generation with what changes its badges (the
+        # storefront API's cache is keyed by it).
+        from plugin.services import badge_cache
+
+        badge_cache.register()
         app.teardown_request(self._close_session)
         app.teardown_appcontext(self._close_session)
 
@@ -74,7 +81,11 @@ class Database:
 
 def _make_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        engine = create_engine(
+            url,
+            connect_args={"check_same_thread": False, "timeout": 30},
+            hide_parameters=True,
+        )
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_connection, _record):  # pragma: no cover - driver hook
@@ -84,7 +95,36 @@ def _make_engine(url: str) -> Engine:
             cursor.close()
 
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
+    # hide_parameters: a failed statement's error (and so the log) never carries its values,
+    # such as a stored webhook body naming a customer.
+    engine = create_engine(url, pool_size=5, max_overflow=10, hide_parameters=True)
+    _ping_when_idle(engine)
+    return engine
+
+
+# A connection idle for longer than this is pinged before use (and replaced if dead). One in
+# steady use is not: a ping per request was one more round trip on every hot path, and if the
+# server restarts under load, the first error invalidates the whole pool (SQLAlchemy's
+# disconnect handling), so only requests already in flight then fail.
+PING_AFTER_IDLE_S = 10.0
+
+
+def _ping_when_idle(engine: Engine) -> None:
+    @event.listens_for(engine, "checkin")
+    def _idle_since(_dbapi_connection, record):  # pragma: no cover - driver hook
+        record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _ping_if_idle(dbapi_connection, record, _proxy):  # pragma: no cover - driver hook
+        since = record.info.get("idle_since")
+        if since is None or time.monotonic() - since < PING_AFTER_IDLE_S:
+            return
+        try:
+            alive = engine.dialect.do_ping(dbapi_connection)
+        except Exception as exc:
+            raise DisconnectionError("connection found dead before use") from exc
+        if not alive:
+            raise DisconnectionError("connection found dead before use")
 
 
 class RedisConnection:

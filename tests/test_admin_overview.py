@@ -146,3 +146,27 @@ def test_each_shell_shows_the_overview_only_to_its_own_store(app, client):
     assert answer.json["summary"].startswith("No variants synced yet")  # not the sandbox's
     assert answer.json["attention"][0]["tone"] == "critical"
     assert client.get("/shopify/api/overview").status_code == 401
+
+
+def test_updates_set_aside_as_unreadable_are_told_apart_from_ones_being_retried(app):
+    """A dead letter is never retried: the merchant is not told the app retries it."""
+    shop = factories.shop()
+    catalogue(shop)
+    for number, status in enumerate([InboxStatus.DEAD_LETTER, InboxStatus.DEAD_LETTER]):
+        db.session.add(
+            WebhookEvent(
+                shop_id=shop.id,
+                platform=Platform.SANDBOX,
+                shop_domain=shop.domain,
+                event_id=f"dead-{number}",
+                topic="inventory_levels/update",
+                body=b"{}",
+                status=status,
+            )
+        )
+    db.session.commit()
+    items = overview(db.session, shop).attention
+    assert [(item.tone, item.title) for item in items] == [
+        ("critical", "2 store updates could not be read and were set aside.")
+    ]
+    assert "not retried" in items[0].action

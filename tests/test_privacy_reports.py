@@ -86,6 +86,8 @@ def stored_order_event(shop, *, days_old: int, status: InboxStatus, order_id="10
         (10, InboxStatus.PROCESSED, False),  # within the retention period
         (40, InboxStatus.PENDING, False),  # not processed yet: an acknowledged webhook is kept
         (40, InboxStatus.FAILED, False),  # will be retried: kept
+        (40, InboxStatus.DEAD_LETTER, True),  # never processed, may still name a customer
+        (10, InboxStatus.DEAD_LETTER, False),
     ],
 )
 def test_order_bodies_are_emptied_after_the_retention_period(app, days_old, status, emptied):
@@ -98,3 +100,16 @@ def test_order_bodies_are_emptied_after_the_retention_period(app, days_old, stat
     assert (event.body == b"") is emptied
     assert (event.body_purged_at is not None) is emptied
     assert db.session.scalars(select(WebhookEvent)).one().topic == "orders/updated"
+
+
+def test_a_dead_letter_without_an_order_id_is_emptied_after_the_retention_period(app):
+    """A delivery that could never be translated has no order id, and its body may name a
+    customer: it is emptied like a processed order's, its headers and error kept for support."""
+    shop = factories.shopify_shop()
+    old = stored_order_event(shop, days_old=40, status=InboxStatus.DEAD_LETTER, order_id=None)
+    recent = stored_order_event(shop, days_old=5, status=InboxStatus.DEAD_LETTER, order_id=None)
+    assert purge_expired_bodies(db.session, timedelta(days=30)) == 1
+    db.session.commit()
+    db.session.expire_all()
+    assert db.session.get(WebhookEvent, old).body == b""
+    assert db.session.get(WebhookEvent, recent).body == b'{"email": "john@example.com"}'

@@ -400,7 +400,13 @@ def test_support_view_shows_badge_changes_and_webhook_health(app, client):
     db.session.commit()
 
     support = client.get("/shopify/api/support", headers=bearer(session_token(SHOP))).json
-    assert support["inbox"]["counts"] == {"pending": 0, "processed": 2, "failed": 1, "ignored": 0}
+    assert support["inbox"]["counts"] == {
+        "pending": 0,
+        "processed": 2,
+        "failed": 1,
+        "ignored": 0,
+        "dead_letter": 0,
+    }
     assert support["inbox"]["failing"] == [
         {"topic": "inventory_levels/update", "attempts": 3, "error": "Shopify answered HTTP 502"}
     ]

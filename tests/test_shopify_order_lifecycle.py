@@ -619,7 +619,11 @@ def test_lifecycle_through_the_endpoint(app, client, fake, name, arrival, duplic
     }
     events = db.session.scalars(select(WebhookEvent)).all()
     assert {e.status for e in events} == {InboxStatus.PROCESSED}
-    assert {e.deliveries for e in events} == {2 if duplicates else 1}
+    # The inbox keys a Shopify delivery by its signed body: orders/cancelled and
+    # orders/updated about one change carry the same order, so they are stored once.
+    posted = [d for m in scenario.moments for d in m.deliveries]
+    assert len(events) == len({json.dumps(d.body) for d in posted})
+    assert sum(e.deliveries for e in events) == len(posted) * (2 if duplicates else 1)
     assert all(e.attempts == 1 for e in events)
 
 
@@ -742,8 +746,10 @@ def test_refund_then_cancel_through_redis_and_a_worker(queued_app, database_url,
         {"id": f"gid://shopify/Order/{ORDER_ID}"}
     ] * 2
     events = inbox()
-    assert len(events) == sum(len(m.deliveries) for m in scenario.moments)
-    assert all((e.deliveries, e.attempts) == (2, 1) for e in events)
+    posted = [d for m in scenario.moments for d in m.deliveries]
+    assert len(events) == len({json.dumps(d.body) for d in posted})  # stored once per body
+    assert sum(e.deliveries for e in events) == 2 * len(posted)
+    assert all(e.attempts == 1 for e in events)
     order = db.session.scalars(select(Order)).one()
     assert order.admin_url == ADMIN_URL and order.cancelled_at is not None
 

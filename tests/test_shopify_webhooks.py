@@ -45,7 +45,7 @@ from tests.shopify_webhook_helpers import (
     variant_node,
 )
 from webhooks.shopify import ShopifyWebhooks, sign
-from webhooks.source import StoreContext, StoredDelivery
+from webhooks.source import StoreContext, StoredDelivery, body_digest
 
 PRODUCT_ID = "788032119674292922"
 SMALL, MEDIUM = "642667041472713922", "757650484644203962"
@@ -112,7 +112,7 @@ def test_signature_vector_w1_from_shopify_app_js():
     )
 
 
-def test_w1_delivery_is_accepted_and_stored_under_its_webhook_id(app, client):
+def test_w1_delivery_is_accepted_and_stored_under_its_body_digest(app, client):
     app.extensions["settings"] = dataclasses.replace(
         app.extensions["settings"], shopify_client_secret="test_secret_key"
     )
@@ -128,10 +128,11 @@ def test_w1_delivery_is_accepted_and_stored_under_its_webhook_id(app, client):
     assert response.status_code == 200
     stored = db.session.scalars(select(WebhookEvent)).one()
     assert (stored.event_id, stored.topic, stored.body) == (
-        "123456789",
+        body_digest(b'{"foo": "bar"}'),  # the signed body names the event; headers are unsigned
         "products/create",
         b'{"foo": "bar"}',
     )
+    assert stored.headers["X-Shopify-Webhook-Id"] == "123456789"  # kept, shown on support pages
     assert stored.status == InboxStatus.IGNORED  # no such shop installed
 
 
@@ -234,23 +235,31 @@ def test_a_duplicate_event_id_is_not_processed_twice(app, client):
 
     assert first.json["duplicate"] is False and again.json["duplicate"] is True
     assert len(responses.calls) == calls_after_first
-    stored = db.session.scalars(select(WebhookEvent).where(WebhookEvent.event_id == "evt-42")).one()
+    # Keyed by the signed body, not the unsigned header.
+    stored = db.session.scalars(
+        select(WebhookEvent).where(WebhookEvent.event_id == body_digest(body))
+    ).one()
+    assert stored.headers["X-Shopify-Event-Id"] == "evt-42"  # kept for support
     assert (stored.deliveries, stored.attempts) == (2, 1)
 
 
 @responses.activate
-def test_an_older_triggered_at_does_not_override_a_newer_level(app, client):
+def test_an_older_updated_at_does_not_override_a_newer_level(app, client):
+    """Ordered by the signed payload's `updated_at`: the unsigned X-Shopify-Triggered-At header
+    (here claiming the opposite order) is not trusted where the payload has a date."""
     factories.shopify_shop()
     seed_from_products_update(client, responses)
     responses.post(ENDPOINT, json=write_answer())
     payload = json.loads(fixture_bytes("inventory_levels-update.json"))
 
-    newer = {**payload, "available": 0}
-    older = {**payload, "available": 10}
     now = utcnow()
-    post_webhook(client, "inventory_levels/update", newer, triggered_at=now + timedelta(seconds=5))
+    newer = {**payload, "available": 0, "updated_at": (now + timedelta(seconds=5)).isoformat()}
+    older = {**payload, "available": 10, "updated_at": now.isoformat()}
+    post_webhook(client, "inventory_levels/update", newer, triggered_at=now)
     calls = len(responses.calls)
-    late = post_webhook(client, "inventory_levels/update", older, triggered_at=now)
+    late = post_webhook(
+        client, "inventory_levels/update", older, triggered_at=now + timedelta(seconds=9)
+    )
 
     assert late.status_code == 200
     variant = db.session.scalars(select(Variant).where(Variant.platform_id == SMALL)).one()

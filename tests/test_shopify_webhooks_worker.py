@@ -67,7 +67,11 @@ def test_documented_webhooks_through_redis_and_a_worker_write_the_latest_badge_o
             triggered_at=now + timedelta(seconds=2),
         )
         assert response.status_code == 200
-    stale = restock.replace(b'"available": 10', b'"available": 0')
+    # Ordered by the signed payload's updated_at (a minute older here), not by the header.
+    stale = restock.replace(b'"available": 10', b'"available": 0').replace(
+        b'"updated_at": "2021-12-31T19:00:00-05:00"', b'"updated_at": "2021-12-31T18:59:00-05:00"'
+    )
+    assert stale != restock.replace(b'"available": 10', b'"available": 0')
     post_webhook(client, "inventory_levels/update", stale, triggered_at=now + timedelta(seconds=1))
     assert fake.requests == []  # acknowledged, stored, queued: nothing processed in the request
 

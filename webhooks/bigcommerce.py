@@ -50,7 +50,21 @@ from standardwebhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError
 
 from domain import events as ev
-from webhooks.source import Delivery, SecretLookup, StoreContext, StoredDelivery, WebhookRefused
+from webhooks.source import (
+    MAX_EVENT_ID,
+    MAX_SHOP,
+    MAX_TOPIC,
+    UNTRANSLATABLE,
+    Delivery,
+    MalformedPayload,
+    SecretLookup,
+    StoreContext,
+    StoredDelivery,
+    WebhookRefused,
+    checked_text,
+    json_object,
+    platform_id,
+)
 
 SECRET_HEADER = "X-Backorder-Secret"  # noqa: S105 - a header name, not a secret
 # BigCommerce's default location; stores that never enabled multi-location have only this one.
@@ -94,6 +108,7 @@ def signing_secret(client_secret: str) -> str:
 class BigCommerceWebhooks:
     platform = "bigcommerce"
     kept_header_prefixes = ("webhook-", "x-bc-")
+    event_id_headers: tuple[str, ...] = ()
 
     def __init__(self, client_secret: str):
         self._client_secret = client_secret
@@ -110,29 +125,45 @@ class BigCommerceWebhooks:
         except (WebhookVerificationError, ValueError) as exc:
             raise WebhookRefused(f"invalid webhook signature: {exc}") from None
 
-        try:
-            payload = json.loads(body)
-        except ValueError:
-            raise WebhookRefused("body is not JSON", status=400) from None
-        store_hash = store_hash_of(payload) if isinstance(payload, dict) else None
-        scope = payload.get("scope") if isinstance(payload, dict) else None
+        payload = json_object(body)  # not JSON, nested too deep, not an object: 400
+        store_hash = store_hash_of(payload)
+        scope = payload.get("scope")
         if not store_hash or not scope:
             raise WebhookRefused("payload names no scope or producer store", status=400)
+        checked_text(scope, "scope", MAX_TOPIC)
+        checked_text(store_hash, "producer", MAX_SHOP)
 
         expected = store_secret(store_hash)
         given = lowered.get(SECRET_HEADER.lower(), "")
         if not expected or not given or not hmac.compare_digest(given.encode(), expected.encode()):
             raise WebhookRefused(f"missing or wrong {SECRET_HEADER} header")
 
-        return Delivery(
+        delivery = Delivery(
             shop_domain=store_hash,
             topic=scope,
-            event_id=event_id_for(payload, store_hash, lowered["webhook-id"]),
+            event_id=checked_text(
+                event_id_for(payload, store_hash, lowered["webhook-id"]), "event id", MAX_EVENT_ID
+            ),
             triggered_at=_epoch(payload.get("created_at")) or _epoch(lowered["webhook-timestamp"]),
         )
+        # Translated once at the door: a body that could never be processed is a 400 now.
+        try:
+            self.translate(
+                payload,
+                StoredDelivery(scope, b"", datetime.now(UTC), delivery.triggered_at),
+                StoreContext(),
+            )
+        except UNTRANSLATABLE as exc:
+            raise MalformedPayload(f"{scope} payload: {type(exc).__name__}") from None
+        return delivery
 
     def to_events(self, delivery: StoredDelivery, store: StoreContext) -> list[ev.AppEvent]:
-        payload = json.loads(delivery.body)
+        return self.translate(json.loads(delivery.body), delivery, store)
+
+    def translate(
+        self, payload: dict, delivery: StoredDelivery, store: StoreContext
+    ) -> list[ev.AppEvent]:
+        """`to_events` on an already parsed payload."""
         data = payload.get("data") or {}
         scope = delivery.topic
         # Product and stock events carry no facts: the app reads them from the store, with a
@@ -143,10 +174,10 @@ class BigCommerceWebhooks:
         occurred_at = delivery.received_at
         fetch = ev.Fetch(fresh_after=occurred_at)
         if scope in PRODUCT_SCOPES:
-            return [ev.ProductChanged(str(data["id"]), occurred_at, fetch=fetch)]
+            return [ev.ProductChanged(platform_id(data["id"]), occurred_at, fetch=fetch)]
         if scope in PRODUCT_STOCK_SCOPES or scope in SKU_STOCK_SCOPES:
             inventory = data.get("inventory") or {}
-            product_id = str(inventory.get("product_id") or data["id"])
+            product_id = platform_id(inventory.get("product_id") or data["id"])
             if store.native_backorders:
                 # Native backorder counts move with stock; only the whole product carries them.
                 return [ev.ProductChanged(product_id, occurred_at, fetch=fetch)]
@@ -155,14 +186,16 @@ class BigCommerceWebhooks:
                     inventory_item_id=product_item_id(product_id), product_id=product_id
                 )
             else:
-                ref = ev.VariantRef(variant_id=str(inventory["variant_id"]), product_id=product_id)
+                ref = ev.VariantRef(
+                    variant_id=platform_id(inventory["variant_id"]), product_id=product_id
+                )
             locations = store.location_ids or DEFAULT_LOCATION_IDS
             return _stock_events(ref, locations, occurred_at, fetch)
         if scope in ORDER_SCOPES or scope in SHIPMENT_SCOPES:
             # The payload names only the order: the app reads it whole (fetch_order).
             order_id = data["orderId"] if scope in SHIPMENT_SCOPES else data["id"]
             changed_at = delivery.triggered_at or delivery.received_at
-            return [ev.OrderChanged(str(order_id), changed_at, fetch=fetch)]
+            return [ev.OrderChanged(platform_id(order_id), changed_at, fetch=fetch)]
         return []
 
 
@@ -189,5 +222,5 @@ def _stock_events(
 def _epoch(value) -> datetime | None:
     try:
         return datetime.fromtimestamp(int(value), tz=UTC) if value is not None else None
-    except (TypeError, ValueError, OverflowError):
+    except (TypeError, ValueError, OverflowError, OSError):
         return None

@@ -13,13 +13,17 @@ from datetime import UTC, datetime
 
 from domain import events as ev
 from webhooks.source import (
+    UNTRANSLATABLE,
     Delivery,
+    MalformedPayload,
     SecretLookup,
     StoreContext,
     StoredDelivery,
     base64_hmac,
     check_signature,
     delivery_from_headers,
+    json_object,
+    platform_id,
 )
 
 # Order topics whose payload is the whole order, as Shopify's REST order resource.
@@ -84,6 +88,7 @@ def build_delivery(
 class SandboxWebhooks:
     platform = "sandbox"
     kept_header_prefixes = ("x-sandbox-",)
+    event_id_headers: tuple[str, ...] = ()
 
     def __init__(self, secret_key: str):
         self._key = signing_key(secret_key)
@@ -93,21 +98,41 @@ class SandboxWebhooks:
     ) -> Delivery:
         expected = base64_hmac(self._key, body)
         check_signature(headers.get(H_HMAC), expected, "invalid webhook signature")
-        return delivery_from_headers(
+        delivery = delivery_from_headers(
             headers, topic=H_TOPIC, shop=H_SHOP, event_ids=(H_EVENT,), triggered=H_TRIGGERED
         )
+        # Translated once at the door: a body that could never be processed is a 400 now.
+        payload = json_object(body)
+        try:
+            self.translate(
+                payload,
+                StoredDelivery(delivery.topic, b"", datetime.now(UTC), delivery.triggered_at),
+                StoreContext(),
+            )
+        except UNTRANSLATABLE as exc:
+            raise MalformedPayload(f"{delivery.topic} payload: {type(exc).__name__}") from None
+        return delivery
 
     def to_events(self, delivery: StoredDelivery, store: StoreContext) -> list[ev.AppEvent]:
-        payload = json.loads(delivery.body)
+        return self.translate(json.loads(delivery.body), delivery, store)
+
+    def translate(
+        self, payload: dict, delivery: StoredDelivery, store: StoreContext
+    ) -> list[ev.AppEvent]:
+        """`to_events` on an already parsed payload."""
         occurred_at = delivery.triggered_at or delivery.received_at
         match delivery.topic:
             case "products/update":
-                return [ev.ProductChanged(str(payload["id"]), occurred_at, product_facts(payload))]
+                return [
+                    ev.ProductChanged(
+                        platform_id(payload["id"]), occurred_at, product_facts(payload)
+                    )
+                ]
             case "inventory_levels/update":
                 return [
                     ev.InventoryChanged(
-                        variant=ev.VariantRef(variant_id=str(payload["variant_id"])),
-                        location_id=str(payload.get("location_id") or LOCATION),
+                        variant=ev.VariantRef(variant_id=platform_id(payload["variant_id"])),
+                        location_id=platform_id(payload.get("location_id") or LOCATION),
                         available=int(payload["available"]),
                         occurred_at=occurred_at,
                     )
@@ -116,7 +141,9 @@ class SandboxWebhooks:
                 if "line_items" not in payload:
                     # Like BigCommerce, a thin order payload leaves the lines to be fetched.
                     return [_fetch_order(payload["id"], occurred_at, delivery)]
-                return [ev.OrderChanged(str(payload["id"]), occurred_at, order_facts(payload))]
+                return [
+                    ev.OrderChanged(platform_id(payload["id"]), occurred_at, order_facts(payload))
+                ]
             case "orders/edited":
                 # What changed, not the order after it: read the order from the store.
                 edit = payload["order_edit"]
@@ -129,7 +156,7 @@ class SandboxWebhooks:
 
 
 def _fetch_order(order_id, occurred_at: datetime, delivery: StoredDelivery) -> ev.OrderChanged:
-    return ev.OrderChanged(str(order_id), occurred_at, fetch=ev.Fetch(delivery.received_at))
+    return ev.OrderChanged(platform_id(order_id), occurred_at, fetch=ev.Fetch(delivery.received_at))
 
 
 def _when(value: str | None) -> datetime | None:
@@ -144,14 +171,16 @@ def order_facts(payload: dict) -> ev.OrderFacts:
         if fulfillment.get("status", "success") != "success":
             continue  # cancelled, failed or still pending: nothing left the building
         for item in fulfillment.get("line_items") or []:
-            shipped[str(item["id"])] = shipped.get(str(item["id"]), 0) + int(item["quantity"])
+            shipped[platform_id(item["id"])] = shipped.get(platform_id(item["id"]), 0) + int(
+                item["quantity"]
+            )
     refunded: dict[str, int] = {}
     for refund in payload.get("refunds") or []:
         for item in refund.get("refund_line_items") or []:
-            key = str(item["line_item_id"])
+            key = platform_id(item["line_item_id"])
             refunded[key] = refunded.get(key, 0) + int(item["quantity"])
     return ev.OrderFacts(
-        order_id=str(payload["id"]),
+        order_id=platform_id(payload["id"]),
         placed_at=datetime.fromisoformat(payload["created_at"]),
         name=str(payload.get("name") or ""),
         customer=ev.Customer(
@@ -160,16 +189,16 @@ def order_facts(payload: dict) -> ev.OrderFacts:
         ),
         lines=tuple(
             ev.OrderLine(
-                line_id=str(item["id"]),
-                variant=ev.VariantRef(variant_id=str(item["variant_id"])),
+                line_id=platform_id(item["id"]),
+                variant=ev.VariantRef(variant_id=platform_id(item["variant_id"])),
                 quantity=int(item["quantity"]),
                 current_quantity=(
                     int(item["current_quantity"])
                     if item.get("current_quantity") is not None
                     else None
                 ),
-                fulfilled_quantity=shipped.get(str(item["id"]), 0),
-                refunded_quantity=refunded.get(str(item["id"]), 0),
+                fulfilled_quantity=shipped.get(platform_id(item["id"]), 0),
+                refunded_quantity=refunded.get(platform_id(item["id"]), 0),
             )
             for item in payload.get("line_items", [])
             if item.get("variant_id") is not None
@@ -182,11 +211,11 @@ def order_facts(payload: dict) -> ev.OrderFacts:
 
 def product_facts(payload: dict) -> ev.ProductFacts:
     return ev.ProductFacts(
-        platform_id=str(payload["id"]),
+        platform_id=platform_id(payload["id"]),
         title=payload.get("title") or "",
         variants=tuple(
             ev.VariantFacts(
-                platform_id=str(v["id"]),
+                platform_id=platform_id(v["id"]),
                 sku=v.get("sku") or "",
                 title=v.get("title") or "",
                 sells_past_zero=v.get("inventory_policy") == "continue",

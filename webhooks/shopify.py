@@ -1,8 +1,11 @@
 """Shopify's webhooks: verified on the raw body, then turned into the app's own events.
 
 Shopify signs every delivery with base64(HMAC-SHA256(raw body, client secret)). Delivery is at
-least once, unordered and sometimes a day late, so `X-Shopify-Event-Id` names the event (a second
-delivery is a duplicate) and `X-Shopify-Triggered-At` orders it against what is already applied.
+least once, unordered and sometimes a day late. Only the body is signed, so the inbox names a
+delivery by the digest of its body (a second delivery, or a replay under a new
+`X-Shopify-Event-Id` or to another shop, is a duplicate) and the payload's own `updated_at`
+orders it against what is already applied (`X-Shopify-Triggered-At` only where the topic's
+payload has no date). A body that is not a JSON object of its topic's shape is a 400.
 Payloads are the REST resources of the topics; ids can exceed 2**53, and Python's json keeps
 them exact as ints, which become strings here.
 
@@ -16,18 +19,26 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 
 from domain import events as ev
 from webhooks.source import (
+    UNTRANSLATABLE,
     Delivery,
+    MalformedPayload,
     SecretLookup,
     StoreContext,
     StoredDelivery,
     WebhookRefused,
     base64_hmac,
+    body_digest,
     check_signature,
     delivery_from_headers,
+    json_object,
     parse_timestamp,
+    platform_id,
+    signed_time,
 )
 
 H_TOPIC = "X-Shopify-Topic"
@@ -57,6 +68,8 @@ TOPICS = (
     "customers/redact",
     "shop/redact",
 )
+# Topics whose payload's `updated_at` is when the resource changed: their order comes from it.
+SIGNED_TIME_TOPICS = frozenset({"products/update", "inventory_levels/update", *ORDER_TOPICS})
 # Fulfilments that shipped nothing (REST `fulfillments[].status`).
 NOT_SHIPPED = frozenset({"cancelled", "error", "failure"})
 
@@ -69,6 +82,7 @@ def sign(secret: str, body: bytes) -> str:
 class ShopifyWebhooks:
     platform = "shopify"
     kept_header_prefixes = ("x-shopify-",)
+    event_id_headers: tuple[str, ...] = ("x-shopify-event-id", "x-shopify-webhook-id")
 
     def __init__(self, client_secret: str):
         self._secret = client_secret
@@ -80,33 +94,51 @@ class ShopifyWebhooks:
             raise WebhookRefused("invalid Shopify webhook HMAC", status=401)
         expected = sign(self._secret, body)
         check_signature(headers.get(H_HMAC), expected, "invalid Shopify webhook HMAC")
-        # The event id is the same across every delivery of one event; the webhook id is only a
-        # fallback for deliveries (older API versions) that do not send it.
-        return delivery_from_headers(
+        headed = delivery_from_headers(
             headers,
             topic=H_TOPIC,
             shop=H_SHOP,
             event_ids=(H_EVENT, H_WEBHOOK),
             triggered=H_TRIGGERED,
         )
+        payload = json_object(body)
+        # Only the body is signed: the event id, topic, shop and time headers are not. The
+        # inbox's dedupe key is therefore the body's digest (the same signed body replayed
+        # under a new X-Shopify-Event-Id, or to another shop, is a duplicate: it would have the
+        # same effect), and the order of events comes from the payload's own `updated_at`
+        # where the topic has one. The headers stay with the stored delivery, for support.
+        delivery = replace(
+            headed,
+            event_id=body_digest(body),
+            triggered_at=ordering_time(headed.topic, payload, headed.triggered_at),
+        )
+        _check_shape(self, payload, delivery)
+        return delivery
 
     def to_events(self, delivery: StoredDelivery, store: StoreContext) -> list[ev.AppEvent]:
-        payload = json.loads(delivery.body)
-        occurred_at = delivery.triggered_at or delivery.received_at
+        return self.translate(json.loads(delivery.body), delivery, store)
+
+    def translate(
+        self, payload: dict, delivery: StoredDelivery, store: StoreContext
+    ) -> list[ev.AppEvent]:
+        """`to_events` on an already parsed payload."""
+        occurred_at = (
+            ordering_time(delivery.topic, payload, delivery.triggered_at) or delivery.received_at
+        )
         match delivery.topic:
             case "products/update":
                 facts = product_facts(payload)
                 fetch = None if facts is not None else ev.Fetch(delivery.received_at)
-                return [ev.ProductChanged(str(payload["id"]), occurred_at, facts, fetch)]
+                return [ev.ProductChanged(platform_id(payload["id"]), occurred_at, facts, fetch)]
             case "inventory_levels/update":
                 return [
                     ev.InventoryChanged(
-                        variant=ev.VariantRef(inventory_item_id=str(payload["inventory_item_id"])),
-                        location_id=str(payload["location_id"]),
+                        variant=ev.VariantRef(
+                            inventory_item_id=platform_id(payload["inventory_item_id"])
+                        ),
+                        location_id=platform_id(payload["location_id"]),
                         available=_int_or_none(payload.get("available")),
-                        occurred_at=delivery.triggered_at
-                        or parse_timestamp(payload.get("updated_at"))
-                        or occurred_at,
+                        occurred_at=occurred_at,
                     )
                 ]
             case topic if topic in ORDER_TOPICS:
@@ -141,6 +173,46 @@ class ShopifyWebhooks:
         return []
 
 
+def signed_time_of(topic: str, payload: object) -> datetime | None:
+    """The signed time of a topic whose payload dates the resource's change; None otherwise
+    (a refund or an order edit does not carry the order's `updated_at`, the shop resource of
+    app/uninstalled dates the shop, not the uninstall)."""
+    return signed_time(payload) if topic in SIGNED_TIME_TOPICS else None
+
+
+def ordering_time(topic: str, payload: object, header_time: datetime | None) -> datetime | None:
+    """The payload's signed `updated_at` where the topic has one; the unsigned
+    `X-Shopify-Triggered-At` only where it does not.
+
+    `updated_at` has whole seconds: a header time within that same second only orders two
+    changes of one second, so it is kept; any other header time is not believed.
+    """
+    signed = signed_time_of(topic, payload)
+    if signed is None:
+        return header_time
+    if header_time is not None and signed <= header_time < signed + timedelta(seconds=1):
+        return header_time
+    return signed
+
+
+def _check_shape(source, payload: dict, delivery: Delivery) -> None:
+    """Translate once at the door: a signed body that could never be processed (a field
+    missing or of the wrong type) is refused with a 400 now rather than failing in the worker."""
+    try:
+        source.translate(
+            payload,
+            StoredDelivery(
+                topic=delivery.topic,
+                body=b"",
+                received_at=datetime.now(UTC),
+                triggered_at=delivery.triggered_at,
+            ),
+            StoreContext(),
+        )
+    except UNTRANSLATABLE as exc:
+        raise MalformedPayload(f"{delivery.topic} payload: {type(exc).__name__}") from None
+
+
 def product_facts(payload: dict) -> ev.ProductFacts | None:
     """Partial facts from a products/update payload, or None when the app must fetch them.
 
@@ -156,14 +228,14 @@ def product_facts(payload: dict) -> ev.ProductFacts | None:
     if any(v.get("inventory_item_id") is None for v in variants):
         return None
     return ev.ProductFacts(
-        platform_id=str(payload["id"]),
+        platform_id=platform_id(payload["id"]),
         title=payload.get("title") or "",
         variants=tuple(
             ev.VariantFacts(
-                platform_id=str(v["id"]),
+                platform_id=platform_id(v["id"]),
                 sku=v.get("sku") or "",
                 title=v.get("title") or "",
-                inventory_item_id=str(v["inventory_item_id"]),
+                inventory_item_id=platform_id(v["inventory_item_id"]),
                 tracked=_tracked(v),
                 sells_past_zero=v.get("inventory_policy") == "continue",
                 levels=None,
@@ -181,7 +253,7 @@ def _tracked(variant: dict) -> bool | None:
 
 
 def _fetch_order(order_id, occurred_at, delivery: StoredDelivery) -> ev.OrderChanged:
-    return ev.OrderChanged(str(order_id), occurred_at, fetch=ev.Fetch(delivery.received_at))
+    return ev.OrderChanged(platform_id(order_id), occurred_at, fetch=ev.Fetch(delivery.received_at))
 
 
 def admin_url(shop_domain: str, order_id: str) -> str | None:
@@ -202,7 +274,7 @@ def order_facts(payload: dict, shop_domain: str = "") -> ev.OrderFacts:
     ever `cancelled_at`: `fulfillable_quantity` 0 also means refunded, removed or shipped.
     The snapshot is dated by the order's own `updated_at`, so a late older one is refused.
     """
-    order_id = str(payload["id"])
+    order_id = platform_id(payload["id"])
     customer = payload.get("customer") or {}
     name = " ".join(p for p in (customer.get("first_name"), customer.get("last_name")) if p)
     shipped = _fulfilled_units(payload.get("fulfillments"))
@@ -226,15 +298,15 @@ def order_facts(payload: dict, shop_domain: str = "") -> ev.OrderFacts:
         admin_url=admin_url(shop_domain, order_id) if shop_domain else None,
         lines=tuple(
             ev.OrderLine(
-                line_id=str(item["id"]),
+                line_id=platform_id(item["id"]),
                 variant=ev.VariantRef(
-                    variant_id=str(item["variant_id"]),
-                    product_id=str(item["product_id"]) if item.get("product_id") else None,
+                    variant_id=platform_id(item["variant_id"]),
+                    product_id=platform_id(item["product_id"]) if item.get("product_id") else None,
                 ),
                 quantity=int(item.get("quantity") or 0),
                 current_quantity=_int_or_none(item.get("current_quantity")),
-                fulfilled_quantity=shipped.get(str(item["id"]), 0),
-                refunded_quantity=refunded.get(str(item["id"]), 0),
+                fulfilled_quantity=shipped.get(platform_id(item["id"]), 0),
+                refunded_quantity=refunded.get(platform_id(item["id"]), 0),
             )
             # Custom items, tips and deleted variants carry no variant: nothing to badge.
             for item in payload.get("line_items") or []
@@ -249,7 +321,7 @@ def _fulfilled_units(fulfillments) -> dict[str, int]:
         if str(fulfillment.get("status") or "").lower() in NOT_SHIPPED:
             continue
         for item in fulfillment.get("line_items") or []:
-            key = str(item["id"])
+            key = platform_id(item["id"])
             units[key] = units.get(key, 0) + int(item.get("quantity") or 0)
     return units
 
@@ -258,7 +330,7 @@ def _refunded_units(refunds) -> dict[str, int]:
     units: dict[str, int] = {}
     for refund in refunds or []:
         for item in refund.get("refund_line_items") or []:
-            key = str(item["line_item_id"])
+            key = platform_id(item["line_item_id"])
             units[key] = units.get(key, 0) + int(item.get("quantity") or 0)
     return units
 
@@ -269,7 +341,7 @@ def _customer_email(payload: dict) -> str | None:
 
 
 def _ids(values) -> tuple[str, ...]:
-    return tuple(str(v) for v in values or ())
+    return tuple(platform_id(v) for v in values or ())
 
 
 def _int_or_none(value) -> int | None:

@@ -60,7 +60,8 @@ def verify(pairs: list[tuple[str, str]], secret: str, now: datetime | None = Non
             raise ProxyRefused(f"the {key} parameter must appear exactly once")
     given = dict(pairs)
     signature = given["signature"]
-    if len(signature) != 64 or not hmac.compare_digest(signature.lower(), sign(pairs, secret)):
+    expected = sign(pairs, secret).encode()
+    if len(signature) != 64 or not hmac.compare_digest(signature.lower().encode(), expected):
         raise ProxyRefused("the signature does not match")
     try:
         stamp = datetime.fromtimestamp(int(given["timestamp"]), UTC)

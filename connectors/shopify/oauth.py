@@ -103,7 +103,7 @@ def query_hmac_valid(pairs: Iterable[tuple[str, str]], secret: str) -> bool:
     if len(given) != 1 or message is None:
         return False
     expected = hmac.new(secret.encode(), message.encode(), hashlib.sha256).hexdigest()
-    return hmac.compare_digest(expected, given[0].lower())
+    return hmac.compare_digest(expected.encode(), given[0].lower().encode())
 
 
 def clock() -> float:

@@ -113,7 +113,7 @@ def auth_callback():
     if (
         not isinstance(kept, dict)
         or kept.get("shop") != shop
-        or not hmac.compare_digest(str(kept.get("state", "")), given)
+        or not hmac.compare_digest(str(kept.get("state", "")).encode(), given.encode())
     ):
         return error_page(
             403,

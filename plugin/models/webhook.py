@@ -9,7 +9,16 @@ from __future__ import annotations
 import enum
 from datetime import datetime
 
-from sqlalchemy import JSON, ForeignKey, LargeBinary, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    ForeignKey,
+    Index,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from plugin.models.base import Base, str_enum, utcnow
@@ -20,11 +29,24 @@ class InboxStatus(enum.StrEnum):
     PROCESSED = "processed"
     FAILED = "failed"  # raised; RQ retries it, and the attempts rows say why
     IGNORED = "ignored"  # a topic or shop the app has nothing to do with
+    # Stored, but can never be processed (its payload cannot be translated): kept and shown on
+    # the support pages, never retried by RQ or the sweeper.
+    DEAD_LETTER = "dead_letter"
 
 
 class WebhookEvent(Base):
     __tablename__ = "webhook_events"
-    __table_args__ = (UniqueConstraint("platform", "event_id"),)
+    __table_args__ = (
+        UniqueConstraint("platform", "event_id"),
+        # A shop's drain job takes its oldest pending event: by index, however long the history.
+        Index(
+            "ix_webhook_events_pending",
+            "shop_id",
+            "id",
+            postgresql_where=text("status = 'pending'"),
+            sqlite_where=text("status = 'pending'"),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     platform: Mapped[str] = mapped_column(String(16))

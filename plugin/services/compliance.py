@@ -302,4 +302,18 @@ def purge_bodies(
 
 
 def purge_expired_bodies(session: Session, retention: timedelta) -> int:
-    return purge_bodies(session, older_than=utcnow() - retention)
+    """Past the retention period: processed order deliveries, and dead letters of any topic.
+    A dead letter was never translated, so it carries no order id to match a redaction by, and
+    it may still name a customer; it keeps its headers, error and attempts for support."""
+    cutoff = utcnow() - retention
+    dead = session.execute(
+        update(WebhookEvent)
+        .where(
+            WebhookEvent.status == InboxStatus.DEAD_LETTER,
+            WebhookEvent.body_purged_at.is_(None),
+            WebhookEvent.received_at < cutoff,
+        )
+        .values(body=b"", body_purged_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    return purge_bodies(session, older_than=cutoff) + (dead.rowcount or 0)

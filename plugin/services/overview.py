@@ -200,6 +200,24 @@ def needs_the_merchant(session: Session, shop: Shop, now: datetime) -> list[Atte
                 failed,
             )
         )
+    set_aside = session.scalar(
+        select(func.count(WebhookEvent.id)).where(
+            WebhookEvent.shop_id == shop.id, WebhookEvent.status == InboxStatus.DEAD_LETTER
+        )
+    )
+    if set_aside:
+        items.append(
+            Attention(
+                "critical",
+                ngettext(
+                    "%(num)s store update could not be read and was set aside.",
+                    "%(num)s store updates could not be read and were set aside.",
+                    set_aside,
+                ),
+                _("They are not retried. Contact support, who can see each one and its error."),
+                set_aside,
+            )
+        )
     no_contact = session.scalar(
         select(func.count(BackorderLine.id))
         .join(OrderLine, OrderLine.id == BackorderLine.order_line_id)

@@ -83,7 +83,10 @@ def inbox_health(session: Session, shop: Shop) -> dict:
     )
     failing = session.scalars(
         select(WebhookEvent)
-        .where(WebhookEvent.shop_id == shop.id, WebhookEvent.status == InboxStatus.FAILED)
+        .where(
+            WebhookEvent.shop_id == shop.id,
+            WebhookEvent.status.in_([InboxStatus.FAILED, InboxStatus.DEAD_LETTER]),
+        )
         .order_by(WebhookEvent.id.desc())
         .limit(RECENT_FAILURES)
     ).all()

@@ -69,7 +69,9 @@ class Filters:
 
 def filters_from(args: Mapping[str, str]) -> tuple[Filters, str | None]:
     """The filter a request asks for, or why it cannot be used (an unknown state, say)."""
-    query = " ".join(str(args.get("q") or "").split())[:MAX_QUERY]
+    # Control characters (a NUL cannot even reach PostgreSQL) are dropped from the words.
+    typed = "".join(c for c in str(args.get("q") or "") if c.isprintable() or c.isspace())
+    query = " ".join(typed.split())[:MAX_QUERY]
     state = str(args.get("state") or "").strip()
     problem = None
     if state and state not in STATES:

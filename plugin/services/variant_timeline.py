@@ -25,7 +25,7 @@ from plugin.models import (
     Variant,
     WebhookEvent,
 )
-from plugin.services import admin_text
+from plugin.services import admin_text, inbox
 from plugin.services.admin_text import _
 
 # The most recent timeline entries one page shows; "earlier" pages on from the oldest shown.
@@ -183,7 +183,7 @@ def timeline_page(
                 title=_("Webhook %(topic)s", topic=event.topic),
                 detail=_(
                     "Delivery %(event)s, %(attempts)s attempt(s)",
-                    event=event.event_id,
+                    event=inbox.shown_event_id(event),
                     attempts=event.attempts,
                 )
                 + (f" · {event.last_error}" if event.last_error else ""),

@@ -1,0 +1,168 @@
+"""Poison deliveries and secrets in logs (issue 13, defects 5b and 6).
+
+- A signed body that is not JSON, or not of its topic's shape, is a 400 at the door: nothing is
+  stored, so nothing fails through RQ's retries and the sweeper's.
+- A stored delivery that can never be translated goes to the visible dead letter state at its
+  first attempt, is not retried, and shows on the support pages.
+- A failed inbox insert never logs its parameters (the body names a customer).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+
+import pytest
+from sqlalchemy import func, select
+
+from plugin.extensions import db
+from plugin.models import InboxStatus, WebhookEvent, utcnow
+from plugin.services import inbox, support
+from tests import factories
+from tests.shopify_webhook_helpers import SHOP, post_webhook
+from tests.test_hostile_input import post
+
+CUSTOMER = "ada.lovelace@example.com"
+
+
+def stored() -> int:
+    return db.session.scalar(select(func.count()).select_from(WebhookEvent))
+
+
+@pytest.mark.parametrize("platform", ["shopify", "sandbox", "bigcommerce"])
+@pytest.mark.parametrize(
+    "body",
+    [b"not json at all", b'"a string"', b"[1, 2]", b"\xff\xfe"],
+    ids=["text", "json-string", "json-list", "not-utf8"],
+)
+def test_a_signed_body_that_is_not_a_json_object_is_refused_at_the_door(
+    app, client, platform, body
+):
+    factories.shopify_shop()
+    factories.shop()
+    factories.bigcommerce_store()
+    if platform == "bigcommerce" and body == b"\xff\xfe":
+        pytest.skip("BigCommerce's signature is over text: the signer cannot sign these bytes")
+    response = post(client, platform, body)
+    assert response.status_code == 400, response.get_data(as_text=True)
+    assert "JSON" in response.json["error"]
+    assert stored() == 0
+
+
+@pytest.mark.parametrize(
+    ("topic", "payload"),
+    [
+        ("inventory_levels/update", {"inventory_item_id": 1, "location_id": 2, "available": "x"}),
+        ("inventory_levels/update", {"location_id": 2, "available": 1}),
+        ("products/update", {"id": 1, "variants": "not a list"}),
+        ("orders/create", {"id": {"nested": 1}, "created_at": "2026-11-30T09:00:00Z"}),
+        ("orders/create", {"id": 1, "line_items": []}),  # no created_at
+        ("refunds/create", {"id": 5}),
+        ("customers/redact", {"customer": {"email": CUSTOMER}, "orders_to_redact": [[1]]}),
+    ],
+)
+def test_a_signed_shopify_body_of_the_wrong_shape_is_refused(app, client, topic, payload):
+    factories.shopify_shop()
+    response = post_webhook(client, topic, payload)
+    assert response.status_code == 400, response.get_data(as_text=True)
+    assert response.json["error"].startswith(f"{topic} payload:")
+    assert CUSTOMER not in response.get_data(as_text=True)
+    assert stored() == 0
+
+
+def test_a_stored_delivery_that_can_never_be_processed_is_a_dead_letter(app, client):
+    """Stored before the door checked it (or by a translation that depends on the store): its
+    first attempt moves it to the dead letter state, where no retry and no redelivery touch it,
+    and the support pages count and show it."""
+    from plugin.jobs import process_webhook
+
+    shop = factories.shopify_shop()
+    poison = WebhookEvent(
+        platform="shopify",
+        shop_id=shop.id,
+        shop_domain=SHOP,
+        topic="inventory_levels/update",
+        event_id=f"sha256:{uuid.uuid4().hex}",
+        received_at=utcnow(),
+        body=json.dumps({"inventory_item_id": 1, "location_id": 2, "available": "x"}).encode(),
+        headers={"X-Shopify-Event-Id": "evt-poison"},
+    )
+    db.session.add(poison)
+    db.session.commit()
+
+    process_webhook(poison.id)  # does not raise: RQ has nothing to retry
+    db.session.expire_all()
+    event = db.session.get(WebhookEvent, poison.id)
+    assert event.status == InboxStatus.DEAD_LETTER
+    assert event.attempts == 1
+    assert event.last_error.startswith("cannot be processed: ValueError")
+    assert [a.outcome for a in event.attempt_log] == ["dead_letter"]
+
+    process_webhook(poison.id)  # a retry, or the sweeper, changes nothing
+    db.session.expire_all()
+    assert db.session.get(WebhookEvent, poison.id).attempts == 1
+    assert not inbox.Recorded(poison.id, InboxStatus.DEAD_LETTER, False).needs_processing
+
+    health = support.inbox_health(db.session, shop)
+    assert health["counts"]["dead_letter"] == 1
+    assert [e["topic"] for e in health["failing"]] == ["inventory_levels/update"]
+    assert "cannot be processed" in health["failing"][0]["error"]
+
+
+def test_a_failed_inbox_insert_logs_no_body(app, client, caplog, monkeypatch):
+    """The insert fails (here: a NOT NULL column left empty); the error logged names the
+    statement, never its parameters, which hold the start of the body."""
+    monkeypatch.setitem(app.config, "PROPAGATE_EXCEPTIONS", False)
+    monkeypatch.setattr(inbox, "utcnow", lambda: None)
+    body = {"id": 1, "email": CUSTOMER, "customer": {"email": CUSTOMER}}
+    with caplog.at_level(logging.ERROR):
+        response = post_webhook(client, "customers/data_request", body)
+    assert response.status_code == 500
+    logged = caplog.text
+    assert "IntegrityError" in logged and "webhook_events" in logged
+    assert "hide_parameters" in logged
+    assert CUSTOMER not in logged
+    assert stored() == 0
+
+
+def test_dead_letters_are_taken_back_only_when_asked(app, client, monkeypatch):
+    """After a fix ships, `flask webhooks retry --dead-letters` puts them through again; a plain
+    retry leaves them aside."""
+    from plugin.jobs import process_webhook
+    from webhooks import shopify
+
+    shop = factories.shopify_shop()
+    poison = WebhookEvent(
+        platform="shopify",
+        shop_id=shop.id,
+        shop_domain=SHOP,
+        topic="app/uninstalled",
+        event_id=f"sha256:{uuid.uuid4().hex}",
+        received_at=utcnow(),
+        body=b"{}",
+    )
+    db.session.add(poison)
+    db.session.commit()
+    original = shopify.ShopifyWebhooks.to_events
+
+    def broken(self, delivery, store):
+        raise KeyError("a translation bug")
+
+    monkeypatch.setattr(shopify.ShopifyWebhooks, "to_events", broken)
+    process_webhook(poison.id)
+    db.session.expire_all()
+    assert db.session.get(WebhookEvent, poison.id).status == InboxStatus.DEAD_LETTER
+
+    monkeypatch.setattr(shopify.ShopifyWebhooks, "to_events", original)  # the fix
+    runner = app.test_cli_runner()
+    assert "queued 0 webhook(s)" in runner.invoke(args=["webhooks", "retry"]).output
+    db.session.expire_all()
+    assert db.session.get(WebhookEvent, poison.id).status == InboxStatus.DEAD_LETTER
+
+    output = runner.invoke(args=["webhooks", "retry", "--dead-letters"]).output
+    assert "took back 1 dead letter(s)" in output
+    db.session.expire_all()
+    assert db.session.get(WebhookEvent, poison.id).status == InboxStatus.PROCESSED
+    db.session.refresh(shop)
+    assert not shop.is_active  # the uninstall it carried took effect
