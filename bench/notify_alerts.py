@@ -1,10 +1,11 @@
 """Back-in-stock alert benchmark (issue 10): 10,000 shoppers wait for one sold-out variant, a
 delivery of 10,000 units comes in at 1 alert per unit, and every one of them must hear exactly
 once. The restock goes through the real path: the signed sandbox `inventory_levels/update`
-webhook, the inbox, `process_webhook` (the badge turns in stock and opens a restock row),
-`alert_restock` on the `emails` queue (one outbox mail per shopper, marked alerted in the same
-transaction) and one `send_mail` job per mail, all run by `rq worker` processes as the Procfile
-runs them, to a local SMTP server (aiosmtpd) that records every Message-ID and recipient.
+webhook, the inbox, the shop's `drain_shop_inbox` job (the badge turns in stock and opens a
+restock row), `alert_restock` on the `emails` queue (one outbox mail per shopper, marked alerted
+in the same transaction) and one `send_mail` job per mail, all run by `rq worker` processes as
+the Procfile runs them, to a local SMTP server (aiosmtpd) that records every Message-ID and
+recipient.
 
 The baseline, in the same run and before it, is what `bench/mail_drain.py` measures: the same
 number of plain outbox mails (`outbox.queue_mail`, then `plugin.jobs.queue_mails`) drained by the

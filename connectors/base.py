@@ -40,6 +40,30 @@ class ReauthorisationRequired(ConnectorError):
     """The platform refused the shop's token and refreshing it did not help."""
 
 
+# The longest an adapter waits inside a call for the platform's own rate limit to let the next
+# request through; anything longer is handed to the caller as `RateLimited`, so a job never
+# sleeps in a worker while other shops' work waits behind it.
+MAX_INLINE_WAIT_S = 1.0
+
+
+class PlatformUnavailable(ConnectorError):
+    """The platform could not be reached, timed out or answered 5xx, raised at once (no
+    in-process retry): nothing was decided, so the caller leaves its rows as they are and tries
+    again later. `retry_after`: the seconds the platform asked for, when it said."""
+
+    def __init__(self, message: str, retry_after: float | None = None):
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class RateLimited(PlatformUnavailable):
+    """The platform's rate limit would keep the call waiting longer than `MAX_INLINE_WAIT_S`:
+    the request was not sent (or was refused, so nothing was written); try after `retry_after`."""
+
+    def __init__(self, message: str, retry_after: float):
+        super().__init__(message, retry_after)
+
+
 class Credentials(Protocol):
     """Where an adapter gets the store's access token; the app keeps and refreshes it."""
 

@@ -85,21 +85,38 @@ webhooks_cli = AppGroup("webhooks", help="The webhook inbox.")
 
 
 @webhooks_cli.command("retry")
-def webhooks_retry() -> None:
+@click.option(
+    "--dead-letters",
+    is_flag=True,
+    help="Also take back dead letters (deliveries set aside as unreadable), after a fix.",
+)
+def webhooks_retry(dead_letters: bool) -> None:
     """Queue again every stored webhook that is pending or failed."""
-    from plugin.jobs import queue_webhook
+    from sqlalchemy import update
+
+    from plugin.jobs import queue_shop_events
     from plugin.models import InboxStatus, WebhookEvent
 
-    ids = list(
-        db.session.scalars(
-            select(WebhookEvent.id).where(
-                WebhookEvent.status.in_([InboxStatus.PENDING, InboxStatus.FAILED])
+    if dead_letters:
+        # Never emptied ones only: a body past the retention period is gone for good.
+        taken = db.session.execute(
+            update(WebhookEvent)
+            .where(
+                WebhookEvent.status == InboxStatus.DEAD_LETTER,
+                WebhookEvent.body_purged_at.is_(None),
             )
-        )
-    )
-    for event_id in ids:
-        queue_webhook(event_id)
-    click.echo(f"queued {len(ids)} webhook(s)")
+            .values(status=InboxStatus.PENDING)
+        ).rowcount
+        db.session.commit()
+        click.echo(f"took back {taken} dead letter(s)")
+    rows = db.session.execute(
+        select(WebhookEvent.id, WebhookEvent.shop_id, WebhookEvent.status)
+        .where(WebhookEvent.status.in_([InboxStatus.PENDING, InboxStatus.FAILED]))
+        .order_by(WebhookEvent.id)
+    ).all()
+    db.session.rollback()  # no transaction left open while events are processed (inline)
+    # Pending events of a shop go to its drain; failed ones and shopless ones one by one.
+    click.echo(f"queued {queue_shop_events(rows)} webhook(s)")
 
 
 @click.command("reconcile")
@@ -122,7 +139,7 @@ def reconcile(domain: str | None) -> None:
 
             report = reconcile_shop(db.session, shop, progress)
         db.session.commit()
-        if report.badges_fixed:
+        if report.badges_fixed or report.badges_unpushed:
             schedule_push(shop.id)
         queue_mails(report.mail_ids)
         click.echo(

@@ -9,16 +9,27 @@ from __future__ import annotations
 
 import functools
 import logging
+import math
+import time
+import uuid
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import TypeVar
 
 from flask import Flask, current_app, has_app_context
 from rq import get_current_job
 
-from plugin.extensions import db
+from connectors.base import PlatformUnavailable
+from plugin.extensions import db, redis_connection
 from plugin.models import Shop
-from plugin.queue import enqueue, enqueue_many
+from plugin.queue import (
+    claim_flag,
+    clear_flag,
+    enqueue,
+    enqueue_many,
+    mark_platform_down,
+    platform_down_for,
+)
 
 log = logging.getLogger(__name__)
 F = TypeVar("F", bound=Callable[..., object])
@@ -64,8 +75,209 @@ def job(func: F) -> F:
 
 
 def queue_webhook(event_id: int, *, coalesce: bool = True) -> None:
-    """Queue a stored webhook for processing; with `coalesce`, not while it already waits."""
+    """Queue one stored webhook as a job of its own (with RQ's retries and backoff); with
+    `coalesce`, not while it already waits. For an event of no known shop and a failed event's
+    retries: a shop's pending events go through its drain (`request_drain`). Inline without
+    Redis."""
     enqueue("webhooks", process_webhook, event_id, job_id=f"webhook-{event_id}", coalesce=coalesce)
+
+
+def queue_received(event) -> None:
+    """After the inbox committed a delivery (`plugin.services.inbox.Recorded`): one Redis round
+    trip on the ingest path in the usual case. A pending event of a known shop asks for that
+    shop's drain; anything else (no shop, a failed event delivered again) gets its own job.
+    Without Redis the event is processed inline, as before."""
+    from plugin.models import InboxStatus
+
+    if (
+        redis_connection.client is not None
+        and event.shop_id is not None
+        and event.status == InboxStatus.PENDING
+    ):
+        request_drain(event.shop_id)
+    else:
+        # A new event has no job yet; only a redelivery needs the "already queued?" check.
+        queue_webhook(event.id, coalesce=not event.is_new)
+
+
+def queue_shop_events(rows) -> int:
+    """Queue stored events again ((id, shop_id, status) rows): one drain request per shop with
+    pending events, a job of its own for each other one. Returns how many were queued."""
+    from plugin.models import InboxStatus
+
+    shops: set[int] = set()
+    for event_id, shop_id, status in rows:
+        drained = redis_connection.client is not None and shop_id is not None
+        if drained and status == InboxStatus.PENDING:
+            shops.add(shop_id)
+        else:
+            queue_webhook(event_id)
+    for shop_id in sorted(shops):
+        request_drain(shop_id)
+    return len(rows)
+
+
+# -- per-shop fairness: each shop's inbox is drained by its own short jobs ------------------------
+#
+# A shop's pending events are not one job each (10,000 of them would make every other shop's
+# event wait behind them all) but a drain job per shop, requested with one SET NX at ingest.
+# A drain takes that shop's events oldest first, each in its own unit of work, for a small batch;
+# if any are left it asks for another drain, which joins the BACK of the queue: the worker turns
+# round-robin between shops. A backlog runs on up to DRAIN_LANES drains at once (SKIP LOCKED: no
+# two take the same event), so more worker processes drain one big shop faster.
+
+DRAIN_BATCH = 50
+DRAIN_BUDGET_S = 5.0
+DRAIN_LANES = 2
+# The "a drain of this shop and lane is queued" flag outlives a lost job by this much at most;
+# the sweeper asks again for stale pending events anyway.
+DRAIN_FLAG_TTL_S = 300
+
+
+def drain_flag(shop_id: int, lane: int) -> str:
+    return f"webhooks:drain:{shop_id}:{lane}"
+
+
+def request_drain(shop_id: int, lane: int = 0, delay: float | None = None) -> bool:
+    """Have the shop's pending events processed: queue a drain of `lane` unless one is queued
+    already (one SET NX). `delay`: not before then (the platform asked us to wait). True if a
+    drain was queued. Without Redis the shop's inbox is drained inline, batch after batch."""
+    if redis_connection.client is None:
+        while _drain_batch(shop_id)[0]:
+            pass
+        return True
+    flag = drain_flag(shop_id, lane)
+    wait = timedelta(seconds=math.ceil(delay)) if delay and delay > 0 else None
+    job_id = f"drain-{shop_id}-{lane}-{uuid.uuid4().hex[:16]}"
+    if not claim_flag(flag, DRAIN_FLAG_TTL_S + (math.ceil(delay) if wait else 0), job_id):
+        return False
+    try:
+        enqueue("webhooks", drain_shop_inbox, shop_id, lane, job_id=job_id, delay=wait)
+    except Exception:
+        try:  # so the platform's retry of this delivery asks again
+            clear_flag(flag, job_id)
+        except Exception:
+            log.warning("could not clear %s after a failed enqueue", flag)
+        raise
+    return True
+
+
+@job
+def drain_shop_inbox(shop_id: int, lane: int = 0) -> str:
+    """Process a batch of one shop's pending webhooks, oldest first, then make way for others:
+    if any are left, the next batch is queued behind every other shop's."""
+    # From here a new event asks for a new drain. The flag names the drain it stands for: one
+    # queued twice (its flag expired while it waited) leaves the other's alone.
+    this = get_current_job()
+    clear_flag(drain_flag(shop_id, lane), this.id if this else "")
+    waiting = platform_down_for(shop_id)
+    if waiting > 0:  # again once it may answer, unless another drain of the lane is queued
+        request_drain(shop_id, lane, delay=waiting)
+        return f"shop {shop_id}: its platform is unavailable; drain again in {waiting:.0f}s"
+    more, wait, note = _drain_batch(shop_id)
+    if wait is not None:
+        request_drain(shop_id, lane, delay=wait)
+    elif more:
+        for other in range(DRAIN_LANES):  # to the back of the queue, on every lane
+            request_drain(shop_id, other)
+    return note
+
+
+def _drain_batch(shop_id: int) -> tuple[bool, float | None, str]:
+    """Up to DRAIN_BATCH events (or DRAIN_BUDGET_S) of the shop: (more may be left, seconds to
+    wait for the platform or None, what was done)."""
+    deadline = time.monotonic() + DRAIN_BUDGET_S
+    done = failed = 0
+    effects = _Effects()
+    try:
+        while done + failed < DRAIN_BATCH and time.monotonic() < deadline:
+            try:
+                event_id, outcome = _process_next(shop_id)
+            except _EventFailed:
+                failed += 1
+                continue
+            except PlatformUnavailable as exc:
+                wait = _platform_unavailable(shop_id, exc)
+                note = f"shop {shop_id}: {done} event(s) processed; platform unavailable: {exc}"
+                return False, wait, note
+            if event_id is None:
+                return False, None, f"shop {shop_id}: {done} processed, {failed} failed; done"
+            effects.add(outcome)
+            done += 1
+    finally:
+        effects.flush(shop_id)
+    return True, None, f"shop {shop_id}: {done} processed, {failed} failed; more queued"
+
+
+class _EventFailed(Exception):
+    """One event raised: recorded as failed and queued to retry on its own."""
+
+
+def _process_next(shop_id: int):
+    """Take the shop's oldest pending event no other drain holds and process it in one unit of
+    work: (event id, outcome), or (None, None) when none is left."""
+    from sqlalchemy import select
+
+    from plugin.models import InboxStatus, WebhookEvent
+    from plugin.services.pipeline import process_inbox_event
+
+    event_id = None
+    try:
+        with db.unit_of_work() as session:
+            # The whole row, locked: processing takes it from the session, not read again.
+            event = session.scalar(
+                select(WebhookEvent)
+                .where(WebhookEvent.shop_id == shop_id, WebhookEvent.status == InboxStatus.PENDING)
+                .order_by(WebhookEvent.id)
+                .limit(1)
+                .with_for_update(skip_locked=True)
+            )
+            if event is None:
+                return None, None
+            event_id = event.id
+            return event_id, process_inbox_event(session, event_id, locked=True)
+    except PlatformUnavailable:
+        raise  # the event stays pending, untouched
+    except Exception as exc:
+        if event_id is None:
+            raise  # the database itself: RQ retries the drain
+        _record_failure(event_id, exc)
+        if redis_connection.client is not None:
+            queue_webhook(event_id)  # retried on its own, with RQ's backoff
+        raise _EventFailed from exc
+
+
+class _Effects:
+    """What processed events ask for afterwards, sent once per drain batch."""
+
+    def __init__(self) -> None:
+        self.push = False
+        self.mail_ids: list[int] = []
+
+    def add(self, outcome) -> None:
+        self.push = self.push or bool(outcome.badges_changed and outcome.shop_id)
+        self.mail_ids.extend(outcome.mail_ids)
+
+    def flush(self, shop_id: int) -> None:
+        if self.push:
+            schedule_push(shop_id)
+            queue_due_restocks(shop_id)
+        queue_mails(self.mail_ids)
+        self.push, self.mail_ids = False, []
+
+
+def _record_failure(event_id: int, exc: Exception) -> None:
+    from plugin.services.pipeline import record_failure
+
+    with db.unit_of_work() as session:
+        record_failure(session, event_id, f"{type(exc).__name__}: {exc}")
+
+
+def _platform_unavailable(shop_id: int, exc: PlatformUnavailable) -> float:
+    """Note the outage for the shop's other jobs; the seconds to wait before trying again."""
+    wait = mark_platform_down(shop_id, exc.retry_after)
+    log.warning("shop %s: platform unavailable (%s); trying again in %.0fs", shop_id, exc, wait)
+    return wait
 
 
 def start_sync(shop_id: int) -> None:
@@ -77,20 +289,35 @@ def start_sync(shop_id: int) -> None:
 
 @job
 def process_webhook(event_id: int) -> str:
-    from plugin.services.pipeline import process_inbox_event, record_failure
+    """One stored webhook on its own (see `queue_webhook`); raises so RQ retries it. A platform
+    that is down leaves the event as it was (pending or failed) for the retry."""
+    from plugin.services.pipeline import process_inbox_event
 
     try:
         with db.unit_of_work() as session:
             outcome = process_inbox_event(session, event_id)
+    except PlatformUnavailable as exc:
+        shop_id = _shop_of_event(event_id)
+        if shop_id is not None:
+            _platform_unavailable(shop_id, exc)
+        raise
     except Exception as exc:
-        with db.unit_of_work() as session:
-            record_failure(session, event_id, f"{type(exc).__name__}: {exc}")
+        _record_failure(event_id, exc)
         raise
     if outcome.badges_changed and outcome.shop_id:
         schedule_push(outcome.shop_id)
         queue_due_restocks(outcome.shop_id)
     queue_mails(outcome.mail_ids)
     return f"event {event_id}: {outcome.badges_changed} badge(s) changed"
+
+
+def _shop_of_event(event_id: int) -> int | None:
+    from plugin.models import WebhookEvent
+
+    event = db.session.get(WebhookEvent, event_id)
+    shop_id = event.shop_id if event is not None else None
+    db.session.rollback()
+    return shop_id
 
 
 def schedule_push(shop_id: int) -> None:
@@ -108,6 +335,10 @@ def schedule_push(shop_id: int) -> None:
 def push_badges(shop_id: int) -> str:
     from plugin.services.push import PushAttempt, push_pending, record_failed_push
 
+    waiting = platform_down_for(shop_id)
+    if waiting > 0:
+        # Another job of the shop just met the platform down: no call, RQ retries with backoff.
+        raise PlatformUnavailable(f"shop {shop_id}: platform unavailable for {waiting:.0f}s")
     attempted: list[PushAttempt] = []
     try:
         with db.unit_of_work() as session:
@@ -119,6 +350,8 @@ def push_badges(shop_id: int) -> str:
         if attempted:  # the try is in each variant's timeline; the badges stay pending
             with db.unit_of_work() as session:
                 record_failed_push(session, shop_id, attempted, f"{type(exc).__name__}: {exc}")
+        if isinstance(exc, PlatformUnavailable):
+            _platform_unavailable(shop_id, exc)
         raise
     if more:
         schedule_push(shop_id)
@@ -135,8 +368,11 @@ def reconcile_shop(shop_id: int) -> str:
             return f"shop {shop_id} not installed"
         report = reconcile(session, shop)
     if report.badges_fixed:
-        schedule_push(shop_id)
         queue_due_restocks(shop_id)
+    if report.badges_fixed or report.badges_unpushed:
+        # Any badge the store does not have yet, changed now or earlier (a push lost with
+        # Redis, or one that failed for good), goes out again.
+        schedule_push(shop_id)
     queue_mails(report.mail_ids)
     return f"shop {shop_id}: {report.badges_fixed} badge(s) fixed of {report.variants}"
 
@@ -154,39 +390,85 @@ def reconcile_all_shops() -> str:
     return f"queued reconciliation of {len(ids)} shop(s)"
 
 
-STALE_PENDING = timedelta(minutes=5)
-STALE_FAILED = timedelta(minutes=30)
 MAX_SWEEP_ATTEMPTS = 12
 
 
 @job
 def requeue_stuck_webhooks() -> str:
-    """Queue again stored events whose job vanished (Redis restarted) or ran out of retries."""
+    """Queue again stored events whose job vanished (Redis restarted) or ran out of retries.
+    How old "stuck" is comes from the settings (SWEEP_STALE_PENDING_SECONDS and
+    SWEEP_STALE_FAILED_SECONDS)."""
     from sqlalchemy import and_, or_, select
 
     from plugin.models import InboxStatus, WebhookEvent, utcnow
 
+    sweep = current_app.extensions["settings"].sweep
+    stale_pending = timedelta(seconds=sweep.stale_pending_seconds)
+    stale_failed = timedelta(seconds=sweep.stale_failed_seconds)
     now = utcnow()
-    ids = list(
-        db.session.scalars(
-            select(WebhookEvent.id).where(
+    rows = list(
+        db.session.execute(
+            select(WebhookEvent.id, WebhookEvent.shop_id, WebhookEvent.status).where(
                 or_(
                     and_(
                         WebhookEvent.status == InboxStatus.PENDING,
-                        WebhookEvent.received_at < now - STALE_PENDING,
+                        WebhookEvent.received_at < now - stale_pending,
                     ),
                     and_(
                         WebhookEvent.status == InboxStatus.FAILED,
-                        WebhookEvent.received_at < now - STALE_FAILED,
+                        WebhookEvent.received_at < now - stale_failed,
                         WebhookEvent.attempts < MAX_SWEEP_ATTEMPTS,
                     ),
                 )
             )
         )
     )
-    for event_id in ids:
-        queue_webhook(event_id)
-    return f"re-queued {len(ids)} webhook(s)"
+    # Pending events of a shop: a drain of the shop; failed and shopless ones: a job each.
+    return f"re-queued {queue_shop_events(rows)} webhook(s)"
+
+
+@job
+def push_unpushed_badges() -> str:
+    """The clock's safety net for pushes, which live only as delayed RQ jobs: every installed
+    shop with a badge decided more than SWEEP_PUSH_PENDING_SECONDS ago and not yet in the store
+    (its push lost with Redis, or out of retries) gets a push. Coalesced per shop."""
+    from plugin.services.reconcile import shops_with_unpushed_badges
+
+    sweep = current_app.extensions["settings"].sweep
+    ids = shops_with_unpushed_badges(db.session, timedelta(seconds=sweep.push_pending_seconds))
+    for shop_id in ids:
+        _push_soon(shop_id, timedelta(seconds=sweep.every_seconds))
+    return f"queued a push for {len(ids)} shop(s)"
+
+
+def _push_soon(shop_id: int, horizon: timedelta) -> None:
+    """Schedule the shop's push; one waiting out a retry (it failed while the platform was
+    down) beyond the next sweep goes now, if nothing says the platform is still down: the
+    store should not keep an old badge for RQ's next retry slot (minutes) once it is back."""
+    from rq.job import Job, JobStatus
+    from rq.registry import ScheduledJobRegistry
+
+    from plugin.extensions import redis_connection
+    from plugin.queue import get_queue, platform_down_for
+
+    client = redis_connection.client
+    job_id = f"push-shop-{shop_id}"
+    if client is None or not client.exists(Job.key_for(job_id)):
+        schedule_push(shop_id)
+        return
+    job = Job.fetch(job_id, connection=client)
+    if job.get_status() != JobStatus.SCHEDULED or platform_down_for(shop_id) > 0:
+        schedule_push(shop_id)
+        return
+    registry = ScheduledJobRegistry(queue=get_queue("push"))
+    try:
+        due = registry.get_scheduled_time(job)
+    except Exception:  # not in the registry (any more): queue it the ordinary way
+        schedule_push(shop_id)
+        return
+    if due > datetime.now(UTC) + horizon:
+        registry.remove(job)
+        get_queue("push").enqueue_job(job)
 
 
 @job

@@ -8,6 +8,8 @@ and a failure is logged and left in the database for `flask webhooks retry`, nev
 from __future__ import annotations
 
 import logging
+import math
+import time
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
@@ -94,6 +96,78 @@ def enqueue_many(
                 for item in ids[start : start + 500]
             ]
         )
+
+
+# -- small Redis markers the jobs share (none without Redis: everything runs inline) -----------
+
+
+def claim_flag(key: str, ttl_s: float, owner: str = "1") -> bool:
+    """Set `key` to `owner` unless it is set (one round trip); True if this call set it.
+    Without Redis, always True."""
+    client = redis_connection.client
+    if client is None:
+        return True
+    return bool(client.set(key, owner, nx=True, ex=max(1, math.ceil(ttl_s))))
+
+
+_DELETE_IF_OWNED = """
+if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end
+return 0
+"""
+
+
+def clear_flag(key: str, owner: str | None = None) -> None:
+    """Delete `key`; with `owner`, only while it still holds that value (one round trip)."""
+    client = redis_connection.client
+    if client is None:
+        return
+    if owner is None:
+        client.delete(key)
+    else:
+        client.eval(_DELETE_IF_OWNED, 1, key, owner)
+
+
+# A platform that failed without saying when to come back: 5 s, then doubling up to 5 minutes
+# while it keeps failing (the count is forgotten 15 minutes after the last failure).
+PLATFORM_BACKOFF_S = (5, 10, 20, 40, 80, 160, 300)
+_STRIKES_TTL_S = 900
+
+
+def _down_key(shop_id: int) -> str:
+    return f"platform:down:{shop_id}"
+
+
+def mark_platform_down(shop_id: int, retry_after: float | None) -> float:
+    """Note that the shop's platform is unavailable (or rate limited) for a while, so the shop's
+    other jobs wait for it instead of each meeting a timeout. Returns the seconds to wait: the
+    platform's own `retry_after` when it said, else a backoff growing while it keeps failing."""
+    client = redis_connection.client
+    if client is None:
+        return retry_after or PLATFORM_BACKOFF_S[0]
+    strikes_key = f"platform:strikes:{shop_id}"
+    with client.pipeline() as pipe:
+        pipe.incr(strikes_key)
+        pipe.expire(strikes_key, _STRIKES_TTL_S)
+        strikes = int(pipe.execute()[0])
+    if retry_after is None:
+        retry_after = PLATFORM_BACKOFF_S[min(strikes, len(PLATFORM_BACKOFF_S)) - 1]
+    wait = max(float(retry_after), 0.1)
+    client.set(_down_key(shop_id), repr(time.time() + wait), px=max(1, math.ceil(wait * 1000)))
+    return wait
+
+
+def platform_down_for(shop_id: int) -> float:
+    """Seconds until the shop's platform may be tried again; 0 when nothing says it is down."""
+    client = redis_connection.client
+    if client is None:
+        return 0.0
+    value = client.get(_down_key(shop_id))
+    if value is None:
+        return 0.0
+    try:
+        return max(0.0, float(value) - time.time())
+    except ValueError:
+        return 0.0
 
 
 def _job_exists(job_id: str, client) -> bool:

@@ -134,6 +134,7 @@ class FakeStore:
     fail_hooks_with: int | None = None
     # The next N writes are answered 429, as when other apps spent the store's shared quota.
     rate_limit_writes: int = 0
+    rate_limit_reset_ms: int = 1500
     page_size: int | None = None
     catalogue: fake_catalogue.FakeStore = field(init=False)
     _next_id: int = 22561593
@@ -156,7 +157,7 @@ class FakeStore:
             headers = {
                 **RATE_HEADERS,
                 "X-Rate-Limit-Requests-Left": "0",
-                "X-Rate-Limit-Time-Reset-Ms": "1500",
+                "X-Rate-Limit-Time-Reset-Ms": str(self.rate_limit_reset_ms),
             }
             return 429, headers, json.dumps({"status": 429, "title": "Too many requests"})
         if path.startswith("/v3/hooks"):

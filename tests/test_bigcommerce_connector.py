@@ -8,9 +8,17 @@ from datetime import date
 from urllib.parse import parse_qsl, urlsplit
 
 import pytest
+import requests
 import responses
 
-from connectors.base import ConnectorError, MemoryCache, ReauthorisationRequired
+from connectors.base import (
+    ConnectorError,
+    MemoryCache,
+    PlatformUnavailable,
+    RateLimited,
+    ReauthorisationRequired,
+)
+from connectors.bigcommerce import client as bc_client
 from connectors.bigcommerce import connector as bc_connector
 from connectors.bigcommerce.client import BigCommerceClient, api_base
 from domain.badges import BadgePush
@@ -70,7 +78,7 @@ def test_429_waits_reset_ms_and_resends_the_same_write():
         f"{API}/v3/catalog/variants/metafields",
         status=429,
         json={"status": 429, "title": "Too many requests"},
-        headers=limits(0, reset_ms=1500),
+        headers=limits(0, reset_ms=800),
     )
     responses.put(
         f"{API}/v3/catalog/variants/metafields",
@@ -79,9 +87,25 @@ def test_429_waits_reset_ms_and_resends_the_same_write():
     )
     result = client.request("PUT", "/v3/catalog/variants/metafields", json=body)
     assert result["data"] == [{"id": 7}]
-    assert sleeps == [1.5]
+    assert sleeps == [0.8]
     assert [json.loads(c.request.body) for c in responses.calls] == [body, body]
     assert client.stats.rate_limited == 1
+
+
+@responses.activate
+def test_a_429_with_a_long_reset_is_handed_to_the_queue_not_slept_in_the_job():
+    sleeps = Sleeps()
+    client = BigCommerceClient(STORE, TOKEN, sleep=sleeps)
+    responses.put(
+        f"{API}/v3/catalog/variants/metafields",
+        status=429,
+        json={"status": 429, "title": "Too many requests"},
+        headers=limits(0, reset_ms=1500),
+    )
+    with pytest.raises(RateLimited) as raised:
+        client.request("PUT", "/v3/catalog/variants/metafields", json=[{"id": 7}])
+    assert raised.value.retry_after == 1.5
+    assert sleeps == [] and len(responses.calls) == 1
 
 
 @responses.activate
@@ -89,35 +113,96 @@ def test_repeated_429s_back_off_further_each_time():
     sleeps = Sleeps()
     client = BigCommerceClient(STORE, TOKEN, sleep=sleeps)
     for _ in range(3):
-        responses.get(f"{API}/v3/hooks", status=429, headers=limits(0, reset_ms=1000))
+        responses.get(f"{API}/v3/hooks", status=429, headers=limits(0, reset_ms=400))
     responses.get(f"{API}/v3/hooks", json={"data": []}, headers=limits(100))
     assert client.request("GET", "/v3/hooks") == {"data": []}
-    assert sleeps == [1.0, 1.5, 2.0]
+    assert sleeps == pytest.approx([0.4, 0.6, 0.8])
+
+
+@responses.activate
+def test_429s_that_keep_coming_raise_rate_limited_with_the_next_wait():
+    sleeps = Sleeps()
+    client = BigCommerceClient(STORE, TOKEN, sleep=sleeps)
+    for _ in range(4):
+        responses.get(f"{API}/v3/hooks", status=429, headers=limits(0, reset_ms=500))
+    with pytest.raises(RateLimited) as raised:
+        client.request("GET", "/v3/hooks")
+    assert sleeps == [0.5, 0.75, 1.0] and raised.value.retry_after == 1.25
+    assert len(responses.calls) == 4
+
+
+class Clock:
+    def __init__(self):
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
 
 
 @responses.activate
 def test_paces_when_requests_left_reaches_zero():
-    sleeps = Sleeps()
-    client = BigCommerceClient(STORE, TOKEN, sleep=sleeps)
-    responses.get(f"{API}/v3/catalog/products/1", json={"data": {}}, headers=limits(0, 7000))
+    sleeps, clock = Sleeps(), Clock()
+    client = BigCommerceClient(STORE, TOKEN, sleep=sleeps, clock=clock)
+    responses.get(f"{API}/v3/catalog/products/1", json={"data": {}}, headers=limits(0, 700))
     responses.get(f"{API}/v3/catalog/products/2", json={"data": {}}, headers=limits(149))
     client.request("GET", "/v3/catalog/products/1")
     assert sleeps == []  # nothing to wait for before the first request
     client.request("GET", "/v3/catalog/products/2")
-    assert sleeps == [7.0]  # waited for the window to reset instead of taking a 429
+    assert sleeps == [0.7]  # waited for the window to reset instead of taking a 429
     assert client.stats.rate_limited == 0
 
 
 @responses.activate
-def test_server_errors_are_retried_a_few_times_then_raised():
+def test_a_long_wait_for_the_window_raises_before_sending_and_holds_until_the_reset():
+    sleeps, clock = Sleeps(), Clock()
+    client = BigCommerceClient(STORE, TOKEN, sleep=sleeps, clock=clock)
+    responses.get(f"{API}/v3/catalog/products/1", json={"data": {}}, headers=limits(0, 7000))
+    responses.get(f"{API}/v3/catalog/products/2", json={"data": {}}, headers=limits(149))
+    client.request("GET", "/v3/catalog/products/1")
+    clock.now += 2.0
+    with pytest.raises(RateLimited) as raised:
+        client.request("GET", "/v3/catalog/products/2")
+    assert raised.value.retry_after == pytest.approx(5.0)  # counted from the answer
+    assert len(responses.calls) == 1 and sleeps == []
+    clock.now += 5.0  # the job comes back once the window has reset
+    client.request("GET", "/v3/catalog/products/2")
+    assert len(responses.calls) == 2 and sleeps == []
+
+
+@responses.activate
+@pytest.mark.parametrize("status", [500, 502, 503])
+def test_server_errors_raise_at_once_for_the_queue_to_retry(status):
     sleeps = Sleeps()
     client = BigCommerceClient(STORE, TOKEN, sleep=sleeps)
-    for _ in range(4):
-        responses.get(f"{API}/v3/hooks", status=502)
-    with pytest.raises(ConnectorError, match="HTTP 502"):
+    responses.get(f"{API}/v3/hooks", status=status, headers={"Retry-After": "12"})
+    with pytest.raises(PlatformUnavailable, match=f"HTTP {status}") as raised:
         client.request("GET", "/v3/hooks")
-    assert len(responses.calls) == 4
-    assert sleeps == [0.5, 1.0, 2.0]
+    assert raised.value.retry_after == 12.0
+    assert len(responses.calls) == 1 and sleeps == []
+
+
+@responses.activate
+@pytest.mark.parametrize(
+    "failure",
+    [
+        requests.ConnectionError("connection refused"),
+        requests.ConnectTimeout("connect timed out"),
+        requests.ReadTimeout("read timed out"),
+    ],
+)
+def test_an_unreachable_store_raises_at_once_without_sleeping(failure):
+    sleeps = Sleeps()
+    client = BigCommerceClient(STORE, TOKEN, sleep=sleeps)
+    responses.get(f"{API}/v3/hooks", body=failure)
+    with pytest.raises(PlatformUnavailable) as raised:
+        client.request("GET", "/v3/hooks")
+    assert raised.value.retry_after is None
+    assert len(responses.calls) == 1 and sleeps == []
+
+
+def test_calls_connect_fast_and_read_within_a_bound():
+    connect, read = bc_client.TIMEOUT
+    assert connect <= 3.1 and read <= 30
 
 
 @responses.activate

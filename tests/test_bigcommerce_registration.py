@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import responses
 
+from connectors.base import RateLimited
 from connectors.bigcommerce.client import BigCommerceClient
 from connectors.bigcommerce.registration import register_store
 from tests.bc_callback_helpers import (
@@ -119,8 +120,8 @@ def test_a_drifted_script_is_updated_and_a_duplicate_removed(bc):
     assert [s["name"] for s in store.scripts] == ["Backorder Badges", "Another script"]
 
 
-def test_a_rate_limited_registration_waits_and_sends_the_same_write_again(bc):
-    store = FakeStore(STORE, rate_limit_writes=1).install(bc)
+def test_a_rate_limited_registration_waits_briefly_and_sends_the_same_write_again(bc):
+    store = FakeStore(STORE, rate_limit_writes=1, rate_limit_reset_ms=800).install(bc)
     sleeps: list[float] = []
 
     register(sleeps)
@@ -128,5 +129,21 @@ def test_a_rate_limited_registration_waits_and_sends_the_same_write_again(bc):
     hook_posts = [r for r in store.requests if r[:2] == ("POST", "/v3/hooks")]
     assert len(hook_posts) == 1 + len(HOOK_SCOPES)  # one answered 429, then each scope once
     assert hook_posts[0] == hook_posts[1]
-    assert sleeps[0] == pytest.approx(1.5)
+    assert sleeps[0] == pytest.approx(0.8)
+    assert sorted(h["scope"] for h in store.hooks) == sorted(HOOK_SCOPES)
+
+
+def test_a_long_rate_limit_fails_fast_and_the_next_try_writes_each_hook_once(bc):
+    """Waiting 1.5 s would hold the request (or job): it says when to come back instead, and
+    registration being idempotent, the next try finishes it without duplicates."""
+    store = FakeStore(STORE, rate_limit_writes=1, rate_limit_reset_ms=1500).install(bc)
+    sleeps: list[float] = []
+
+    with pytest.raises(RateLimited) as refused:
+        register(sleeps)
+    assert refused.value.retry_after == pytest.approx(1.5)
+    assert sleeps == []
+    assert store.hooks == []
+
+    register(sleeps)
     assert sorted(h["scope"] for h in store.hooks) == sorted(HOOK_SCOPES)

@@ -128,13 +128,12 @@ def test_sandbox_flow_through_real_redis_and_worker(queued_app, worker):
     act(shop, hooks)
     vid = product.variants[0].id
 
-    # The webhook was stored and queued by id; only the worker process applies it.
-    job_args = [
-        job.args for job in Queue("webhooks", connection=redis_connection.client).get_jobs()
-    ]
+    # The webhook was stored and its shop's drain queued, by ids; only the worker applies it.
+    jobs = Queue("webhooks", connection=redis_connection.client).get_jobs()
     assert all(
-        args == (event_id,) and isinstance(event_id, int) for args in job_args for event_id in args
+        job.func_name == "plugin.jobs.drain_shop_inbox" and job.args[0] == shop.id for job in jobs
     )
+    assert all(isinstance(arg, int) for job in jobs for arg in job.args)
     wait_until(lambda: pushed_state(vid) == "in_stock", what="first badge pushed")
     assert badge(client, vid)["state"] == "in_stock"
 

@@ -7,10 +7,17 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
+import requests
 import responses
 from sqlalchemy import select
 
-from connectors.base import ConnectorError, ReauthorisationRequired, TokenCallbacks
+from connectors.base import (
+    ConnectorError,
+    PlatformUnavailable,
+    RateLimited,
+    ReauthorisationRequired,
+    TokenCallbacks,
+)
 from connectors.shopify.connector import ShopifyConnector
 from connectors.shopify.graphql import ShopifyGraphQL
 from domain.badges import AppliedPolicy, BadgePush
@@ -260,11 +267,20 @@ def test_throttled_answer_waits_for_the_bucket_and_resends_the_same_write(connec
 
 
 @responses.activate
-def test_http_429_waits_retry_after(connector, clock):
-    responses.post(ENDPOINT, status=429, headers={"Retry-After": "2.0"}, body="Too Many Requests")
+def test_http_429_waits_a_short_retry_after_and_resends(connector, clock):
+    responses.post(ENDPOINT, status=429, headers={"Retry-After": "0.5"}, body="Too Many Requests")
     responses.post(ENDPOINT, json=ok_set())
     connector.push_badges([push("7")])
-    assert len(responses.calls) == 2 and clock.sleeps == [2.0]
+    assert len(responses.calls) == 2 and clock.sleeps == [0.5]
+
+
+@responses.activate
+def test_a_long_retry_after_is_handed_to_the_queue_not_slept_in_the_job(connector, clock):
+    responses.post(ENDPOINT, status=429, headers={"Retry-After": "2.0"}, body="Too Many Requests")
+    with pytest.raises(RateLimited, match="retrying later") as raised:
+        connector.push_badges([push("7")])
+    assert raised.value.retry_after == 2.0
+    assert len(responses.calls) == 1 and clock.sleeps == []
 
 
 @responses.activate
@@ -273,7 +289,43 @@ def test_endless_throttling_fails_the_job_instead_of_hanging_it(connector, clock
         responses.post(ENDPOINT, status=429, headers={"Retry-After": "50"}, body="Throttled")
     with pytest.raises(ConnectorError, match="retrying later"):
         connector.push_badges([push("7")])
-    assert sum(clock.sleeps) <= 180 and len(responses.calls) == 4
+    assert clock.sleeps == [] and len(responses.calls) == 1
+
+
+@responses.activate
+def test_a_long_bucket_wait_is_not_slept_and_the_request_not_sent(connector, clock):
+    # 3 points left at 2 points/s: the next 10-point call would wait 3.5 s.
+    responses.post(ENDPOINT, json=gql_answer({"product": None}, requested=10, available=3, rate=2))
+    connector.fetch_product("1")
+    with pytest.raises(RateLimited) as raised:
+        connector.fetch_product("1")
+    assert raised.value.retry_after == pytest.approx(3.5)
+    assert len(responses.calls) == 1 and clock.sleeps == []
+
+
+@responses.activate
+@pytest.mark.parametrize(
+    "failure",
+    [
+        requests.ConnectionError("connection refused"),
+        requests.ConnectTimeout("connect timed out"),
+        requests.ReadTimeout("read timed out"),
+    ],
+)
+def test_an_unreachable_shopify_raises_at_once_without_sleeping(connector, clock, failure):
+    responses.post(ENDPOINT, body=failure)
+    with pytest.raises(PlatformUnavailable, match="unreachable"):
+        connector.fetch_product("1")
+    assert len(responses.calls) == 1 and clock.sleeps == []
+
+
+@responses.activate
+def test_a_5xx_raises_at_once_with_the_retry_after_shopify_gave(connector, clock):
+    responses.post(ENDPOINT, status=503, headers={"Retry-After": "30"}, body="unavailable")
+    with pytest.raises(PlatformUnavailable, match="HTTP 503") as raised:
+        connector.fetch_product("1")
+    assert raised.value.retry_after == 30.0
+    assert len(responses.calls) == 1 and clock.sleeps == []
 
 
 @responses.activate

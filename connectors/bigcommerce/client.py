@@ -4,8 +4,11 @@ Every store shares one request quota between all its apps (150 requests per 30 s
 Plus). Each response says how much is left (`X-Rate-Limit-Requests-Left`) and when the window
 resets (`X-Rate-Limit-Time-Reset-Ms`); the client waits for the reset before spending the last
 few requests instead of running into 429s, and on a 429 it waits `Reset-Ms` and sends the SAME
-request again, so a write is never dropped. Server errors are retried a few times, then raised as
-`ConnectorError` so the job (and RQ) retries later; 401/403 mean the token no longer works.
+request again, so a write is never dropped. It waits in-process only while the wait is short
+(`MAX_INLINE_WAIT_S`); a longer one raises `RateLimited(retry_after)` before anything is sent,
+so the job is queued again for then instead of holding a worker. Connection errors, timeouts
+and 5xx raise `PlatformUnavailable` at once (a short connect timeout, a bounded read): the job
+(and RQ) retries later with backoff. 401/403 mean the token no longer works.
 """
 
 from __future__ import annotations
@@ -17,18 +20,24 @@ from dataclasses import dataclass
 
 import requests
 
-from connectors.base import ConnectorError, ReauthorisationRequired
+from connectors.base import (
+    MAX_INLINE_WAIT_S,
+    ConnectorError,
+    PlatformUnavailable,
+    RateLimited,
+    ReauthorisationRequired,
+)
 
 log = logging.getLogger(__name__)
 
 API_BASE = "https://api.bigcommerce.com/stores/{store_hash}"
-TIMEOUT = (5, 30)
+# Connect fast (a little over a multiple of TCP's 3 s retransmit), read within a bound: an
+# unreachable platform costs a job seconds, not minutes.
+TIMEOUT = (3.05, 20)
 # Requests kept in reserve: the quota is shared with the store's other apps, so wait for the
 # window to reset a little before the last request, not after a 429.
 REQUESTS_LEFT_FLOOR = 1
-MAX_RATE_LIMIT_RETRIES = 8
-MAX_SERVER_ERROR_RETRIES = 3
-SERVER_ERROR_BACKOFF_S = 0.5
+MAX_RATE_LIMIT_RETRIES = 3
 DEFAULT_RESET_S = 1.0
 
 
@@ -53,6 +62,7 @@ class RateLimitState:
     reset_ms: int | None = None
     quota: int | None = None
     window_ms: int | None = None
+    seen_at: float = 0.0  # the client's clock when the response came
 
 
 @dataclass
@@ -76,12 +86,14 @@ class BigCommerceClient:
         access_token: str,
         *,
         sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
         base_url: str | None = None,
         session: requests.Session | None = None,
     ):
         self.store_hash = store_hash
         self.base_url = (base_url or api_base(store_hash)).rstrip("/")
         self._sleep = sleep
+        self._clock = clock
         self._http = session or requests.Session()
         self._http.headers.update(
             {
@@ -103,39 +115,33 @@ class BigCommerceClient:
         """
         url = self.base_url + path
         rate_limited = 0
-        server_errors = 0
         while True:
-            self._pace()
+            self._pace(method, path)
             try:
                 response = self._http.request(
                     method, url, json=json, params=params, timeout=TIMEOUT
                 )
             except requests.RequestException as exc:
-                server_errors += 1
-                if server_errors > MAX_SERVER_ERROR_RETRIES:
-                    raise ConnectorError(f"BigCommerce {method} {path}: {exc}") from exc
-                self._wait(SERVER_ERROR_BACKOFF_S * 2 ** (server_errors - 1))
-                continue
+                raise PlatformUnavailable(f"BigCommerce {method} {path}: {exc}") from exc
             self.stats.calls += 1
             self._read_limits(response)
             status = response.status_code
             if status == 429:
                 rate_limited += 1
                 self.stats.rate_limited += 1
-                if rate_limited > MAX_RATE_LIMIT_RETRIES:
-                    raise ConnectorError(f"BigCommerce {method} {path}: still rate limited")
                 # Reset-Ms first; if the store keeps answering 429 (other apps share the
                 # quota), add a growing margin.
                 reset_s = (self.limits.reset_ms or DEFAULT_RESET_S * 1000) / 1000
-                self._wait(reset_s * (1 + 0.5 * (rate_limited - 1)))
+                wait = reset_s * (1 + 0.5 * (rate_limited - 1))
+                if wait > MAX_INLINE_WAIT_S or rate_limited > MAX_RATE_LIMIT_RETRIES:
+                    raise RateLimited(f"BigCommerce {method} {path}: rate limited", wait)
+                self._wait(wait)
                 self.limits.requests_left = None  # waited for the reset already
                 continue
             if status >= 500:
-                server_errors += 1
-                if server_errors > MAX_SERVER_ERROR_RETRIES:
-                    raise ConnectorError(f"BigCommerce {method} {path}: HTTP {status}")
-                self._wait(SERVER_ERROR_BACKOFF_S * 2 ** (server_errors - 1))
-                continue
+                raise PlatformUnavailable(
+                    f"BigCommerce {method} {path}: HTTP {status}", _retry_after(response)
+                )
             if status in (401, 403):
                 raise ReauthorisationRequired(
                     f"BigCommerce refused the store's token ({status}) for {method} {path}"
@@ -149,10 +155,16 @@ class BigCommerceClient:
                 )
             return body
 
-    def _pace(self) -> None:
+    def _pace(self, method: str, path: str) -> None:
         left, reset_ms = self.limits.requests_left, self.limits.reset_ms
         if left is not None and reset_ms is not None and left <= REQUESTS_LEFT_FLOOR:
-            self._wait(reset_ms / 1000)
+            # The client outlives a job (one per store and process): count from when it was said.
+            wait = reset_ms / 1000 - max(0.0, self._clock() - self.limits.seen_at)
+            if wait > MAX_INLINE_WAIT_S:
+                raise RateLimited(
+                    f"BigCommerce {method} {path}: the store's quota resets in {wait:.1f} s", wait
+                )
+            self._wait(wait)
             # The window has reset; the next response says how much the new one holds.
             self.limits.requests_left = None
 
@@ -169,6 +181,7 @@ class BigCommerceClient:
             reset_ms=_int(headers.get("X-Rate-Limit-Time-Reset-Ms")),
             quota=_int(headers.get("X-Rate-Limit-Requests-Quota")),
             window_ms=_int(headers.get("X-Rate-Limit-Time-Window-Ms")),
+            seen_at=self._clock(),
         )
 
 
@@ -177,6 +190,15 @@ def _int(value: str | None) -> int | None:
         return int(value) if value is not None else None
     except ValueError:
         return None
+
+
+def _retry_after(response: requests.Response) -> float | None:
+    """Retry-After in seconds, when a 5xx answer carries it (HTTP-dates are not used here)."""
+    try:
+        value = float(response.headers.get("Retry-After") or "")
+    except ValueError:
+        return None
+    return min(value, 3600.0) if value >= 0 else None
 
 
 def _parse(response: requests.Response) -> dict:

@@ -5,7 +5,10 @@ and reports it in `extensions.cost.throttleStatus` on every response. The client
 latest status per shop and, before each request, waits until the bucket holds what that query
 asked for last time, so a storm of writes drains the bucket smoothly instead of bouncing off it.
 A THROTTLED answer or an HTTP 429 is waited out as told and the SAME request is sent again:
-a write is never dropped. A 401 gets one token refresh and one retry.
+a write is never dropped. Waits happen in-process only while short (`MAX_INLINE_WAIT_S`); a
+longer one raises `RateLimited(retry_after)`, and the job is queued again for then instead of
+holding a worker. Connection errors, timeouts and 5xx raise `PlatformUnavailable` at once.
+A 401 gets one token refresh and one retry.
 """
 
 from __future__ import annotations
@@ -19,20 +22,28 @@ from typing import Any
 
 import requests
 
-from connectors.base import ConnectorError, Credentials, ReauthorisationRequired
+from connectors.base import (
+    MAX_INLINE_WAIT_S,
+    ConnectorError,
+    Credentials,
+    PlatformUnavailable,
+    RateLimited,
+    ReauthorisationRequired,
+)
 
 log = logging.getLogger(__name__)
 
 API_VERSION = "2025-01"
-REQUEST_TIMEOUT = (5, 30)
-# A storm can meet many throttled answers in a row; past this the job fails and RQ retries it
-# later, with every badge still pending, so nothing is lost.
+# Connect fast, read within a bound: an unreachable Shopify costs a job seconds, not minutes.
+REQUEST_TIMEOUT = (3.05, 20)
+# A storm can meet many throttled answers in a row; past this the job stops and is queued again
+# for later, with every badge still pending, so nothing is lost.
 MAX_THROTTLED_RETRIES = 50
-# No single wait longer than this, and no more waiting in all for one client (one job) than
-# the second: past it the job fails and RQ retries it later (jobs time out at 300 s), with the
-# badges still pending.
+# No single wait is planned longer than this.
 MAX_WAIT = 60.0
-MAX_TOTAL_WAIT = 180.0
+# No more waiting in all for one client (one job) than this: past it the job hands the wait to
+# the queue (`RateLimited`) rather than holding a worker.
+MAX_TOTAL_WAIT = 10.0
 
 
 def endpoint_for(shop_domain: str, base_override: str | None = None) -> str:
@@ -146,8 +157,14 @@ class ShopifyGraphQL:
                 continue
             if response.status_code == 429:
                 throttled = self._count_throttle(throttled, operation)
-                self._wait(_retry_after(response) or self._throttle_wait(operation))
+                self._wait(_retry_after(response) or self._throttle_wait(operation), operation)
                 continue
+            if response.status_code >= 500:
+                raise PlatformUnavailable(
+                    f"Shopify answered HTTP {response.status_code} to {operation} for "
+                    f"{self.shop_domain}",
+                    _retry_after(response),
+                )
             if response.status_code >= 400:
                 raise ConnectorError(
                     f"Shopify answered HTTP {response.status_code} to {operation}: "
@@ -158,7 +175,7 @@ class ShopifyGraphQL:
             errors = payload.get("errors")
             if errors and _is_throttled(errors):
                 throttled = self._count_throttle(throttled, operation)
-                self._wait(self._throttle_wait(operation))
+                self._wait(self._throttle_wait(operation), operation)
                 continue
             if errors and _only_withheld(errors, redactable):
                 log.info(
@@ -180,7 +197,7 @@ class ShopifyGraphQL:
                 timeout=REQUEST_TIMEOUT,
             )
         except requests.RequestException as exc:
-            raise ConnectorError(f"Shopify unreachable for {self.shop_domain}: {exc}") from exc
+            raise PlatformUnavailable(f"Shopify unreachable for {self.shop_domain}: {exc}") from exc
         self.stats.requests += 1
         return response
 
@@ -191,7 +208,7 @@ class ShopifyGraphQL:
             cost = bucket.costs.get(operation) if bucket else None
             wait = bucket.wait_for(cost, self.clock()) if bucket and cost else 0.0
         if wait > 0.001:  # float dust after a wait that just refilled it
-            self._wait(wait)
+            self._wait(wait, operation)
 
     def _observe(self, payload: dict, operation: str) -> None:
         cost = (payload.get("extensions") or {}).get("cost") or {}
@@ -228,16 +245,19 @@ class ShopifyGraphQL:
         self.stats.throttled += 1
         throttled += 1
         if throttled > MAX_THROTTLED_RETRIES:
-            raise ConnectorError(
-                f"Shopify kept throttling {operation} for {self.shop_domain}; retrying later"
+            raise RateLimited(
+                f"Shopify kept throttling {operation} for {self.shop_domain}; retrying later",
+                self._throttle_wait(operation),
             )
         return throttled
 
-    def _wait(self, seconds: float) -> None:
-        if self.stats.waited_seconds + seconds > MAX_TOTAL_WAIT:
-            raise ConnectorError(
-                f"Shopify's bucket for {self.shop_domain} would keep this job waiting over "
-                f"{MAX_TOTAL_WAIT:.0f}s; retrying later"
+    def _wait(self, seconds: float, operation: str) -> None:
+        """Sleep for a short wait; hand a long one (or one past the job's total) to the queue."""
+        if seconds > MAX_INLINE_WAIT_S or self.stats.waited_seconds + seconds > MAX_TOTAL_WAIT:
+            raise RateLimited(
+                f"Shopify's bucket for {self.shop_domain} asks {operation} to wait "
+                f"{seconds:.1f} s; retrying later",
+                seconds,
             )
         self.stats.waited_seconds += seconds
         self.sleep(seconds)
@@ -255,9 +275,12 @@ def _operation_name(document: str) -> str:
 def _retry_after(response: requests.Response) -> float | None:
     value = response.headers.get("Retry-After")
     try:
-        return max(float(value), 0.0) if value else None
+        seconds = float(value) if value else None
     except ValueError:
         return None
+    if seconds is None or not seconds >= 0:  # also refuses NaN
+        return None
+    return min(seconds, 3600.0)
 
 
 def _json(response: requests.Response, operation: str) -> dict:
