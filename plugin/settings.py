@@ -7,8 +7,8 @@ fixed. Production refuses to start without its secrets rather than limping along
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 ENVIRONMENTS = ("development", "production", "test")
@@ -30,6 +30,26 @@ DEV_TOKEN_KEY = "ZGV2LW9ubHktdG9rZW4ta2V5LWRvLW5vdC11c2UtISE="  # noqa: S105 - 3
 
 class SettingsError(RuntimeError):
     """Start-up refused: the message names the variable to fix."""
+
+
+@dataclass(frozen=True)
+class SweepSettings:
+    every_seconds: int = 5 * 60
+    stale_pending_seconds: int = 5 * 60
+    stale_failed_seconds: int = 30 * 60
+    push_pending_seconds: int = 2 * 60
+    reconcile_every_seconds: int = 60 * 60
+
+    @classmethod
+    def from_env(cls, get: Callable[[str], str]) -> SweepSettings:
+        values = {}
+        for name, default in asdict(cls()).items():
+            variable = f"SWEEP_{name.upper()}"
+            raw = get(variable) or str(default)
+            if not raw.isdigit() or not 1 <= int(raw) <= 7 * 24 * 3600:
+                raise SettingsError(f"{variable} must be a whole number of seconds, 1 to 604800")
+            values[name] = int(raw)
+        return cls(**values)
 
 
 @dataclass(frozen=True)
@@ -59,6 +79,10 @@ class Settings:
     # processes: their X-Forwarded-For is trusted that many hops deep, so rate limits key on the
     # shopper's address, not the router's.
     trusted_proxy_hops: int = 0
+    # The clock's safety nets (plugin/schedule.py, plugin/jobs.py), in seconds: how often the
+    # sweeper runs, and how old a stored webhook (pending, or failed) or an unpushed badge must
+    # be before it counts as lost and is queued again. Drills use seconds; production, minutes.
+    sweep: SweepSettings = field(default_factory=SweepSettings)
 
     @property
     def is_production(self) -> bool:
@@ -142,6 +166,7 @@ class Settings:
             if app_env == "production"
             else get("BIGCOMMERCE_API_BASE_OVERRIDE") or None,
             trusted_proxy_hops=int(hops),
+            sweep=SweepSettings.from_env(get),
         )
 
 

@@ -13,12 +13,21 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from connectors.base import Connector
 from domain import events as ev
-from plugin.models import BackorderLine, Order, OrderLine, Shop, Variant, utcnow
+from plugin.models import (
+    BackorderLine,
+    InstallStatus,
+    Order,
+    OrderLine,
+    Shop,
+    Variant,
+    VariantBadge,
+    utcnow,
+)
 from plugin.platforms import connector_for
 from plugin.services import catalog, customer_mails, ledger
 from plugin.services.badging import refresh_badge
@@ -40,6 +49,8 @@ class ReconcileReport:
     badges_fixed: int = 0
     orders: int = 0
     lines_healed: int = 0
+    # Badges the store still lacks after the run (changed now, or a push lost earlier).
+    badges_unpushed: int = 0
     # Mails the healed lines call for (queued by the caller once committed).
     mail_ids: list[int] = field(default_factory=list)
 
@@ -87,7 +98,35 @@ def reconcile_shop(
     # Labels per language and colours where the storefront reads them (skipped when unchanged).
     push_storefront(session, shop, connector)
     shop.orders_synced_at = now
+    session.flush()
+    report.badges_unpushed = count_unpushed_badges(session, shop.id)
     return report
+
+
+def count_unpushed_badges(session: Session, shop_id: int) -> int:
+    """Badges of the shop whose latest version the store has not received."""
+    return session.scalar(
+        select(func.count())
+        .select_from(VariantBadge)
+        .where(VariantBadge.shop_id == shop_id, VariantBadge.pushed_version < VariantBadge.version)
+    )
+
+
+def shops_with_unpushed_badges(session: Session, older_than: timedelta) -> list[int]:
+    """Installed shops with a badge decided more than `older_than` ago and still not pushed:
+    its push was lost (Redis restarted) or gave up. A fresher one still has its job coming."""
+    return list(
+        session.scalars(
+            select(VariantBadge.shop_id)
+            .join(Shop, Shop.id == VariantBadge.shop_id)
+            .where(
+                Shop.status == InstallStatus.INSTALLED,
+                VariantBadge.pushed_version < VariantBadge.version,
+                VariantBadge.decided_at < utcnow() - older_than,
+            )
+            .distinct()
+        )
+    )
 
 
 def apply_store_facts(shop: Shop, facts: ev.StoreFacts) -> None:
