@@ -1,320 +1,222 @@
-"""Webhook ingest benchmark: the real `POST /webhooks/sandbox` (verify the signature, store the
-event in the inbox, commit, enqueue to Redis, 200) against a bare Flask endpoint that only
-answers 200, both under gunicorn with the same workers, driven by the same load in one run.
+"""Webhook ingest benchmark, driven by wrk: the real `POST /webhooks/sandbox` (verify the
+signature, store the event in the inbox, commit, enqueue to Redis, 200) against a bare Flask
+endpoint that only answers 200 (bench/bare_app.py), both under gunicorn with the same settings
+(the repository's gunicorn.conf.py), in one run.
 
-Production-like: APP_ENV=production, a fresh PostgreSQL database migrated with the app's own
-migrations, Redis for the queue, gunicorn sync workers as in the Procfile. No RQ worker runs, so
-every accepted webhook must still be waiting afterwards: the run checks that the inbox holds
-exactly one row per request and the `webhooks` queue exactly one job per request.
+wrk cycles over pre-built signed sandbox `inventory_levels/update` deliveries, each with its own
+event id and its own body (a `bench_nonce` field), so neither an event-id nor a body-digest
+dedupe can fold two of them. No RQ worker runs, so every acknowledged webhook must still be
+waiting afterwards: the inbox must hold one row per 200 (and at most one per request sent) and
+the queued work must match the inbox.
 
-Run from the repository root:
+    .venv/bin/python bench/webhook_ingest.py --seconds 5 --rounds 3 --connections 16
 
-    .venv/bin/python bench/webhook_ingest.py --requests 2000 --concurrency 8 --workers 2
-
-Everything it creates (servers, database, the Redis db's keys) is removed at the end. It refuses
-to start if the Redis db is not empty, so it never counts or flushes anyone else's jobs.
+Everything it creates (servers, database, the Redis db's keys) is removed at the end.
 """
 
 from __future__ import annotations
 
 import argparse
-import http.client
-import os
-import shlex
-import signal
-import socket
-import subprocess
+import statistics
 import sys
-import threading
-import time
 import uuid
-from dataclasses import dataclass
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-from cryptography.fernet import Fernet  # noqa: E402
-from redis import Redis  # noqa: E402
-from sqlalchemy import create_engine, func, select, text  # noqa: E402
-from sqlalchemy.engine import make_url  # noqa: E402
-
-PG_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
-REDIS_URL = "redis://127.0.0.1:6379/10"
+import _harness as h
+from sqlalchemy import func, select
 
 
-@dataclass
-class Result:
-    name: str
-    requests: int
-    seconds: float
-    latencies: list[float]
-    errors: list[str]
-
-    @property
-    def rps(self) -> float:
-        return self.requests / self.seconds
-
-    def percentile(self, p: float) -> float:
-        ordered = sorted(self.latencies)
-        index = min(len(ordered) - 1, max(0, round(p / 100 * len(ordered)) - 1))
-        return ordered[index] * 1000
-
-
-def production_env(database_url: str, redis_url: str) -> dict[str, str]:
-    """What a production deploy sets (all secrets present, so APP_ENV=production starts)."""
-    return {
-        "APP_ENV": "production",
-        "APP_URL": "http://127.0.0.1",
-        "SECRET_KEY": uuid.uuid4().hex + uuid.uuid4().hex,
-        "DATABASE_URL": database_url,
-        "REDIS_URL": redis_url,
-        "TOKEN_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
-        "SHOPIFY_CLIENT_ID": "bench-shopify-client-id",
-        "SHOPIFY_CLIENT_SECRET": "bench-shopify-client-secret",
-        "BIGCOMMERCE_CLIENT_ID": "bench-bc-client-id",
-        "BIGCOMMERCE_CLIENT_SECRET": "bench-bc-client-secret",
-        # The sandbox is the one platform whose webhooks the bench can sign itself.
-        "SANDBOX_ENABLED": "1",
-    }
-
-
-class Server:
-    """gunicorn on a socket we bind first (127.0.0.1, ephemeral port), handed over as fd://."""
-
-    def __init__(self, name: str, app_spec: str, env: dict[str, str], workers: int, wclass: str):
-        self.name = name
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(1024)
-        self.sock.set_inheritable(True)
-        self.port = self.sock.getsockname()[1]
-        fd = self.sock.fileno()
-        self.command = [
-            sys.executable, "-m", "gunicorn", app_spec,
-            "--bind", f"fd://{fd}",
-            "--workers", str(workers),
-            "--worker-class", wclass,
-            "--log-level", "warning",
-        ]  # fmt: skip
-        self.process = subprocess.Popen(
-            self.command,
-            cwd=ROOT,
-            env={**os.environ, **env, "PYTHONPATH": str(ROOT)},
-            pass_fds=(fd,),
-        )
-
-    def wait_ready(self, path: str = "/healthz", timeout: float = 30) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"{self.name} server exited with {self.process.returncode}")
-            try:
-                conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=2)
-                conn.request("GET", path)
-                if conn.getresponse().status == 200:
-                    conn.close()
-                    return
-            except OSError:
-                pass
-            time.sleep(0.1)
-        raise RuntimeError(f"{self.name} server not ready after {timeout}s")
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        self.sock.close()
-
-
-def drive(
-    name: str, port: int, requests_: list[tuple[bytes, dict[str, str]]], concurrency: int
-) -> Result:
-    """Send every request once, `concurrency` at a time, each thread on its own connection
-    (re-opened when the server closes it, as gunicorn's sync workers do after each response)."""
-    latencies: list[float] = []
-    errors: list[str] = []
-    lock = threading.Lock()
-    next_index = iter(range(len(requests_)))
-
-    def worker() -> None:
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-        mine: list[float] = []
-        while True:
-            with lock:
-                index = next(next_index, None)
-            if index is None:
-                break
-            body, headers = requests_[index]
-            started = time.perf_counter()
-            try:
-                conn.request("POST", "/webhooks/sandbox", body=body, headers=headers)
-                response = conn.getresponse()
-                response.read()
-                status = response.status
-            except (OSError, http.client.HTTPException) as exc:
-                conn.close()
-                with lock:
-                    errors.append(f"{type(exc).__name__}: {exc}")
-                continue
-            mine.append(time.perf_counter() - started)
-            if status != 200:
-                with lock:
-                    errors.append(f"HTTP {status}")
-        conn.close()
-        with lock:
-            latencies.extend(mine)
-
-    threads = [threading.Thread(target=worker) for _ in range(concurrency)]
-    started = time.perf_counter()
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return Result(name, len(requests_), time.perf_counter() - started, latencies, errors)
-
-
-def build_requests(app, shop_domain: str, count: int) -> list[tuple[bytes, dict[str, str]]]:
-    """Signed sandbox inventory webhooks, each with its own event id (built before timing)."""
+def deliveries(app, shop_domain: str, count: int) -> list[bytes]:
     from plugin.models import utcnow
     from webhooks.sandbox import build_delivery
 
-    settings = app.extensions["settings"]
-    return [
-        build_delivery(
-            settings.secret_key,
+    secret = app.extensions["settings"].secret_key
+    now = utcnow().isoformat()
+    out = []
+    for i in range(count):
+        body, headers = build_delivery(
+            secret,
             shop_domain,
             "inventory_levels/update",
             {
                 "variant_id": 1 + i % 50,
                 "location_id": "default",
                 "available": i % 7 - 2,
-                "updated_at": utcnow().isoformat(),
+                "updated_at": now,
+                "bench_nonce": uuid.uuid4().hex,
             },
             event_id=f"bench-{uuid.uuid4()}",
         )
-        for i in range(count)
+        out.append(h.raw_request("POST", "/webhooks/sandbox", headers, body))
+    return out
+
+
+def queued_work(redis, queue_names: list[str]) -> dict[str, int]:
+    """What waits in Redis: each queue's jobs, and any other key the app keeps per shop for
+    work to do (a per-shop drain set or list), reported as found."""
+    found = {}
+    for name in queue_names:
+        found[f"rq:queue:{name}"] = redis.llen(f"rq:queue:{name}")
+    return found
+
+
+def cpu_per_request(app, shop_domain: str, count: int) -> tuple[float, float]:
+    """Load-independent: the CPU (user + system, this process) one delivery costs through the
+    Flask test client, for the app (against PostgreSQL and Redis) and for a bare Flask endpoint
+    given the same requests, in ms. Run after the wrk rounds and their count."""
+    import time
+
+    from flask import Flask
+
+    from webhooks.sandbox import build_delivery
+
+    secret = app.extensions["settings"].secret_key
+    requests = [
+        build_delivery(
+            secret,
+            shop_domain,
+            "inventory_levels/update",
+            {"variant_id": 1 + i % 50, "location_id": "default", "available": i % 7 - 2},
+            event_id=f"bench-cpu-{uuid.uuid4()}",
+        )
+        for i in range(count + 50)
     ]
+    bare = Flask("bare")
+    bare.post("/webhooks/sandbox")(lambda: "ok")
+    figures = []
+    for client in (app.test_client(), bare.test_client()):
+        for body, headers in requests[:50]:  # warm: pool, prepared statements, caches
+            client.post("/webhooks/sandbox", data=body, headers=headers)
+        started = time.process_time()
+        for body, headers in requests[50:]:
+            response = client.post("/webhooks/sandbox", data=body, headers=headers)
+            if response.status_code != 200:
+                raise SystemExit(f"CPU run: {response.status_code} {response.data!r}")
+        figures.append((time.process_time() - started) / count * 1000)
+    return figures[0], figures[1]
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--requests", type=int, default=2000, help="requests per server")
-    parser.add_argument("--concurrency", type=int, default=8)
-    parser.add_argument("--workers", type=int, default=2, help="gunicorn workers per server")
-    parser.add_argument("--worker-class", default="sync", help="gunicorn worker class")
-    parser.add_argument("--pg-admin-url", default=PG_ADMIN_URL)
-    parser.add_argument("--redis-url", default=REDIS_URL)
+    parser.add_argument("--seconds", type=float, default=5, help="per server and round")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--threads", type=int, default=1, help="wrk threads")
+    parser.add_argument(
+        "--pool", type=int, default=0, help="signed deliveries per server (default: 1200/s)"
+    )
+    parser.add_argument(
+        "--cpu-requests",
+        type=int,
+        default=1000,
+        help="deliveries for the in-process CPU-per-request figure (0: skip it)",
+    )
+    h.add_common_arguments(parser)
     args = parser.parse_args(argv)
-    if not 1 <= args.requests <= 100_000 or not 1 <= args.concurrency <= 256:
-        parser.error("--requests must be 1..100000 and --concurrency 1..256")
+    if not 1 <= args.seconds <= 120 or not 1 <= args.connections <= 512:
+        parser.error("--seconds must be 1..120 and --connections 1..512")
+    if not 1 <= args.rounds <= 20:
+        parser.error("--rounds must be 1..20")
+    h.require_wrk()
+    pool = args.pool or int(args.seconds * 1200)
 
-    redis = Redis.from_url(args.redis_url)
-    if redis.dbsize():
-        print(f"refusing to run: {args.redis_url} is not empty", file=sys.stderr)
-        return 2
-
-    admin_url = make_url(args.pg_admin_url)
-    db_name = f"bench_ingest_{uuid.uuid4().hex[:10]}"
-    database_url = admin_url.set(database=db_name).render_as_string(hide_password=False)
-    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{db_name}"'))
-    env = production_env(database_url, args.redis_url)
-    servers: list[Server] = []
-    try:
-        from plugin import create_app
-        from plugin.commands import upgrade_database
+    with h.stack("bench_ingest", args.pg_admin_url, args.redis_url) as st, h.scratch_dir() as tmp:
         from plugin.extensions import db
-        from plugin.models import InboxStatus, WebhookEvent
-        from plugin.queue import get_queue
+        from plugin.models import WebhookEvent
         from plugin.services import sandbox_store
 
-        app = create_app(env)
-        with app.app_context():
-            upgrade_database()
+        with st.app.app_context():
             shop = sandbox_store.ensure_shop(db.session)
             db.session.commit()
             shop_domain = shop.domain
-        n = args.requests
-        app_requests = build_requests(app, shop_domain, n)
-        bare_requests = build_requests(app, shop_domain, n)
-
-        bare = Server("bare", "bench.bare_app:app", env, args.workers, args.worker_class)
-        servers.append(bare)
-        real = Server("app", "plugin:create_app()", env, args.workers, args.worker_class)
-        servers.append(real)
-        for server in servers:
-            server.wait_ready()
-            # Warm-up on GET /healthz only, so the inbox and queue hold the measured requests alone.
-            warm = http.client.HTTPConnection("127.0.0.1", server.port)
-            for _ in range(20 * args.workers):
-                warm.request("GET", "/healthz")
-                warm.getresponse().read()
-            warm.close()
-
-        results = [
-            drive("bare Flask 200", bare.port, bare_requests, args.concurrency),
-            drive("app ingest", real.port, app_requests, args.concurrency),
-        ]
-        for server in servers:
-            server.stop()
-
-        with app.app_context():
-            inbox_rows = db.session.scalar(select(func.count()).select_from(WebhookEvent))
-            pending = db.session.scalar(
-                select(func.count())
-                .select_from(WebhookEvent)
-                .where(WebhookEvent.status == InboxStatus.PENDING)
-            )
-            queued = get_queue("webhooks").count
             db.session.close()
-        db._engines.pop(database_url).dispose()
-        report(args, results, inbox_rows, pending, queued, servers)
-        lost = inbox_rows != n or queued != n or any(r.errors for r in results)
-        return 1 if lost else 0
-    finally:
-        for server in servers:
-            server.stop()
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)'))
-        admin.dispose()
-        redis.flushdb()
-        redis.close()
+        # The bare endpoint keeps nothing: its requests may repeat.
+        bare_prefix = h.write_requests(
+            tmp, "bare", deliveries(st.app, shop_domain, 2000), args.threads
+        )
+        # The app's must all differ, round after round.
+        app_prefixes = [
+            h.write_requests(tmp, f"app{n}", deliveries(st.app, shop_domain, pool), args.threads)
+            for n in range(args.rounds)
+        ]
 
+        servers = [
+            h.Server(
+                "bare",
+                "bench.bare_app:app",
+                st.env,
+                args.gunicorn_conf,
+                args.web_workers,
+                args.server_arg,
+            ),
+            h.Server(
+                "app",
+                "plugin:create_app()",
+                st.env,
+                args.gunicorn_conf,
+                args.web_workers,
+                args.server_arg,
+            ),
+        ]
+        try:
+            for server in servers:
+                server.wait_ready()
+            wrk = dict(seconds=args.seconds, connections=args.connections, threads=args.threads)
+            # Interleaved rounds, so a burst of other work on the machine hits both alike.
+            rounds = [
+                (
+                    h.run_wrk("bare Flask 200", servers[0].port, bare_prefix, wrap=True, **wrk),
+                    h.run_wrk("app ingest", servers[1].port, app_prefix, **wrk),
+                )
+                for app_prefix in app_prefixes
+            ]
+        finally:
+            for server in servers:
+                server.stop()
 
-def report(args, results: list[Result], inbox_rows, pending, queued, servers) -> None:
-    bare, real = results
-    n = args.requests
-    print(
-        f"webhook ingest, {n} requests per server, concurrency {args.concurrency}, gunicorn "
-        f"--workers {args.workers} --worker-class {args.worker_class}, {os.cpu_count()} CPUs"
-    )
-    print(f"{'':16} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7}")
-    for r in results:
-        p50, p99 = r.percentile(50), r.percentile(99)
-        print(f"{r.name:16} {r.rps:9.0f} {p50:8.2f} {p99:8.2f} {len(r.errors):7d}")
-    print(f"ratio throughput app/bare: {real.rps / bare.rps:.2f}")
-    print(f"ratio p99 app/bare:        {real.percentile(99) / bare.percentile(99):.2f}")
-    verdict = "nothing lost" if inbox_rows == queued == n else "MISMATCH"
-    print(
-        f"inbox rows: {inbox_rows} (pending {pending}); jobs in 'webhooks' queue: {queued}; "
-        f"expected {n} each -> {verdict}"
-    )
-    for r in results:
-        if r.errors:
-            print(f"{r.name} errors (first 3): {r.errors[:3]}")
-    print("servers:", *(shlex.join(s.command[2:]) for s in servers), sep="\n  ")
-    command = [sys.executable, "bench/webhook_ingest.py", "--requests", str(n)]
-    command += ["--concurrency", str(args.concurrency), "--workers", str(args.workers)]
-    command += ["--worker-class", args.worker_class]
-    print("reproduce: cd", ROOT, "&&", shlex.join(command))
+        with st.app.app_context():
+            inbox_rows = db.session.scalar(select(func.count()).select_from(WebhookEvent))
+            db.session.close()
+        waiting = queued_work(st.redis, ["webhooks"])
+        queued = sum(waiting.values())
+
+        print(
+            f"webhook ingest (wrk -t{args.threads} -c{args.connections} -d{args.seconds:g}s), "
+            f"gunicorn {servers[1].describe().split(' ', 3)[-1]}"
+        )
+        bare = h.median_result([b for b, _ in rounds])
+        real = h.median_result([a for _, a in rounds])
+        h.print_table([bare, real])
+        ratios = sorted(a.rps / b.rps for b, a in rounds)
+        print(
+            f"ratio throughput app/bare: {statistics.median(ratios):.2f} (median of "
+            f"{args.rounds} rounds: {', '.join(f'{x:.2f}' for x in ratios)}; target >= 0.5); "
+            f"app p99 {real.p99_ms:.1f} ms (target < 50 ms)"
+        )
+        acked = sum(a.requests - a.error_count for _, a in rounds)
+        issued = sum(a.issued for _, a in rounds)
+        lost = inbox_rows < acked or inbox_rows > issued
+        # One job per event today; a per-shop drain would queue less than one per event.
+        work_ok = queued > 0 or inbox_rows == 0
+        print(
+            f"app: {issued} sent, {acked} acknowledged (200), {inbox_rows} inbox rows, "
+            f"queued work {waiting} -> "
+            + ("nothing lost" if not lost and work_ok else "LOST OR MISMATCH")
+        )
+        if args.cpu_requests:
+            app_cpu, bare_cpu = cpu_per_request(st.app, shop_domain, args.cpu_requests)
+            print(
+                f"CPU per request in-process (Flask test client, {args.cpu_requests} deliveries): "
+                f"app {app_cpu:.2f} ms, bare Flask {bare_cpu:.2f} ms"
+            )
+        wrapped = sum(a.wrapped for _, a in rounds)
+        if wrapped:
+            print(f"pool too small: the app was sent {wrapped} health checks; raise --pool")
+        print("servers:", *(s.describe() for s in servers), sep="\n  ")
+        print("reproduce:", h.reproduce("bench/webhook_ingest.py", argv))
+        errors = sum(r.error_count for pair in rounds for r in pair)
+        bad = lost or not work_ok or errors or wrapped
+        return 1 if bad else 0
 
 
 if __name__ == "__main__":

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import re
 from urllib.parse import urlsplit
 
@@ -16,10 +18,12 @@ from flask import (
     url_for,
 )
 from sqlalchemy import text
+from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException
 
 from plugin.extensions import db, redis_connection
 
+log = logging.getLogger(__name__)
 bp = Blueprint("health", __name__)
 JSON_PREFIXES = ("/storefront/", "/webhooks/", "/api/")
 
@@ -92,6 +96,24 @@ def install_shopify():
 
 
 def json_errors(app: Flask) -> None:
+    @app.errorhandler(OperationalError)
+    def _database_unavailable(exc: OperationalError):
+        """PostgreSQL restarting or unreachable: a 503 with Retry-After tells a platform (and a
+        browser) to try again, where a 500 says the request itself was wrong. Nothing was
+        committed, so a webhook's retry is stored as new."""
+        log.warning("database unavailable: %s", type(exc.orig).__name__ if exc.orig else exc)
+        with contextlib.suppress(Exception):
+            db.session.rollback()
+        if request.path.startswith(JSON_PREFIXES):
+            response = jsonify(error="temporarily unavailable, please retry")
+        else:
+            response = current_app.response_class(
+                "Temporarily unavailable, please retry in a moment.", mimetype="text/plain"
+            )
+        response.status_code = 503
+        response.headers["Retry-After"] = "5"
+        return response
+
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException):
         if request.path.startswith(JSON_PREFIXES):

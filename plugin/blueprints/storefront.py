@@ -1,22 +1,34 @@
 """The public badge API storefront widgets call from shoppers' browsers.
 
-Cross-origin, cacheable, and limited to what a product page shows anyway.
+Cross-origin, cacheable, and limited to what a product page shows anyway. Every BigCommerce
+product page view asks it, so an answer is cached in the process under the shop's badge
+generation (plugin/services/badge_cache.py: read first, bumped by every change committed), and
+a browser revalidating with If-None-Match gets a 304.
 """
 
 from __future__ import annotations
 
 import re
 
-from flask import Blueprint, jsonify, request
+from flask import Blueprint, Response, current_app, jsonify, request
+from werkzeug.http import generate_etag, quote_etag
 
-from plugin.extensions import db
+from plugin.extensions import db, rate_limits
+from plugin.models import Shop
 from plugin.services.badge_api import MAX_VARIANTS, badges_for
+from plugin.services.badge_cache import AnswerCache, generation_reader, shop_generation
 from plugin.services.badge_labels import language_of
-from plugin.services.shops import find_installed_shop_by_domain
 
 bp = Blueprint("storefront", __name__, url_prefix="/storefront/v1")
 ID_PATTERN = re.compile(r"^[A-Za-z0-9_\-]{1,64}$")
 CACHE_SECONDS = 15
+CACHE_CONTROL = f"public, max-age={CACHE_SECONDS}, stale-while-revalidate={CACHE_SECONDS * 2}"
+
+
+@rate_limits.limiter.request_filter
+def _no_limits_on_badges() -> bool:
+    """The badge API has no rate limit: skip the limiter's per-request bookkeeping for it."""
+    return request.endpoint == "storefront.badges"
 
 
 def _error(message: str, status: int):
@@ -46,18 +58,46 @@ def badges():
     if bad:
         return _error(f"not a valid id: {bad[0][:64]!r}", 400)
 
-    shop = find_installed_shop_by_domain(db.session, shop_domain)
-    if shop is None:
+    found = _read_generation(shop_domain)
+    if found is None:
         return _error("unknown shop", 404)
+    shop_id, generation = found
+    cache = _answer_cache()
+    key = (shop_id, generation, shop_domain, tuple(variant_ids), product_id, locale)
+    entry = cache.get(key)
+    if entry is None:
+        # Read after the generation: what is cached under it is at least as new as it.
+        shop = db.session.get(Shop, shop_id)
+        answer = {
+            "shop": shop.domain,
+            "enabled": shop.settings.enabled,
+            "variants": badges_for(db.session, shop, variant_ids, product_id, locale),
+        }
+        body = current_app.json.dumps(answer, separators=(",", ":")).encode()
+        entry = (body, generate_etag(body))
+        cache.put(key, entry)
+    body, etag = entry
+    headers = {
+        "Access-Control-Allow-Origin": "*",
+        "Cache-Control": CACHE_CONTROL,
+        "ETag": quote_etag(etag),
+    }
+    if "If-None-Match" in request.headers and request.if_none_match.contains_weak(etag):
+        return Response(status=304, headers=headers)
+    return Response(body, mimetype="application/json", headers=headers)
 
-    response = jsonify(
-        shop=shop.domain,
-        enabled=shop.settings.enabled,
-        variants=badges_for(db.session, shop, variant_ids, product_id, locale),
-    )
-    response.headers["Access-Control-Allow-Origin"] = "*"
-    response.cache_control.public = True
-    response.cache_control.max_age = CACHE_SECONDS
-    response.headers["Cache-Control"] += f", stale-while-revalidate={CACHE_SECONDS * 2}"
-    response.add_etag()
-    return response.make_conditional(request)
+
+def _read_generation(shop_domain: str) -> tuple[int, int] | None:
+    """The shop's id and badge generation, in a statement of its own (autocommit)."""
+    reader = generation_reader(current_app.extensions["settings"].database_url)
+    if reader is not None:
+        return reader.read(shop_domain)
+    with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        return shop_generation(conn, shop_domain)
+
+
+def _answer_cache() -> AnswerCache:
+    cache = current_app.extensions.get("badge_answers")
+    if cache is None:
+        cache = current_app.extensions.setdefault("badge_answers", AnswerCache())
+    return cache

@@ -25,7 +25,7 @@ def receive(platform: str):
     if platform == Platform.SANDBOX and not current_app.extensions["settings"].sandbox_enabled:
         return jsonify(error="the sandbox store is switched off here"), 404
     try:
-        event = inbox.receive(db.session, platform, request.get_data(cache=False), request.headers)
+        event = inbox.receive(db.engine, platform, request.get_data(cache=False), request.headers)
     except LookupError:
         return jsonify(error=f"unknown platform {platform!r}"), 404
     except WebhookRefused as refused:
@@ -33,11 +33,11 @@ def receive(platform: str):
         return jsonify(error=str(refused)), refused.status
 
     if event.needs_processing:
-        from plugin.jobs import queue_webhook
+        from plugin.jobs import queue_received
 
         try:
-            # A new event has no job yet; only a redelivery needs the "already queued?" check.
-            queue_webhook(event.id, coalesce=not event.is_new)
+            # Its shop's drain (one SET NX), or a job of its own; inline without Redis.
+            queue_received(event)
         except Exception:
             log.exception("stored webhook %s but could not queue it", event.id)
             return jsonify(error="stored; queueing failed, please retry"), 503

@@ -17,6 +17,7 @@ from plugin.models.orders import Order, OrderLine
 from plugin.models.privacy import DataRequestReport
 from plugin.models.sandbox import SandboxOrder, SandboxProduct, SandboxVariant
 from plugin.models.shop import (
+    BadgeGeneration,
     InstallStatus,
     Shop,
     StoreLocation,
@@ -31,6 +32,7 @@ __all__ = [
     "BackorderLine",
     "BackorderStatus",
     "BackorderStep",
+    "BadgeGeneration",
     "BadgeKind",
     "BadgePushRecord",
     "BadgeTransition",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 from datetime import datetime
 
-from sqlalchemy import JSON, ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy import JSON, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from domain.platforms import Platform
@@ -20,7 +20,11 @@ class InstallStatus(enum.StrEnum):
 
 class Shop(Base):
     __tablename__ = "shops"
-    __table_args__ = (UniqueConstraint("platform", "domain"),)
+    __table_args__ = (
+        UniqueConstraint("platform", "domain"),
+        # The public endpoints (badge API, notify-me) know a shop by its domain alone.
+        Index("ix_shops_domain", "domain"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     platform: Mapped[Platform] = mapped_column(str_enum(Platform))
@@ -65,7 +69,6 @@ class Shop(Base):
     native_backorders: Mapped[bool] = mapped_column(default=False)
     installed_at: Mapped[datetime] = mapped_column(default=utcnow)
     uninstalled_at: Mapped[datetime | None]
-
     settings: Mapped[StoreSettings] = relationship(
         back_populates="shop", uselist=False, cascade="all, delete-orphan"
     )
@@ -207,3 +210,20 @@ __all__ = [
     "StoreSettings",
     "StoreUser",
 ]
+
+
+class BadgeGeneration(Base):
+    """Bumped in the same transaction as any change to what the storefront badge API answers
+    for a shop (plugin/services/badge_cache.py): a cached answer is keyed by it.
+
+    A table of its own, not a column of `shops`: the bump is a transaction's last statement,
+    and nothing else ever locks these rows, so it cannot deadlock with a transaction that
+    updated the shop row early (a token refresh, a reconciliation) and then wants a badge row
+    the committing one holds. A shop without a row is at generation 0."""
+
+    __tablename__ = "badge_generations"
+
+    shop_id: Mapped[int] = mapped_column(
+        ForeignKey("shops.id", ondelete="CASCADE"), primary_key=True
+    )
+    generation: Mapped[int] = mapped_column(default=0, server_default="0")

@@ -1,7 +1,8 @@
 """The webhook inbox: storing a verified delivery, once per platform event id.
 
 One statement either inserts the event or, for a duplicate, counts the extra delivery: no
-savepoint, no read-before-write, since this sits on the webhook endpoint's hot path.
+savepoint, no read-before-write, no ORM session, since this sits on the webhook endpoint's hot
+path.
 """
 
 from __future__ import annotations
@@ -9,13 +10,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from sqlalchemy import update
+from sqlalchemy import Connection, Engine, bindparam, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import Session
 
-from plugin.models import InboxStatus, Shop, WebhookEvent, utcnow
+from plugin.models import InboxStatus, Platform, Shop, WebhookEvent, utcnow
 from plugin.platforms import webhook_source
-from plugin.services.shops import find_shop, webhook_secret
+from plugin.services.shops import shop_webhook_secret
 from webhooks.source import Delivery, StoredDelivery, kept_headers
 
 _INSERTS = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}
@@ -26,75 +26,141 @@ class Recorded:
     id: int
     status: InboxStatus
     is_new: bool
+    shop_id: int | None = None  # whose inbox drain processes it (None: a shop the app lacks)
 
     @property
     def needs_processing(self) -> bool:
         return self.status in (InboxStatus.PENDING, InboxStatus.FAILED)
 
 
-def receive(session: Session, platform: str, body: bytes, headers: Mapping[str, str]) -> Recorded:
+def receive(engine: Engine, platform: str, body: bytes, headers: Mapping[str, str]) -> Recorded:
     """Verify a delivery on its raw body, store it and commit: after this it cannot be lost.
+
+    The webhook endpoint's hot path, so no ORM session: one pooled connection and prebuilt Core
+    statements (compiled once per dialect), in autocommit: the INSERT … ON
+    CONFLICT is one atomic statement and commits itself. A shop's row is read only when the
+    source asks for its webhook secret (its id and secret columns); the event's shop id is read
+    by the INSERT itself, so an event is stored for whatever shop the database holds then.
 
     Raises `webhooks.source.WebhookRefused` (nothing stored) if it does not verify, and
     LookupError for a platform the app does not know.
     """
     source = webhook_source(platform)
-    shops: dict[str, Shop | None] = {}
+    with _autocommit(engine).connect() as conn:
 
-    def shop_named(domain: str) -> Shop | None:
-        if domain not in shops:
-            shops[domain] = find_shop(session, platform, domain)
-        return shops[domain]
+        def secret_of(domain: str) -> str | None:
+            return shop_webhook_secret(conn, platform, domain)
 
-    def secret_of(domain: str) -> str | None:
-        shop = shop_named(domain)
-        return webhook_secret(shop) if shop is not None else None
+        delivery = source.verify(body, headers, secret_of)
+        kept = kept_headers(headers, source.kept_header_prefixes)
+        return record(conn, platform, delivery, body, kept)
 
-    delivery = source.verify(body, headers, secret_of)
-    shop = shop_named(delivery.shop_domain)
-    kept = kept_headers(headers, source.kept_header_prefixes)
-    event = record(session, platform, delivery, body, kept, shop.id if shop else None)
-    session.commit()
-    return event
+
+# One per engine; engines live as long as the process (`Database` keeps one per URL).
+_AUTOCOMMIT: dict[Engine, Engine] = {}
+
+
+def _autocommit(engine: Engine) -> Engine:
+    """The engine (same pool) in autocommit: each statement below is atomic on its own, so one
+    round trip stores a delivery, instead of BEGIN, INSERT and COMMIT."""
+    derived = _AUTOCOMMIT.get(engine)
+    if derived is None:
+        derived = _AUTOCOMMIT[engine] = engine.execution_options(isolation_level="AUTOCOMMIT")
+    return derived
+
+
+def _statements(dialect: str):
+    """The INSERT … ON CONFLICT DO NOTHING and the duplicate's UPDATE, built once per dialect:
+    SQLAlchemy compiles each once and serves it from its compiled cache after that."""
+    built = _BUILT.get(dialect)
+    if built is None:
+        events = WebhookEvent.__table__
+        shops = Shop.__table__
+        shop_id = (
+            select(shops.c.id)
+            .where(shops.c.platform == bindparam("shop_platform", type_=shops.c.platform.type))
+            .where(shops.c.domain == bindparam("lookup_domain", type_=shops.c.domain.type))
+            .limit(1)
+            .scalar_subquery()
+        )
+        insert = (
+            _INSERTS[dialect](events)
+            .values(
+                platform=bindparam("platform", type_=events.c.platform.type),
+                shop_id=shop_id,
+                shop_domain=bindparam("shop_domain", type_=events.c.shop_domain.type),
+                topic=bindparam("topic", type_=events.c.topic.type),
+                event_id=bindparam("event_id", type_=events.c.event_id.type),
+                triggered_at=bindparam("triggered_at", type_=events.c.triggered_at.type),
+                received_at=bindparam("received_at", type_=events.c.received_at.type),
+                body=bindparam("body", type_=events.c.body.type),
+                headers=bindparam("headers", type_=events.c.headers.type),
+                status=InboxStatus.PENDING,
+                deliveries=1,
+                attempts=0,
+            )
+            .on_conflict_do_nothing(index_elements=["platform", "event_id"])
+            .returning(events.c.id, events.c.shop_id)
+        )
+        again = (
+            update(events)
+            .where(events.c.platform == bindparam("dup_platform", type_=events.c.platform.type))
+            .where(events.c.event_id == bindparam("dup_event_id", type_=events.c.event_id.type))
+            .values(deliveries=events.c.deliveries + 1)
+            .returning(events.c.id, events.c.status, events.c.shop_id)
+        )
+        built = _BUILT[dialect] = (insert, again)
+    return built
+
+
+_BUILT: dict[str, tuple] = {}
 
 
 def record(
-    session: Session,
+    conn: Connection,
     platform: str,
     delivery: Delivery,
     body: bytes,
     headers: dict[str, str],
-    shop_id: int | None,
 ) -> Recorded:
     """Insert the event, or count another delivery of one already stored. `headers` are the
-    ones worth keeping (see `webhooks.source.kept_headers`)."""
-    insert = _INSERTS[session.get_bind().dialect.name]
-    statement = (
-        insert(WebhookEvent)
-        .values(
-            platform=platform,
-            shop_id=shop_id,
-            shop_domain=delivery.shop_domain,
-            topic=delivery.topic,
-            event_id=delivery.event_id,
-            triggered_at=delivery.triggered_at,
-            received_at=utcnow(),
-            body=body,
-            headers=headers,
-        )
-        .on_conflict_do_nothing(index_elements=["platform", "event_id"])
-        .returning(WebhookEvent.id)
-    )
-    new_id = session.execute(statement).scalar()
-    if new_id is not None:
-        return Recorded(new_id, InboxStatus.PENDING, True)
-    existing = session.execute(
-        update(WebhookEvent)
-        .where(WebhookEvent.platform == platform, WebhookEvent.event_id == delivery.event_id)
-        .values(deliveries=WebhookEvent.deliveries + 1)
-        .returning(WebhookEvent.id, WebhookEvent.status)
+    ones worth keeping (see `webhooks.source.kept_headers`). Each statement commits on its own
+    (`conn` is in autocommit): a duplicate's UPDATE only counts, so it needs no transaction
+    with the INSERT that found the conflict."""
+    insert, again = _statements(conn.dialect.name)
+    row = conn.execute(
+        insert,
+        {
+            "platform": platform,
+            "shop_platform": Platform(platform),
+            "lookup_domain": delivery.shop_domain,
+            "shop_domain": delivery.shop_domain,
+            "topic": delivery.topic,
+            "event_id": delivery.event_id,
+            "triggered_at": delivery.triggered_at,
+            "received_at": utcnow(),
+            "body": body,
+            "headers": headers,
+        },
+    ).first()
+    if row is not None:
+        return Recorded(row[0], InboxStatus.PENDING, True, row[1])
+    existing = conn.execute(
+        again, {"dup_platform": platform, "dup_event_id": delivery.event_id}
     ).one()
-    return Recorded(existing.id, InboxStatus(existing.status), False)
+    return Recorded(existing[0], InboxStatus(existing[1]), False, existing[2])
+
+
+def shown_event_id(event: WebhookEvent) -> str:
+    """The event id a merchant or the platform's support would recognise: the platform's own
+    header when the delivery had one (the source's `event_id_headers`), else the inbox's key."""
+    names = webhook_source(event.platform).event_id_headers
+    if names:
+        headers = {str(k).lower(): v for k, v in (event.headers or {}).items()}
+        for name in names:
+            if headers.get(name):
+                return str(headers[name])
+    return event.event_id
 
 
 def stored_delivery(event: WebhookEvent) -> StoredDelivery:

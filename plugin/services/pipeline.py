@@ -11,7 +11,7 @@ import logging
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload, object_session
 
 from connectors.base import Connector
 from domain import events as ev
@@ -20,9 +20,11 @@ from plugin.platforms import connector_for, webhook_source
 from plugin.services import catalog, compliance, customer_mails, ledger, shops
 from plugin.services.badging import refresh_badge
 from plugin.services.inbox import stored_delivery
-from webhooks.source import StoreContext
+from webhooks.source import UNTRANSLATABLE, StoreContext
 
 log = logging.getLogger(__name__)
+# Statuses a worker leaves alone: done, not needed, or never processable.
+FINAL = (InboxStatus.PROCESSED, InboxStatus.IGNORED, InboxStatus.DEAD_LETTER)
 
 
 @dataclass
@@ -54,18 +56,28 @@ class _Work:
         return self._connector
 
 
-def process_inbox_event(session: Session, event_id: int, now: datetime | None = None) -> Outcome:
+def process_inbox_event(
+    session: Session, event_id: int, now: datetime | None = None, *, locked: bool = False
+) -> Outcome:
+    """`locked`: the caller already holds the inbox row locked (SELECT ... FOR UPDATE) in this
+    session, so it is taken from the session instead of being read again."""
     now = now or utcnow()
-    inbox = session.get(WebhookEvent, event_id, with_for_update=True)
+    inbox = session.get(WebhookEvent, event_id, with_for_update=None if locked else True)
     outcome = Outcome()
-    if inbox is None or inbox.status in (InboxStatus.PROCESSED, InboxStatus.IGNORED):
+    if inbox is None or inbox.status in FINAL:
         return outcome  # already done (or redacted): a retry or duplicate changes nothing
 
-    inbox.attempts += 1
-    attempt = WebhookAttempt(event=inbox, number=inbox.attempts, started_at=now)
-    session.add(attempt)
+    # The attempt and its count are written once, with the outcome (`_finish`): in one
+    # transaction a row written at the start and updated at the end is the same as one written
+    # at the end, and a failure rolls both back anyway (`record_failure` writes its own).
+    attempt = WebhookAttempt(number=inbox.attempts + 1, started_at=now)
 
-    shop = session.get(Shop, inbox.shop_id) if inbox.shop_id else None
+    # With its settings (every badge decision reads them): one round trip, not two.
+    shop = (
+        session.get(Shop, inbox.shop_id, options=[joinedload(Shop.settings)])
+        if inbox.shop_id
+        else None
+    )
     if shop is None:
         _finish(inbox, attempt, InboxStatus.IGNORED, "shop unknown or not installed")
         return outcome
@@ -73,10 +85,20 @@ def process_inbox_event(session: Session, event_id: int, now: datetime | None = 
         app_events = webhook_source(inbox.platform).to_events(
             stored_delivery(inbox), store_context(session, shop)
         )
+    except UNTRANSLATABLE as exc:
+        # The translation reads no store and no database: it fails the same way every time.
+        # Kept as a dead letter for support to see, instead of failing through every retry.
+        if shop.is_active:
+            log.warning("webhook %s is a dead letter: %s", inbox.id, type(exc).__name__)
+            _finish(inbox, attempt, InboxStatus.DEAD_LETTER, None)
+            inbox.last_error = f"cannot be processed: {type(exc).__name__}: {exc}"[:4000]
+            attempt.error = inbox.last_error
+            return outcome
+        app_events = []  # an uninstalled shop's delivery is only read for privacy requests
     except Exception:
         if shop.is_active:
             raise  # recorded as failed and retried
-        app_events = []  # an uninstalled shop's delivery is only read for privacy requests
+        app_events = []
     compliance_only = bool(app_events) and all(
         isinstance(e, ev.COMPLIANCE_EVENTS) for e in app_events
     )
@@ -116,6 +138,9 @@ def record_failure(session: Session, event_id: int, error: str) -> None:
 
 
 def _finish(inbox: WebhookEvent, attempt: WebhookAttempt, status: InboxStatus, note: str | None):
+    inbox.attempts = attempt.number
+    attempt.event = inbox
+    object_session(inbox).add(attempt)
     inbox.status = status
     inbox.processed_at = utcnow()
     inbox.last_error = None

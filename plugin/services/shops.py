@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import Connection, bindparam, select
 from sqlalchemy.orm import Session
 
 from plugin.models import InstallStatus, Platform, Shop, StoreSettings, utcnow
@@ -15,6 +15,27 @@ def find_shop(session: Session, platform: Platform | str, domain: str) -> Shop |
     return session.scalars(
         select(Shop).where(Shop.platform == Platform(platform), Shop.domain == domain)
     ).first()
+
+
+_WEBHOOK_SECRET_QUERY = None
+
+
+def shop_webhook_secret(conn: Connection, platform: Platform | str, domain: str) -> str | None:
+    """The shop's webhook secret in plain text, for the webhook endpoint's hot path: reads only
+    that column (not the whole Shop), on the ingest's own connection, with a prebuilt query."""
+    global _WEBHOOK_SECRET_QUERY
+    if _WEBHOOK_SECRET_QUERY is None:
+        shops = Shop.__table__
+        _WEBHOOK_SECRET_QUERY = (
+            select(shops.c.webhook_secret_encrypted)
+            .where(shops.c.platform == bindparam("platform", type_=shops.c.platform.type))
+            .where(shops.c.domain == bindparam("domain", type_=shops.c.domain.type))
+            .limit(1)
+        )
+    encrypted = conn.execute(
+        _WEBHOOK_SECRET_QUERY, {"platform": Platform(platform), "domain": domain}
+    ).scalar()
+    return vault().decrypt(encrypted) if encrypted else None
 
 
 def find_installed_shop_by_domain(session: Session, domain: str) -> Shop | None:

@@ -1,0 +1,84 @@
+"""gunicorn settings of the web process (Procfile: `gunicorn -c gunicorn.conf.py ...`), also
+used by the wrk benches for both the app and the bare Flask baseline (bench/README.md).
+
+Environment overrides: PORT, WEB_CONCURRENCY (worker processes), WEB_THREADS (threads per
+worker), GUNICORN_ACCESS_LOG (a path, "-" for stdout, "none" for no access log).
+
+The access log never records a query value or a credential: the BigCommerce app's `signed_payload`
+/ JWT, Shopify's `id_token`, `hmac`, OAuth `code` and `state` arrive in query strings, and the
+Referer repeats them. Every query value is replaced by `***` (the names stay, so the log still
+tells which request was which), and credential headers are never logged.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+
+from gunicorn.glogging import Logger
+
+# On 2 CPUs: one process per CPU, each with a few threads, so one request waiting on PostgreSQL
+# or Redis does not hold a CPU's worth of capacity; keep-alive lets a proxy (or a browser through
+# it) reuse its connection instead of paying a TCP handshake per request.
+bind = f"0.0.0.0:{os.environ.get('PORT', '8000')}"
+workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
+worker_class = "gthread"
+threads = int(os.environ.get("WEB_THREADS", "4"))
+keepalive = 5
+# Recycle a worker after many requests (with jitter, so not all at once): bounds any slow leak.
+max_requests = 20000
+max_requests_jitter = 2000
+timeout = 30
+graceful_timeout = 20
+# No control socket: two servers on one machine (a bench's app and baseline) would share its
+# default path.
+control_socket_disable = True
+
+_access = os.environ.get("GUNICORN_ACCESS_LOG", "-")
+accesslog = None if _access == "none" else _access
+access_log_format = '%(h)s %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s" %(M)sms'
+
+_QUERY_VALUE = re.compile(r"=[^&;#]*")
+_SECRET_HEADERS = ("authorization", "cookie", "x-shopify-hmac-sha256", "x-auth-token")
+
+
+def redact_query(query: str | None) -> str | None:
+    """`a=1&id_token=eyJ...&b` -> `a=***&id_token=***&b`: every value gone, names kept."""
+    if not query:
+        return query
+    return _QUERY_VALUE.sub("=***", query)
+
+
+def redact_uri(uri: str | None) -> str | None:
+    """A path or URL with its query values (and fragment) redacted."""
+    if not uri or ("?" not in uri and "#" not in uri):
+        return uri
+    uri = uri.split("#", 1)[0]
+    path, sep, query = uri.partition("?")
+    return f"{path}{sep}{redact_query(query)}"
+
+
+class RedactingLogger(Logger):
+    """gunicorn's logger whose access log keeps paths and query names, never query values."""
+
+    def atoms(self, resp, req, environ, request_time):
+        atoms = super().atoms(resp, req, environ, request_time)
+        method = environ.get("REQUEST_METHOD", "-")
+        protocol = environ.get("SERVER_PROTOCOL", "-")
+        atoms["r"] = f"{method} {redact_uri(environ.get('RAW_URI', ''))} {protocol}"
+        atoms["q"] = redact_query(environ.get("QUERY_STRING")) or ""
+        atoms["f"] = redact_uri(environ.get("HTTP_REFERER", "-"))
+        for key, value in list(atoms.items()):
+            if not (key.startswith("{") and isinstance(value, str)):
+                continue
+            name = key[1:].rsplit("}", 1)[0].replace("_", "-")
+            if name.removeprefix("http-") in _SECRET_HEADERS or name.endswith("token"):
+                atoms[key] = "***"
+            elif "?" in value:
+                atoms[key] = redact_uri(value)
+            elif "query" in name:
+                atoms[key] = redact_query(value)
+        return atoms
+
+
+logger_class = RedactingLogger
