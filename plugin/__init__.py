@@ -147,11 +147,17 @@ def register_input_checks(app: Flask) -> None:
     app.before_request(_refuse_nul)
 
 
+# Public endpoints with no rate limit and no cookie: the storefront badge API, which every
+# product page view calls (browser- and CDN-cached, answered from the app's own cache).
+UNLIMITED_ENDPOINTS = frozenset({"storefront.badges"})
+NO_SESSION_PATHS = ("/webhooks/", "/storefront/v1/badges")
+
+
 def skip_rate_limiter_on_webhooks(app: Flask) -> None:
     """The webhook endpoints have no rate limit (a platform's deliveries are signed, and
-    refusing one only makes it retry), so flask-limiter's per-request hooks (a quarter of the
-    ingest's own CPU) are skipped there, and so is opening a cookie session. Every other route
-    keeps both."""
+    refusing one only makes it retry), nor has the badge API, so flask-limiter's per-request
+    hooks (a quarter of the ingest's own CPU) are skipped there, and so is opening a cookie
+    session. Every other route keeps both."""
     from functools import partial
 
     from flask import request
@@ -164,19 +170,22 @@ def skip_rate_limiter_on_webhooks(app: Flask) -> None:
         owner = hook.args[0] if isinstance(hook, partial) and hook.args else None
         return getattr(hook, "__self__", None) is limiter or owner is limiter
 
+    def unlimited() -> bool:
+        return request.blueprint == "webhooks" or request.endpoint in UNLIMITED_ENDPOINTS
+
     def before(hook):
-        def unless_webhook():
-            if request.blueprint != "webhooks":
+        def unless_unlimited():
+            if not unlimited():
                 return hook()
             return None
 
-        return unless_webhook
+        return unless_unlimited
 
     def after(hook):
-        def unless_webhook(response):
-            return hook(response) if request.blueprint != "webhooks" else response
+        def unless_unlimited(response):
+            return hook(response) if not unlimited() else response
 
-        return unless_webhook
+        return unless_unlimited
 
     for hooks, wrap in ((app.before_request_funcs, before), (app.after_request_funcs, after)):
         found = hooks.get(None, [])
@@ -193,7 +202,7 @@ def _no_session_for_webhooks():
 
         def open_session(self, app, request):
             # Opened before the URL is matched, so known by its path (the webhooks blueprint's).
-            if request.path.startswith("/webhooks/"):
+            if request.path.startswith(NO_SESSION_PATHS):
                 return self.make_null_session(app)
             return super().open_session(app, request)
 

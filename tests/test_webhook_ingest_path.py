@@ -102,5 +102,10 @@ def test_webhooks_skip_the_rate_limiter_and_the_cookie_session_other_routes_keep
     assert (limited, sessions) == ([], [])
     assert "Set-Cookie" not in response.headers
 
+    # Nor does the badge API, which every product page view calls.
+    badges = client.get("/storefront/v1/badges?shop=demo.sandbox.local&variants=1")
+    assert badges.status_code == 200, badges.data
+    assert (limited, sessions) == ([], [])
+
     assert client.get("/healthz").status_code == 200
     assert limited and sessions

@@ -114,9 +114,9 @@ def form_config(shop: Shop, locale: str | None) -> dict:
 
 def storefront_form(shop: Shop) -> dict:
     """The form's configuration for a theme that must not ask the app on a product page (the
-    theme app extension reads it from the shop metafield the storefront labels live in): `form_config`
-    in every language the store publishes and the app words, and the language to fall back on
-    (the one `form_config` falls back on: the shop's own)."""
+    theme app extension reads it from the shop metafield the storefront labels live in):
+    `form_config` in every language the store publishes and the app words, and the language to
+    fall back on (the one `form_config` falls back on: the shop's own)."""
     fallback = language_of(shop.locale)
     languages = {}
     worded = [language for language in shop_languages(shop) if language in LANGUAGES]
