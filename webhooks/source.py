@@ -145,7 +145,7 @@ def platform_id(value: object) -> str:
     if isinstance(value, bool) or not isinstance(value, int | str):
         raise TypeError(f"an id must be a number or text, not {type(value).__name__}")
     text = str(value)
-    if len(text) > MAX_PLATFORM_ID or any(ord(c) < 32 or ord(c) == 127 for c in text):
+    if len(text) > MAX_PLATFORM_ID or _CONTROL_CHARACTER.search(text):
         raise ValueError("an id longer than 64 characters or with control characters")
     return text
 
