@@ -121,12 +121,14 @@ def queue_shop_events(rows) -> int:
 #
 # A shop's pending events are not one job each (10,000 of them would make every other shop's
 # event wait behind them all) but a drain job per shop, requested with one SET NX at ingest.
-# A drain takes that shop's events oldest first, each in its own unit of work, for a small batch;
+# A drain takes that shop's events oldest first, DRAIN_TOGETHER per unit of work, for a small batch;
 # if any are left it asks for another drain, which joins the BACK of the queue: the worker turns
 # round-robin between shops. A backlog runs on up to DRAIN_LANES drains at once (SKIP LOCKED: no
 # two take the same event), so more worker processes drain one big shop faster.
 
 DRAIN_BATCH = 50
+# Events per unit of work within a batch (see `_drain_batch`).
+DRAIN_TOGETHER = 25
 DRAIN_BUDGET_S = 5.0
 DRAIN_LANES = 2
 # The "a drain of this shop and lane is queued" flag outlives a lost job by this much at most;
@@ -185,28 +187,120 @@ def drain_shop_inbox(shop_id: int, lane: int = 0) -> str:
 
 def _drain_batch(shop_id: int) -> tuple[bool, float | None, str]:
     """Up to DRAIN_BATCH events (or DRAIN_BUDGET_S) of the shop: (more may be left, seconds to
-    wait for the platform or None, what was done)."""
+    wait for the platform or None, what was done).
+
+    Events go DRAIN_TOGETHER at a time through one unit of work: one pick, one commit and one
+    badge generation bump for all of them, which is what lets a worker keep up with a busy
+    store. If one of them raises, that transaction is rolled back whole and the events are
+    taken again one at a time, each in its own unit of work, so only the one that fails is
+    recorded as failed. If the platform was down, only the events before the one that found
+    it down are taken again, and the drain waits for the platform."""
     deadline = time.monotonic() + DRAIN_BUDGET_S
-    done = failed = 0
-    effects = _Effects()
+    tally = _Tally(shop_id)
     try:
-        while done + failed < DRAIN_BATCH and time.monotonic() < deadline:
+        while tally.count < DRAIN_BATCH and time.monotonic() < deadline:
+            size = min(DRAIN_TOGETHER, DRAIN_BATCH - tally.count)
             try:
-                event_id, outcome = _process_next(shop_id)
-            except _EventFailed:
-                failed += 1
+                outcomes = _process_together(shop_id, size)
+            except _BatchFailed as failure:
+                log.info("shop %s: batch rolled back (%s); one at a time", shop_id, failure.cause)
+                down = isinstance(failure.cause, PlatformUnavailable)
+                finished = _one_at_a_time(shop_id, failure.before if down else size, tally)
+                if finished is not None:
+                    return finished
+                if down:
+                    wait = _platform_unavailable(shop_id, failure.cause)
+                    return False, wait, tally.note(f"platform unavailable: {failure.cause}")
                 continue
-            except PlatformUnavailable as exc:
-                wait = _platform_unavailable(shop_id, exc)
-                note = f"shop {shop_id}: {done} event(s) processed; platform unavailable: {exc}"
-                return False, wait, note
-            if event_id is None:
-                return False, None, f"shop {shop_id}: {done} processed, {failed} failed; done"
-            effects.add(outcome)
-            done += 1
+            for outcome in outcomes:
+                tally.add(outcome)
+            if len(outcomes) < size:
+                return False, None, tally.note("done")
     finally:
-        effects.flush(shop_id)
-    return True, None, f"shop {shop_id}: {done} processed, {failed} failed; more queued"
+        tally.effects.flush(shop_id)
+    return True, None, tally.note("more queued")
+
+
+class _Tally:
+    """What a drain batch did, and what its events ask for afterwards."""
+
+    def __init__(self, shop_id: int) -> None:
+        self.shop_id = shop_id
+        self.done = self.failed = 0
+        self.effects = _Effects()
+
+    @property
+    def count(self) -> int:
+        return self.done + self.failed
+
+    def add(self, outcome) -> None:
+        self.effects.add(outcome)
+        self.done += 1
+
+    def note(self, end: str) -> str:
+        return f"shop {self.shop_id}: {self.done} processed, {self.failed} failed; {end}"
+
+
+def _one_at_a_time(shop_id: int, count: int, tally: _Tally) -> tuple | None:
+    """Up to `count` events, each in its own unit of work; the drain's result if it must stop
+    (the inbox is empty, or the platform is down), else None."""
+    for _ in range(count):
+        try:
+            event_id, outcome = _process_next(shop_id)
+        except _EventFailed:
+            tally.failed += 1
+            continue
+        except PlatformUnavailable as exc:
+            wait = _platform_unavailable(shop_id, exc)
+            return False, wait, tally.note(f"platform unavailable: {exc}")
+        if event_id is None:
+            return False, None, tally.note("done")
+        tally.add(outcome)
+    return None
+
+
+def _pick(session, shop_id: int, size: int):
+    """The shop's oldest pending events that no other drain holds, locked, whole: processing
+    takes each from the session instead of reading it again."""
+    from sqlalchemy import select
+
+    from plugin.models import InboxStatus, WebhookEvent
+
+    return session.scalars(
+        select(WebhookEvent)
+        .where(WebhookEvent.shop_id == shop_id, WebhookEvent.status == InboxStatus.PENDING)
+        .order_by(WebhookEvent.id)
+        .limit(size)
+        .with_for_update(skip_locked=True)
+    ).all()
+
+
+class _BatchFailed(Exception):
+    """An event of a batch raised `cause`; the batch was rolled back. `before`: how many of its
+    events had been processed before that one."""
+
+    def __init__(self, before: int, cause: Exception):
+        super().__init__(f"after {before} event(s): {cause}")
+        self.before = before
+        self.cause = cause
+
+
+def _process_together(shop_id: int, size: int) -> list:
+    """Up to `size` pending events of the shop in one unit of work: their outcomes, fewer than
+    `size` when the inbox ran out. Raises `_BatchFailed` when any raised: nothing was kept."""
+    from plugin.services.pipeline import process_inbox_event, read_ahead
+
+    outcomes: list = []
+    try:
+        with db.unit_of_work() as session:
+            events = _pick(session, shop_id, size)
+            if events:
+                read_ahead(session, shop_id, events)
+            for event in events:
+                outcomes.append(process_inbox_event(session, event.id, locked=True))
+    except Exception as exc:
+        raise _BatchFailed(len(outcomes), exc) from exc
+    return outcomes
 
 
 class _EventFailed(Exception):
@@ -216,24 +310,15 @@ class _EventFailed(Exception):
 def _process_next(shop_id: int):
     """Take the shop's oldest pending event no other drain holds and process it in one unit of
     work: (event id, outcome), or (None, None) when none is left."""
-    from sqlalchemy import select
-
-    from plugin.models import InboxStatus, WebhookEvent
     from plugin.services.pipeline import process_inbox_event
 
     event_id = None
     try:
         with db.unit_of_work() as session:
-            # The whole row, locked: processing takes it from the session, not read again.
-            event = session.scalar(
-                select(WebhookEvent)
-                .where(WebhookEvent.shop_id == shop_id, WebhookEvent.status == InboxStatus.PENDING)
-                .order_by(WebhookEvent.id)
-                .limit(1)
-                .with_for_update(skip_locked=True)
-            )
-            if event is None:
+            picked = _pick(session, shop_id, 1)
+            if not picked:
                 return None, None
+            event = picked[0]
             event_id = event.id
             return event_id, process_inbox_event(session, event_id, locked=True)
     except PlatformUnavailable:

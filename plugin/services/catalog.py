@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from domain.events import LocationFacts, ProductFacts, VariantFacts, VariantRef
 from plugin.models import InventoryLevel, Product, Shop, StoreLocation, StoreSettings, Variant
+from plugin.services import batch_reads
 
 # The column's length (StoreLocation.name).
 MAX_LOCATION_NAME = 255
@@ -24,6 +25,9 @@ MAX_LOCATION_NAME = 255
 def find_variant(session: Session, shop_id: int, ref: VariantRef) -> Variant | None:
     """By variant id first, then by inventory item (a platform may keep stock per product, so
     an order of any of its variants draws on the one item the mirror holds)."""
+    reads = batch_reads.current(session, shop_id)
+    if reads is not None and (found := reads.variant(ref)) is not None:
+        return found  # read and locked with the rest of its drain batch
     for column, value in (
         (Variant.platform_id, ref.variant_id),
         (Variant.inventory_item_id, ref.inventory_item_id),
@@ -31,7 +35,7 @@ def find_variant(session: Session, shop_id: int, ref: VariantRef) -> Variant | N
         if value is None:
             continue
         query = select(Variant).where(Variant.shop_id == shop_id, column == value)
-        variant = session.scalars(query.with_for_update()).first()
+        variant = session.scalars(query.with_for_update(key_share=True)).first()
         if variant is not None:
             return variant
     return None
@@ -56,6 +60,7 @@ def upsert_product(
     session: Session, shop: Shop, facts: ProductFacts, occurred_at: datetime
 ) -> list[Variant]:
     """Apply a full product snapshot; returns the variants whose facts changed or are new."""
+    batch_reads.drop(session)  # variants may be added or change: read afresh from here on
     product = _product_row(session, shop, facts)
     if is_stale(product.source_updated_at, occurred_at):
         return []
@@ -67,7 +72,7 @@ def upsert_product(
     existing = {
         v.platform_id: v
         for v in session.scalars(
-            select(Variant).where(Variant.product_id == product.id).with_for_update()
+            select(Variant).where(Variant.product_id == product.id).with_for_update(key_share=True)
         )
     }
     touched: list[Variant] = []
@@ -179,6 +184,9 @@ def remember_location(
     """Record a stock location the first time the store reports one (two workers may race),
     and the merchant's name for it when the platform gave one."""
     name = name[:MAX_LOCATION_NAME] if name else None
+    if name is None and location_id in location_ids(session, shop_id):
+        return  # known already, and no name to keep: no round trip per new level
+    session.info.get(_LOCATIONS_READ, {}).pop(shop_id, None)
     query = select(StoreLocation).where(
         StoreLocation.shop_id == shop_id, StoreLocation.location_id == location_id
     )
@@ -223,9 +231,23 @@ def location_names(session: Session, shop_id: int) -> dict[str, str]:
     return {location_id: name for location_id, name in rows if name}
 
 
+# session.info key: {shop id: (the transaction that read them, the location ids)}.
+_LOCATIONS_READ = "catalog.location_ids"
+
+
 def location_ids(session: Session, shop_id: int) -> tuple[str, ...]:
-    """Every stock location the store has reported, in the store's own numbering order."""
+    """Every stock location the store has reported, in the store's own numbering order.
+
+    Read once per transaction and shop: a drain translates many events of one shop in one
+    unit of work, and each translation asks. `remember_location`, the only writer, forgets it."""
+    transaction = session.get_transaction()
+    read = session.info.setdefault(_LOCATIONS_READ, {})
+    cached = read.get(shop_id)
+    if transaction is not None and cached is not None and cached[0] is transaction:
+        return cached[1]
     found = session.scalars(
         select(StoreLocation.location_id).where(StoreLocation.shop_id == shop_id)
     )
-    return tuple(sorted(found, key=lambda x: (len(x), x)))
+    ids = tuple(sorted(found, key=lambda x: (len(x), x)))
+    read[shop_id] = (session.get_transaction(), ids)
+    return ids

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from domain import events as ev
@@ -30,9 +30,9 @@ from plugin.models import (
     VariantBadge,
     utcnow,
 )
+from plugin.services import batch_reads
+from plugin.services.batch_reads import OWING, owed_units, stakes_query
 from plugin.services.restock import LineLedger, LineStake, settle
-
-OWING = (BackorderStatus.OPEN, BackorderStatus.ALLOCATED)
 
 
 @dataclass
@@ -130,23 +130,16 @@ def settle_variant(
     result = Settled()
     if not variant.tracked:
         return result
-    rows = session.execute(
-        select(OrderLine, Order, BackorderLine)
-        .join(Order, Order.id == OrderLine.order_id)
-        .outerjoin(BackorderLine, BackorderLine.order_line_id == OrderLine.id)
-        .where(
-            OrderLine.variant_id == variant.id,
-            or_(
-                OrderLine.current_quantity > OrderLine.fulfilled_quantity,
-                BackorderLine.status.in_(OWING),
-            ),
-        )
-        # Oldest order first, as the queue is served: the steps (and the mails they call for)
-        # come out in that order whatever plan the database picks.
-        .order_by(Order.placed_at, OrderLine.id)
-    ).all()
+    # Oldest order first, as the queue is served: the steps (and the mails they call for)
+    # come out in that order whatever plan the database picks.
+    reads = batch_reads.current(session, variant.shop_id)
+    rows = reads.stakes.get(variant.id) if reads is not None else None
+    if rows is None:
+        rows = session.execute(stakes_query(OrderLine.variant_id == variant.id)).all()
     if not rows:
         return result
+    if reads is not None:  # what follows may change its lines: read them again next time
+        reads.forget(variant.id)
     stock_seen_at = session.scalar(
         select(func.max(InventoryLevel.source_updated_at)).where(
             InventoryLevel.variant_id == variant.id
@@ -329,12 +322,13 @@ def status_of(ledger: LineLedger) -> BackorderStatus:
 
 def units_owed(session: Session, variant: Variant) -> int:
     """Open and allocated units: what counts towards the variant's backorder limit."""
+    reads = batch_reads.current(session, variant.shop_id)
+    if reads is not None and variant.id in reads.owed:
+        return reads.owed[variant.id]
     return session.scalar(
-        select(
-            func.coalesce(
-                func.sum(BackorderLine.open_quantity + BackorderLine.allocated_quantity), 0
-            )
-        ).where(BackorderLine.variant_id == variant.id, BackorderLine.status.in_(OWING))
+        select(owed_units()).where(
+            BackorderLine.variant_id == variant.id, BackorderLine.status.in_(OWING)
+        )
     )
 
 

@@ -17,7 +17,7 @@ from connectors.base import Connector
 from domain import events as ev
 from plugin.models import InboxStatus, Shop, Variant, WebhookAttempt, WebhookEvent, utcnow
 from plugin.platforms import connector_for, webhook_source
-from plugin.services import catalog, compliance, customer_mails, ledger, shops
+from plugin.services import batch_reads, catalog, compliance, customer_mails, ledger, shops
 from plugin.services.badging import refresh_badge
 from plugin.services.inbox import stored_delivery
 from webhooks.source import UNTRANSLATABLE, StoreContext
@@ -114,6 +114,26 @@ def process_inbox_event(
     return outcome
 
 
+def read_ahead(session: Session, shop_id: int, inbox: list[WebhookEvent]) -> None:
+    """Before a drain batch is processed in one unit of work: read and lock what its stock
+    changes will ask for, in a few statements for all of them (`batch_reads`). Translating is
+    pure, so doing it here as well costs no round trip."""
+    shop = session.get(Shop, shop_id, options=[joinedload(Shop.settings)])
+    if shop is None or not shop.is_active:
+        return
+    context = store_context(session, shop)
+    refs = []
+    for row in inbox:
+        if row.status in FINAL:
+            continue
+        try:
+            app_events = webhook_source(row.platform).to_events(stored_delivery(row), context)
+        except Exception:  # noqa: S112 - processing meets it again and records it
+            continue
+        refs.extend(e.variant for e in app_events if isinstance(e, ev.InventoryChanged))
+    batch_reads.read_ahead(session, shop, refs)
+
+
 def store_context(session: Session, shop: Shop) -> StoreContext:
     return StoreContext(
         location_ids=catalog.location_ids(session, shop.id),
@@ -153,6 +173,10 @@ def _apply(work: _Work, app_event: ev.AppEvent, outcome: Outcome) -> None:
     session, shop = work.session, work.shop
     changed: list[Variant] = []
     settle: list[Variant] = []
+    reads = batch_reads.current(session, shop.id)
+    if reads is not None and not isinstance(app_event, ev.InventoryChanged):
+        batch_reads.drop(session)  # the batch's reads were made for stock changes only
+        reads = None
     match app_event:
         case ev.ProductChanged():
             facts = _product_facts(work, app_event)
@@ -200,7 +224,8 @@ def _apply(work: _Work, app_event: ev.AppEvent, outcome: Outcome) -> None:
         case _:
             raise TypeError(f"no handler for {type(app_event).__name__}")
 
-    session.flush()
+    if batch_reads.current(session, shop.id) is None:
+        session.flush()  # else nothing below reads these rows: flushed with the whole batch
     cause = ledger.Cause(work.inbox.topic, webhook_event_id=work.inbox.id)
     steps = []
     for variant in dict.fromkeys(settle):
