@@ -7,6 +7,8 @@ language's, as pushed to the platform.
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -19,13 +21,14 @@ MAX_VARIANTS = 250
 
 
 def badge_payload(
-    badge: VariantBadge | None,
+    badge: VariantBadge | Any | None,
     colours: dict[str, str],
     labels: dict[str, str] | None = None,
     locale: str | None = None,
 ) -> dict:
-    """`labels` are the shopper's language's (None: the label as decided, in the primary
-    language); `locale` formats the date."""
+    """`badge`: a VariantBadge, or a row with its state, label and eta. `labels` are the
+    shopper's language's (None: the label as decided, in the primary language); `locale`
+    formats the date."""
     if badge is None:
         return {"state": None, "label": "", "eta": None, "eta_text": "", "color": None}
     eta_text = format_eta(badge.eta, locale)
@@ -46,8 +49,9 @@ def badges_for(
     product_id: str | None,
     locale: str | None = None,
 ) -> dict[str, dict]:
+    # Columns, not ORM objects: an answer of up to 250 variants builds no entities.
     query = (
-        select(Variant, VariantBadge)
+        select(Variant.platform_id, VariantBadge.state, VariantBadge.label, VariantBadge.eta)
         .outerjoin(VariantBadge, VariantBadge.variant_id == Variant.id)
         .where(Variant.shop_id == shop.id)
     )
@@ -67,8 +71,10 @@ def badges_for(
     # A language the store does not publish gets the primary language's labels and dates.
     locale = locale if labels is not None else shop.locale
     found = {
-        variant.platform_id: badge_payload(badge, colours, labels, locale)
-        for variant, badge in session.execute(query.order_by(Variant.id).limit(MAX_VARIANTS))
+        row.platform_id: badge_payload(
+            row if row.state is not None else None, colours, labels, locale
+        )
+        for row in session.execute(query.order_by(Variant.id).limit(MAX_VARIANTS))
     }
     # Ids asked for but unknown get an explicit null badge, so a widget can tell "no badge".
     for variant_id in variant_ids:

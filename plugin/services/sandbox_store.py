@@ -643,8 +643,18 @@ class SandboxStoreApi:
 
     def show_badges(self, badges) -> None:
         now = utcnow()
+        ids = [int(b["variant_id"]) for b in badges if str(b["variant_id"] or "").isdigit()]
+        found = {
+            v.id: v
+            for v in self.session.scalars(
+                select(SandboxVariant).where(
+                    SandboxVariant.shop_id == self.shop.id, SandboxVariant.id.in_(ids)
+                )
+            )
+        }  # one statement for the batch, as a platform takes a batch in one call
         for badge in badges:
-            variant = self._own(SandboxVariant, badge["variant_id"])
+            raw = str(badge["variant_id"] or "")
+            variant = found.get(int(raw)) if raw.isdigit() else None
             if variant is None:
                 continue  # deleted in the store since; nothing to show it on
             variant.badge_state = badge["state"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from datetime import date, datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -28,6 +29,13 @@ def format_eta(eta: date | None, locale: str | None = None) -> str:
     Without a locale (or with one Babel does not know) it is the English form."""
     if eta is None:
         return ""
+    return _format_eta(eta, locale)
+
+
+@functools.lru_cache(maxsize=4096)
+def _format_eta(eta: date, locale: str | None) -> str:
+    """Cached: the badge API and the worker format the same few dates over and over, and
+    Babel's formatting is the dearest part of a badge answer."""
     if locale:
         try:
             return format_skeleton(
