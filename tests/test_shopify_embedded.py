@@ -145,7 +145,7 @@ def test_without_id_token_the_page_only_bootstraps_app_bridge(app, client):
     [
         (lambda: session_token(SHOP, secret="not-the-client-secret"), "Signature"),
         (lambda: session_token(SHOP, exp_in=-11), "expired"),
-        (lambda: session_token(SHOP, exp_in=120, nbf_in=11), "not valid yet"),
+        (lambda: session_token(SHOP, exp_in=600, nbf_in=120), "not valid yet"),
         (lambda: session_token(SHOP, aud="another-app"), "another app"),
         # This app among others is not enough: Shopify's libraries want exactly its client id.
         (lambda: session_token(SHOP, aud=["shopify-client-id", "other"]), "another app"),
