@@ -33,6 +33,7 @@ from plugin.models import (
 )
 from plugin.services import sandbox_store
 from plugin.services.sandbox_store import SandboxError
+from tests.test_bigcommerce_order_lifecycle import quantities
 
 CATALOGUE = [
     ("Small", "S", 2, "continue"),
@@ -150,17 +151,7 @@ class Store:
                 for v in variants
             ],
             "backorders": sorted(
-                (
-                    rank[order_id],
-                    title,
-                    line.quantity,
-                    line.open_quantity,
-                    line.allocated_quantity,
-                    line.fulfilled_quantity,
-                    line.cancelled_quantity,
-                    line.status.value,
-                    line.promised_eta,
-                )
+                (rank[order_id], title, *quantities(line), line.promised_eta)
                 for line, order_id, title in lines
             ),
             "mails": Counter((m.kind, m.recipient) for m in mails),

@@ -9,43 +9,19 @@ per kind of row), with one commit and one badge generation bump.
 
 from __future__ import annotations
 
-import json
-from datetime import timedelta
-
 import pytest
 from sqlalchemy import event, func, select
 
 from domain.badges import BadgeKind
 from plugin import jobs
 from plugin.extensions import db
-from plugin.models import InboxStatus, VariantBadge, WebhookAttempt, WebhookEvent, utcnow
+from plugin.models import InboxStatus, VariantBadge, WebhookAttempt, WebhookEvent
 from plugin.services import sandbox_store
-from tests.test_fairness import stock_events
+from tests.test_fairness import stock_events, store_stock_events
 
 # One event per unit of work: 16 at first (inbox row read twice, shop and settings apart, the
 # attempt row inserted then updated, the inbox row updated twice), then 12. Together: under 2.
 MAX_STATEMENTS_PER_EVENT = 2
-
-
-def sold_out_events(shop, variants) -> None:
-    """Each variant's stock to 0: every event changes a badge (in stock -> out of stock)."""
-    start = utcnow()
-    db.session.add_all(
-        WebhookEvent(
-            platform="sandbox",
-            shop_id=shop.id,
-            shop_domain=shop.domain,
-            topic="inventory_levels/update",
-            event_id=f"{shop.domain}-sold-out-{variant.id}",
-            triggered_at=start + timedelta(milliseconds=n),
-            received_at=start,
-            body=json.dumps(
-                {"variant_id": variant.id, "location_id": "default", "available": 0}
-            ).encode(),
-        )
-        for n, variant in enumerate(variants)
-    )
-    db.session.commit()
 
 
 @pytest.mark.parametrize("spread", ["one variant", "a variant each"])
@@ -62,7 +38,8 @@ def test_a_drained_stock_event_costs_under_two_statements(queued_app, spread):
     if spread == "one variant":
         stock_events(shop, product.variants[0], 20)
     else:
-        sold_out_events(shop, product.variants)
+        # Each variant's stock to 0: every event changes a badge (in stock -> out of stock).
+        store_stock_events(shop, [(v.id, 0) for v in product.variants], name="sold-out-")
     # As in a worker: nothing of the shop is in the session before the drain starts.
     shop_id = shop.id
     del shop, product

@@ -9,6 +9,7 @@ worker, the event left pending, processed once the platform answers.
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from datetime import timedelta
@@ -57,6 +58,11 @@ def sandbox_shop_with_a_variant(domain: str):
 
 def stock_events(shop, variant: SandboxVariant, count: int) -> None:
     """`count` stock changes of the variant, stored in the shop's inbox as ingest stores them."""
+    store_stock_events(shop, [(variant.id, n % 7) for n in range(count)])
+
+
+def store_stock_events(shop, changes: list[tuple[int, int]], name: str = "") -> None:
+    """One stored stock webhook per (sandbox variant id, available), a millisecond apart."""
     start = utcnow()
     db.session.add_all(
         WebhookEvent(
@@ -64,14 +70,14 @@ def stock_events(shop, variant: SandboxVariant, count: int) -> None:
             shop_id=shop.id,
             shop_domain=shop.domain,
             topic="inventory_levels/update",
-            event_id=f"{shop.domain}-{n}",
+            event_id=f"{shop.domain}-{name}{n}",
             triggered_at=start + timedelta(milliseconds=n),
             received_at=start,
-            body=(
-                f'{{"variant_id": {variant.id}, "location_id": "default", "available": {n % 7}}}'
+            body=json.dumps(
+                {"variant_id": variant_id, "location_id": "default", "available": available}
             ).encode(),
         )
-        for n in range(count)
+        for n, (variant_id, available) in enumerate(changes)
     )
     db.session.commit()
 

@@ -44,9 +44,19 @@ _KEY = "batch_reads"
 OWING = (BackorderStatus.OPEN, BackorderStatus.ALLOCATED)
 
 
+def this_transaction(session: Session, key: str) -> dict:
+    """A dict in `session.info` that lives as long as the session's current transaction: a
+    new transaction finds it empty. What was read in one transaction is never trusted in
+    another (the catalogue's location ids and the batch reads below both live here)."""
+    transaction = session.get_transaction()
+    kept = session.info.get(key)
+    if kept is None or kept[0] is not transaction:
+        kept = session.info[key] = (transaction, {})
+    return kept[1]
+
+
 @dataclass
 class BatchReads:
-    transaction: Any
     shop_id: int
     # Held, like everything read here, so the session's identity map (which holds clean
     # objects weakly) keeps it: each event's `session.get` of its shop is then no round trip.
@@ -72,17 +82,12 @@ class BatchReads:
 
 def current(session: Session, shop_id: int) -> BatchReads | None:
     """The reads made for this transaction and shop, if any are still good."""
-    reads = session.info.get(_KEY)
-    if reads is None:
-        return None
-    if reads.transaction is not session.get_transaction() or reads.shop_id != shop_id:
-        session.info.pop(_KEY, None)
-        return None
-    return reads
+    reads = this_transaction(session, _KEY).get("reads")
+    return reads if reads is not None and reads.shop_id == shop_id else None
 
 
 def drop(session: Session) -> None:
-    session.info.pop(_KEY, None)
+    this_transaction(session, _KEY).pop("reads", None)
 
 
 def read_ahead(session: Session, shop, refs: Iterable[VariantRef]) -> BatchReads | None:
@@ -105,7 +110,7 @@ def read_ahead(session: Session, shop, refs: Iterable[VariantRef]) -> BatchReads
         .order_by(Variant.id)
         .with_for_update(key_share=True)
     ).all()
-    reads = BatchReads(transaction=session.get_transaction(), shop_id=shop_id, shop=shop)
+    reads = BatchReads(shop_id=shop_id, shop=shop)
     for variant in variants:
         reads.by_platform_id.setdefault(variant.platform_id, variant)
         if variant.inventory_item_id is not None:
@@ -126,7 +131,7 @@ def read_ahead(session: Session, shop, refs: Iterable[VariantRef]) -> BatchReads
         reads.badges = session.scalars(
             select(VariantBadge).where(VariantBadge.variant_id.in_(ids))
         ).all()
-    session.info[_KEY] = reads
+    this_transaction(session, _KEY)["reads"] = reads
     return reads
 
 

@@ -186,7 +186,7 @@ def remember_location(
     name = name[:MAX_LOCATION_NAME] if name else None
     if name is None and location_id in location_ids(session, shop_id):
         return  # known already, and no name to keep: no round trip per new level
-    session.info.get(_LOCATIONS_READ, {}).pop(shop_id, None)
+    batch_reads.this_transaction(session, _LOCATIONS_READ).pop(shop_id, None)
     query = select(StoreLocation).where(
         StoreLocation.shop_id == shop_id, StoreLocation.location_id == location_id
     )
@@ -231,7 +231,7 @@ def location_names(session: Session, shop_id: int) -> dict[str, str]:
     return {location_id: name for location_id, name in rows if name}
 
 
-# session.info key: {shop id: (the transaction that read them, the location ids)}.
+# Per transaction (`batch_reads.this_transaction`): {shop id: its location ids}.
 _LOCATIONS_READ = "catalog.location_ids"
 
 
@@ -240,14 +240,10 @@ def location_ids(session: Session, shop_id: int) -> tuple[str, ...]:
 
     Read once per transaction and shop: a drain translates many events of one shop in one
     unit of work, and each translation asks. `remember_location`, the only writer, forgets it."""
-    transaction = session.get_transaction()
-    read = session.info.setdefault(_LOCATIONS_READ, {})
-    cached = read.get(shop_id)
-    if transaction is not None and cached is not None and cached[0] is transaction:
-        return cached[1]
-    found = session.scalars(
-        select(StoreLocation.location_id).where(StoreLocation.shop_id == shop_id)
-    )
-    ids = tuple(sorted(found, key=lambda x: (len(x), x)))
-    read[shop_id] = (session.get_transaction(), ids)
-    return ids
+    read = batch_reads.this_transaction(session, _LOCATIONS_READ)
+    if shop_id not in read:
+        found = session.scalars(
+            select(StoreLocation.location_id).where(StoreLocation.shop_id == shop_id)
+        )
+        read[shop_id] = tuple(sorted(found, key=lambda x: (len(x), x)))
+    return read[shop_id]

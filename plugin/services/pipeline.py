@@ -173,10 +173,8 @@ def _apply(work: _Work, app_event: ev.AppEvent, outcome: Outcome) -> None:
     session, shop = work.session, work.shop
     changed: list[Variant] = []
     settle: list[Variant] = []
-    reads = batch_reads.current(session, shop.id)
-    if reads is not None and not isinstance(app_event, ev.InventoryChanged):
-        batch_reads.drop(session)  # the batch's reads were made for stock changes only
-        reads = None
+    if not isinstance(app_event, ev.InventoryChanged):
+        batch_reads.drop(session)  # a drain batch's reads were made for stock changes only
     match app_event:
         case ev.ProductChanged():
             facts = _product_facts(work, app_event)

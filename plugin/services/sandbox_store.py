@@ -643,18 +643,18 @@ class SandboxStoreApi:
 
     def show_badges(self, badges) -> None:
         now = utcnow()
-        ids = [int(b["variant_id"]) for b in badges if str(b["variant_id"] or "").isdigit()]
+        ids = [str(b["variant_id"] or "") for b in badges]
         found = {
-            v.id: v
+            str(v.id): v
             for v in self.session.scalars(
                 select(SandboxVariant).where(
-                    SandboxVariant.shop_id == self.shop.id, SandboxVariant.id.in_(ids)
+                    SandboxVariant.shop_id == self.shop.id,
+                    SandboxVariant.id.in_([int(i) for i in ids if i.isdigit()]),
                 )
             )
         }  # one statement for the batch, as a platform takes a batch in one call
-        for badge in badges:
-            raw = str(badge["variant_id"] or "")
-            variant = found.get(int(raw)) if raw.isdigit() else None
+        for badge, variant_id in zip(badges, ids, strict=True):
+            variant = found.get(variant_id)
             if variant is None:
                 continue  # deleted in the store since; nothing to show it on
             variant.badge_state = badge["state"]
