@@ -82,22 +82,38 @@ def queue_webhook(event_id: int, *, coalesce: bool = True) -> None:
     enqueue("webhooks", process_webhook, event_id, job_id=f"webhook-{event_id}", coalesce=coalesce)
 
 
-def queue_received(event) -> None:
-    """After the inbox committed a delivery (`plugin.services.inbox.Recorded`): one Redis round
-    trip on the ingest path in the usual case. A pending event of a known shop asks for that
-    shop's drain; anything else (no shop, a failed event delivered again) gets its own job.
-    Without Redis the event is processed inline, as before."""
+def queue_received(events) -> dict[int, Exception]:
+    """After the inbox committed deliveries (`plugin.services.inbox.Recorded`, from
+    `plugin.services.ingest`): one Redis round trip per shop in the usual case. A shop's pending
+    events ask for that shop's drain (one request for all of them); anything else (no shop, a
+    failed event delivered again) gets a job of its own. Without Redis each is processed
+    inline, as before. Returns the events that could not be queued (by id, with why), which
+    the endpoint answers with a 503."""
     from plugin.models import InboxStatus
 
-    if (
-        redis_connection.client is not None
-        and event.shop_id is not None
-        and event.status == InboxStatus.PENDING
-    ):
-        request_drain(event.shop_id)
-    else:
-        # A new event has no job yet; only a redelivery needs the "already queued?" check.
-        queue_webhook(event.id, coalesce=not event.is_new)
+    failed: dict[int, Exception] = {}
+    by_shop: dict[int, list[int]] = {}
+    for event in events:
+        if not event.needs_processing:
+            continue
+        if (
+            redis_connection.client is not None
+            and event.shop_id is not None
+            and event.status == InboxStatus.PENDING
+        ):
+            by_shop.setdefault(event.shop_id, []).append(event.id)
+            continue
+        try:
+            # A new event has no job yet; only a redelivery needs the "already queued?" check.
+            queue_webhook(event.id, coalesce=not event.is_new)
+        except Exception as exc:
+            failed[event.id] = exc
+    for shop_id, ids in by_shop.items():
+        try:
+            request_drain(shop_id)
+        except Exception as exc:
+            failed.update(dict.fromkeys(ids, exc))
+    return failed
 
 
 def queue_shop_events(rows) -> int:

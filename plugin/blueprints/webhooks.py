@@ -1,4 +1,5 @@
-"""The one receiving endpoint per platform: verify, persist, commit, enqueue, then 200.
+"""The one receiving endpoint per platform: verify, persist, commit, enqueue, then 200
+(`plugin.services.ingest`).
 
 Nothing is processed here. If queueing fails after the commit, the answer is 503 so the platform
 retries; the retry finds the stored event and queues it again, so an acknowledged webhook is
@@ -13,7 +14,7 @@ from flask import Blueprint, current_app, jsonify, request
 
 from domain.platforms import Platform
 from plugin.extensions import db
-from plugin.services import inbox
+from plugin.services import ingest
 from webhooks.source import WebhookRefused
 
 log = logging.getLogger(__name__)
@@ -25,20 +26,13 @@ def receive(platform: str):
     if platform == Platform.SANDBOX and not current_app.extensions["settings"].sandbox_enabled:
         return jsonify(error="the sandbox store is switched off here"), 404
     try:
-        event = inbox.receive(db.engine, platform, request.get_data(cache=False), request.headers)
+        event = ingest.accept(db.engine, platform, request.get_data(cache=False), request.headers)
     except LookupError:
         return jsonify(error=f"unknown platform {platform!r}"), 404
     except WebhookRefused as refused:
         log.warning("refused %s webhook: %s", platform, refused)
         return jsonify(error=str(refused)), refused.status
-
-    if event.needs_processing:
-        from plugin.jobs import queue_received
-
-        try:
-            # Its shop's drain (one SET NX), or a job of its own; inline without Redis.
-            queue_received(event)
-        except Exception:
-            log.exception("stored webhook %s but could not queue it", event.id)
-            return jsonify(error="stored; queueing failed, please retry"), 503
+    except ingest.NotQueued as failure:
+        log.error("%s", failure)
+        return jsonify(error="stored; queueing failed, please retry"), 503
     return jsonify(status="accepted", duplicate=not event.is_new, id=event.id), 200

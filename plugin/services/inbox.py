@@ -7,6 +7,8 @@ path.
 
 from __future__ import annotations
 
+import base64
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -33,34 +35,53 @@ class Recorded:
         return self.status in (InboxStatus.PENDING, InboxStatus.FAILED)
 
 
-def receive(engine: Engine, platform: str, body: bytes, headers: Mapping[str, str]) -> Recorded:
-    """Verify a delivery on its raw body, store it and commit: after this it cannot be lost.
+@dataclass(frozen=True)
+class Arrival:
+    """One verified delivery waiting to be stored."""
 
-    The webhook endpoint's hot path, so no ORM session: one pooled connection and prebuilt Core
-    statements (compiled once per dialect), in autocommit: the INSERT … ON
-    CONFLICT is one atomic statement and commits itself. A shop's row is read only when the
-    source asks for its webhook secret (its id and secret columns); the event's shop id is read
-    by the INSERT itself, so an event is stored for whatever shop the database holds then.
+    platform: str
+    delivery: Delivery
+    body: bytes
+    headers: dict[str, str]
+
+
+def verify(engine: Engine, platform: str, body: bytes, headers: Mapping[str, str]) -> Arrival:
+    """A delivery verified on its raw body, ready to store (`record`, `record_many`).
+
+    A shop's row is read only when the source asks for its webhook secret (its secret column),
+    on a connection of its own, taken only then.
 
     Raises `webhooks.source.WebhookRefused` (nothing stored) if it does not verify, and
     LookupError for a platform the app does not know.
     """
     source = webhook_source(platform)
-    with _autocommit(engine).connect() as conn:
 
-        def secret_of(domain: str) -> str | None:
+    def secret_of(domain: str) -> str | None:
+        with autocommit(engine).connect() as conn:
             return shop_webhook_secret(conn, platform, domain)
 
-        delivery = source.verify(body, headers, secret_of)
-        kept = kept_headers(headers, source.kept_header_prefixes)
-        return record(conn, platform, delivery, body, kept)
+    delivery = source.verify(body, headers, secret_of)
+    return Arrival(platform, delivery, body, kept_headers(headers, source.kept_header_prefixes))
+
+
+def receive(engine: Engine, platform: str, body: bytes, headers: Mapping[str, str]) -> Recorded:
+    """Verify a delivery, store it and commit: after this it cannot be lost.
+
+    No ORM session: one pooled connection and prebuilt Core statements (compiled once per
+    dialect), in autocommit: the INSERT … ON CONFLICT is one atomic statement and commits
+    itself. The event's shop id is read by the INSERT itself, so an event is stored for
+    whatever shop the database holds then. Raises as `verify` does.
+    """
+    arrival = verify(engine, platform, body, headers)
+    with autocommit(engine).connect() as conn:
+        return record(conn, arrival.platform, arrival.delivery, arrival.body, arrival.headers)
 
 
 # One per engine; engines live as long as the process (`Database` keeps one per URL).
 _AUTOCOMMIT: dict[Engine, Engine] = {}
 
 
-def _autocommit(engine: Engine) -> Engine:
+def autocommit(engine: Engine) -> Engine:
     """The engine (same pool) in autocommit: each statement below is atomic on its own, so one
     round trip stores a delivery, instead of BEGIN, INSERT and COMMIT."""
     derived = _AUTOCOMMIT.get(engine)
@@ -149,6 +170,68 @@ def record(
         again, {"dup_platform": platform, "dup_event_id": delivery.event_id}
     ).one()
     return Recorded(existing[0], InboxStatus(existing[1]), False, existing[2])
+
+
+# Many deliveries in one statement, sent through the driver (psycopg) directly by
+# `plugin.services.ingest`: one JSON parameter (encoded by the json module's C encoder, where
+# arrays would be dumped value by value in Python), unpacked in arrival order, so ids follow
+# arrival as one at a time would. Its text never changes with the batch's size, so psycopg
+# prepares it once per connection. ON CONFLICT DO NOTHING also skips a second delivery of an
+# event within the batch, which is then counted by COUNT_AGAIN like any other duplicate.
+INSERT_MANY = """
+    INSERT INTO webhook_events (platform, shop_id, shop_domain, topic, event_id, triggered_at,
+                                received_at, body, headers, status, deliveries, attempts)
+    SELECT d.platform,
+           (SELECT s.id FROM shops AS s
+             WHERE s.platform = d.platform AND s.domain = d.shop_domain LIMIT 1),
+           d.shop_domain, d.topic, d.event_id, d.triggered_at, %(received)s::timestamptz,
+           decode(d.body, 'base64'), d.headers, 'pending', 1, 0
+      FROM json_to_recordset(%(deliveries)s::json)
+           AS d(n integer, platform text, shop_domain text, topic text, event_id text,
+                triggered_at timestamptz, body text, headers json)
+     ORDER BY d.n
+    ON CONFLICT (platform, event_id) DO NOTHING
+    RETURNING platform, event_id, id, shop_id
+"""
+COUNT_AGAIN = """
+    UPDATE webhook_events SET deliveries = deliveries + 1
+     WHERE platform = %(platform)s AND event_id = %(event_id)s
+    RETURNING id, status, shop_id
+"""
+
+
+def record_many(cursor, arrivals: list[Arrival]) -> list[Recorded]:
+    """`record` for many deliveries in one INSERT, on a DBAPI (psycopg) cursor in autocommit:
+    each one's result, in order. A delivery whose event is already stored (or comes twice in
+    `arrivals`) is counted as another delivery of it, one UPDATE each (duplicates are rare)."""
+    platforms = [str(Platform(a.platform)) for a in arrivals]
+    rows = [
+        {
+            "n": n,
+            "platform": platform,
+            "shop_domain": a.delivery.shop_domain,
+            "topic": a.delivery.topic,
+            "event_id": a.delivery.event_id,
+            "triggered_at": a.delivery.triggered_at.isoformat()
+            if a.delivery.triggered_at
+            else None,
+            "body": base64.b64encode(a.body).decode("ascii"),
+            "headers": a.headers,
+        }
+        for n, (platform, a) in enumerate(zip(platforms, arrivals, strict=True))
+    ]
+    cursor.execute(INSERT_MANY, {"received": utcnow().isoformat(), "deliveries": json.dumps(rows)})
+    stored = {(row[0], row[1]): (row[2], row[3]) for row in cursor.fetchall()}
+    results = []
+    for platform, arrival in zip(platforms, arrivals, strict=True):
+        new = stored.pop((platform, arrival.delivery.event_id), None)
+        if new is not None:
+            results.append(Recorded(new[0], InboxStatus.PENDING, True, new[1]))
+            continue
+        cursor.execute(COUNT_AGAIN, {"platform": platform, "event_id": arrival.delivery.event_id})
+        id_, status, shop_id = cursor.fetchone()
+        results.append(Recorded(id_, InboxStatus(status), False, shop_id))
+    return results
 
 
 def shown_event_id(event: WebhookEvent) -> str:
