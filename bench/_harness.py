@@ -137,12 +137,23 @@ class Server:
         self.name = name
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(2048)
-        self.sock.set_inheritable(True)
-        self.port = self.sock.getsockname()[1]
-        fd = self.sock.fileno()
-        self.command = [sys.executable, "-m", "gunicorn", app_spec, "--bind", f"fd://{fd}"]
+        if conf != "none":
+            # The config sets reuse_port: each gunicorn worker listens on a socket of its own
+            # and the kernel spreads connections over them. This socket only holds the port
+            # (bound, never listening, so it is given no connections).
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+            self.sock.bind(("127.0.0.1", 0))
+            self.port = self.sock.getsockname()[1]
+            fds: tuple[int, ...] = ()
+            bind = f"127.0.0.1:{self.port}"
+        else:
+            self.sock.bind(("127.0.0.1", 0))
+            self.sock.listen(2048)
+            self.sock.set_inheritable(True)
+            self.port = self.sock.getsockname()[1]
+            fds = (self.sock.fileno(),)
+            bind = f"fd://{fds[0]}"
+        self.command = [sys.executable, "-m", "gunicorn", app_spec, "--bind", bind]
         if conf != "none":
             self.command += ["-c", conf]
         else:
@@ -154,7 +165,7 @@ class Server:
             self.command,
             cwd=ROOT,
             env={**os.environ, **env, "PYTHONPATH": str(ROOT), "GUNICORN_ACCESS_LOG": "/dev/null"},
-            pass_fds=(fd,),
+            pass_fds=fds,
         )
 
     def wait_ready(self, path: str = "/healthz", timeout: float = 30, warm: int = 40) -> None:
