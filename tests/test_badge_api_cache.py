@@ -8,7 +8,7 @@ from contextlib import contextmanager
 from datetime import date
 
 import pytest
-from sqlalchemy import event, select, update
+from sqlalchemy import create_engine, event, select, text, update
 
 from domain.badges import BadgeKind
 from plugin.extensions import db
@@ -248,3 +248,28 @@ def test_a_request_arriving_during_a_read_waits_for_the_next_one():
     second.join(30)
     assert results == {"first": "before", "second": "after"}
     assert len(calls) == 2
+
+
+def test_an_answer_after_postgresql_restarted_is_read_again_not_a_503(app, client):
+    """PostgreSQL restarted since the pooled connections were last used (the fault drill saw a
+    503 on a worker that had been idle): the read finds its connection dead and is made again
+    on a fresh one. Nothing is cached yet, so the answer must come from the database."""
+    shop, product = seed()
+    db.session.commit()
+    url = URL.format(domain=shop.domain, product=product.platform_id)
+    assert client.get(url).status_code == 200
+    app.extensions.pop("badge_answers")  # nothing cached: the answer is read again
+    db.session.close()
+    outside = create_engine(app.extensions["settings"].database_url)
+    with outside.begin() as conn:  # every connection the app holds dies
+        killed = conn.execute(
+            text(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+        ).scalar()
+    outside.dispose()
+    assert killed
+    response = client.get(url)
+    assert response.status_code == 200
+    assert response.get_json()["variants"]["V2"]["state"] == "backorder"

@@ -14,8 +14,7 @@ from flask import Blueprint, Response, current_app, jsonify, request
 from werkzeug.http import generate_etag, quote_etag
 
 from plugin.extensions import db, rate_limits
-from plugin.models import Shop
-from plugin.services.badge_api import MAX_VARIANTS, badges_for
+from plugin.services.badge_api import MAX_VARIANTS, badge_answer
 from plugin.services.badge_cache import AnswerCache, generation_reader, shop_generation
 from plugin.services.badge_labels import language_of
 
@@ -67,12 +66,9 @@ def badges():
     entry = cache.get(key)
     if entry is None:
         # Read after the generation: what is cached under it is at least as new as it.
-        shop = db.session.get(Shop, shop_id)
-        answer = {
-            "shop": shop.domain,
-            "enabled": shop.settings.enabled,
-            "variants": badges_for(db.session, shop, variant_ids, product_id, locale),
-        }
+        answer = badge_answer(db.session, shop_id, variant_ids, product_id, locale)
+        if not answer:  # uninstalled since its generation was read
+            return _error("unknown shop", 404)
         body = current_app.json.dumps(answer, separators=(",", ":")).encode()
         entry = (body, generate_etag(body))
         cache.put(key, entry)

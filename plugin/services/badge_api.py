@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from plugin.badge_engine import render_label
@@ -80,3 +81,31 @@ def badges_for(
     for variant_id in variant_ids:
         found.setdefault(variant_id, badge_payload(None, colours))
     return found
+
+
+def badge_answer(
+    session: Session,
+    shop_id: int,
+    variant_ids: list[str],
+    product_id: str | None,
+    locale: str | None = None,
+) -> dict[str, Any]:
+    """The badge API's answer for a shop. Read-only, so a read that found its pooled connection
+    dead (PostgreSQL restarted since it was last used: SQLAlchemy then discards the pool's
+    other connections too) is made again once, on a fresh connection, instead of answering a
+    shopper's page with a 503."""
+    for attempt in (1, 2):
+        try:
+            shop = session.get(Shop, shop_id)
+            if shop is None:
+                return {}
+            return {
+                "shop": shop.domain,
+                "enabled": shop.settings.enabled,
+                "variants": badges_for(session, shop, variant_ids, product_id, locale),
+            }
+        except DBAPIError as exc:
+            session.rollback()
+            if attempt == 2 or not exc.connection_invalidated:
+                raise
+    raise AssertionError("unreachable")  # pragma: no cover
