@@ -7,32 +7,61 @@ from __future__ import annotations
 
 import uuid
 
+import pytest
 from flask.sessions import SecureCookieSessionInterface
 from sqlalchemy import event, select
 
 from plugin.extensions import db, rate_limits
 from plugin.models import WebhookEvent
-from plugin.services import sandbox_store
+from plugin.services import inbox, sandbox_store
 from tests.helpers import post_sandbox_webhook
 
 PAYLOAD = {"variant_id": 1, "location_id": "default", "available": 3}
 
 
-def statements_during(engine, action):
-    seen: list[str] = []
+class _SpyCursor:
+    """The inbox writer's driver cursor, noting each statement it is given."""
 
-    def note(_conn, _cursor, statement, *_args):
-        seen.append(" ".join(statement.split()))
+    def __init__(self, cursor, seen: list[str]):
+        self._cursor = cursor
+        self._seen = seen
 
-    event.listen(engine, "before_cursor_execute", note)
-    try:
-        result = action()
-    finally:
-        event.remove(engine, "before_cursor_execute", note)
-    return result, seen
+    def execute(self, statement, *args, **kwargs):
+        self._seen.append(" ".join(statement.split()))
+        return self._cursor.execute(statement, *args, **kwargs)
+
+    def __getattr__(self, name):
+        return getattr(self._cursor, name)
 
 
-def test_a_delivery_is_stored_with_one_statement_and_a_redelivery_with_two(queued_app):
+@pytest.fixture
+def statements_during(monkeypatch):
+    """Every statement an action sends: through the app's engine (SQLAlchemy's events) and
+    through the inbox writer's own driver connections (which those events do not see)."""
+    real = inbox.record_many
+
+    def run(engine, action):
+        seen: list[str] = []
+
+        def note(_conn, _cursor, statement, *_args):
+            seen.append(" ".join(statement.split()))
+
+        monkeypatch.setattr(
+            inbox, "record_many", lambda cursor, arrivals: real(_SpyCursor(cursor, seen), arrivals)
+        )
+        event.listen(engine, "before_cursor_execute", note)
+        try:
+            result = action()
+        finally:
+            event.remove(engine, "before_cursor_execute", note)
+        return result, seen
+
+    return run
+
+
+def test_a_delivery_is_stored_with_one_statement_and_a_redelivery_with_two(
+    queued_app, statements_during
+):
     shop = sandbox_store.ensure_shop(db.session)
     db.session.commit()
     client = queued_app.test_client()

@@ -64,19 +64,6 @@ def verify(engine: Engine, platform: str, body: bytes, headers: Mapping[str, str
     return Arrival(platform, delivery, body, kept_headers(headers, source.kept_header_prefixes))
 
 
-def receive(engine: Engine, platform: str, body: bytes, headers: Mapping[str, str]) -> Recorded:
-    """Verify a delivery, store it and commit: after this it cannot be lost.
-
-    No ORM session: one pooled connection and prebuilt Core statements (compiled once per
-    dialect), in autocommit: the INSERT … ON CONFLICT is one atomic statement and commits
-    itself. The event's shop id is read by the INSERT itself, so an event is stored for
-    whatever shop the database holds then. Raises as `verify` does.
-    """
-    arrival = verify(engine, platform, body, headers)
-    with autocommit(engine).connect() as conn:
-        return record(conn, arrival.platform, arrival.delivery, arrival.body, arrival.headers)
-
-
 # One per engine; engines live as long as the process (`Database` keeps one per URL).
 _AUTOCOMMIT: dict[Engine, Engine] = {}
 
