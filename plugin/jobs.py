@@ -117,19 +117,16 @@ def queue_received(events) -> dict[int, Exception]:
 
 
 def queue_shop_events(rows) -> int:
-    """Queue stored events again ((id, shop_id, status) rows): one drain request per shop with
-    pending events, a job of its own for each other one. Returns how many were queued."""
+    """Queue stored events again ((id, shop_id, status) rows), as `queue_received` queues new
+    ones; the first failure is raised once every event was tried. Returns how many."""
     from plugin.models import InboxStatus
+    from plugin.services.inbox import Recorded
 
-    shops: set[int] = set()
-    for event_id, shop_id, status in rows:
-        drained = redis_connection.client is not None and shop_id is not None
-        if drained and status == InboxStatus.PENDING:
-            shops.add(shop_id)
-        else:
-            queue_webhook(event_id)
-    for shop_id in sorted(shops):
-        request_drain(shop_id)
+    failed = queue_received(
+        [Recorded(id_, InboxStatus(status), False, shop_id) for id_, shop_id, status in rows]
+    )
+    if failed:
+        raise next(iter(failed.values()))
     return len(rows)
 
 

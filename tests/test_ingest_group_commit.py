@@ -159,7 +159,7 @@ def test_a_connection_that_died_is_replaced_and_the_delivery_stored_once(queued_
     db.session.commit()
     writer = ingest._writer(db.engine)
     writer.write(arrival(f"warm-{uuid.uuid4()}", shop.domain))  # its connection is pooled now
-    raw = writer.engine.raw_connection()
+    raw = writer.pool.engine.raw_connection()
     pid = raw.driver_connection.info.backend_pid
     raw.close()
     # PostgreSQL drops it (a restart, a failover): the next write finds it dead.

@@ -26,9 +26,8 @@ import threading
 from collections import OrderedDict
 from typing import Any
 
-from sqlalchemy import Engine, bindparam, create_engine, event, func, literal, select, true
+from sqlalchemy import bindparam, event, func, literal, select, true
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, attributes
 
 from plugin.models import (
@@ -40,6 +39,7 @@ from plugin.models import (
     Variant,
     VariantBadge,
 )
+from plugin.services.driver_pool import DriverPool
 
 _INSERTS = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}
 
@@ -169,57 +169,30 @@ def shop_generation(connection, domain: str) -> tuple[int, int] | None:
 
 
 class GenerationReader:
-    """The one query a cached answer costs, made cheap: its own small pool of autocommit
-    connections (no BEGIN/ROLLBACK around it), no ping before each use (a connection found
-    dead is thrown away and the query retried once on a fresh one), the SQL compiled once and
-    sent through the driver directly."""
+    """The one query a cached answer costs, made cheap: sent through the driver directly on a
+    small pool of its own (`DriverPool`: autocommit, no ping, a dead connection replaced and
+    the query made again), the SQL compiled once."""
 
     def __init__(self, url: str, pool_size: int = 8):
-        self.engine: Engine = create_engine(
-            url,
-            pool_size=pool_size,
-            max_overflow=pool_size,
-            pool_pre_ping=False,
-            pool_reset_on_return=None,
-            isolation_level="AUTOCOMMIT",
-            hide_parameters=True,
-        )
-        compiled = GENERATION_QUERY.compile(dialect=self.engine.dialect)
+        self.pool = DriverPool(url, pool_size=pool_size, max_overflow=pool_size)
+        compiled = GENERATION_QUERY.compile(dialect=self.pool.engine.dialect)
         self.sql = str(compiled)
         self.params = compiled.construct_params(
             {"domain": "", "status": InstallStatus.INSTALLED.value}
         )
         self.positions = compiled.positiontup
-        self.errors = self.engine.dialect.loaded_dbapi.Error
         self.read = CoalescedReads(self.read_now)
 
     def read_now(self, domain: str) -> tuple[int, int] | None:
         params = {**self.params, "domain": domain}
         args = [params[name] for name in self.positions] if self.positions else params
-        for attempt in (1, 2):
-            try:
-                raw = self.engine.raw_connection()
-            except (OperationalError, self.errors) as exc:
-                if attempt == 2:  # the database is unreachable: the app answers 503
-                    if isinstance(exc, OperationalError):
-                        raise
-                    raise OperationalError(self.sql, None, exc) from exc
-                continue
-            try:
-                cursor = raw.cursor()
-                cursor.execute(self.sql, args)
-                row = cursor.fetchone()
-                cursor.close()
-            except self.errors as exc:
-                raw.invalidate()
-                if attempt == 2:
-                    # As the app's engine would raise it: the app answers 503, retry later.
-                    raise OperationalError(self.sql, None, exc) from exc
-                continue
-            finally:
-                raw.close()
-            return (row[0], row[1]) if row is not None else None
-        return None  # pragma: no cover - the loop returns or raises
+
+        def read(cursor):
+            cursor.execute(self.sql, args)
+            return cursor.fetchone()
+
+        row = self.pool.run(read, self.sql)
+        return (row[0], row[1]) if row is not None else None
 
 
 class _Batch:

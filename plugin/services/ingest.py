@@ -22,10 +22,10 @@ import os
 import threading
 from collections.abc import Mapping
 
-from sqlalchemy import Engine, create_engine
-from sqlalchemy.exc import OperationalError
+from sqlalchemy import Engine
 
 from plugin.services import inbox
+from plugin.services.driver_pool import DriverPool
 from plugin.services.inbox import Arrival, Recorded
 
 log = logging.getLogger(__name__)
@@ -113,28 +113,15 @@ class _Waiting:
 
 class InboxWriter:
     """One per database and process: a line of deliveries, whoever writes the next batch, and
-    a small pool of autocommit connections used through the driver directly (as the badge
-    API's `GenerationReader` does: no ORM, no per-statement compile or result set-up, no ping;
-    a connection found dead is thrown away and the batch written again on a fresh one, which
-    ON CONFLICT makes safe).
+    a `DriverPool` of its own (one batch is in flight at a time). A batch written again on a
+    fresh connection after a dead one is safe: ON CONFLICT counts it as a redelivery.
 
     The line's first delivery writes the batch; while it does, the others sleep. When the
     batch is done its writer wakes them and hands the next batch to the new first of the
     line, so exactly one batch is in flight per process and no thread wakes for nothing."""
 
     def __init__(self, url: str) -> None:
-        self.engine = create_engine(
-            url,
-            pool_size=1,
-            max_overflow=1,
-            pool_pre_ping=False,
-            pool_reset_on_return=None,
-            isolation_level="AUTOCOMMIT",
-            hide_parameters=True,
-        )
-        dbapi = self.engine.dialect.loaded_dbapi
-        self._lost = (dbapi.OperationalError, dbapi.InterfaceError)
-        self._refused = dbapi.DatabaseError  # what one delivery's values can cause
+        self.pool = DriverPool(url, pool_size=1, max_overflow=1)
         self._lock = threading.Lock()
         self._line: list[_Waiting] = []  # not empty only while a batch is being written
         self._writing = False
@@ -197,9 +184,7 @@ class InboxWriter:
         for what one of them holds, one at a time (None, and the error, for the ones refused)."""
         try:
             return self._run([w.arrival for w in batch])
-        except self._lost:
-            raise
-        except self._refused as exc:
+        except self.pool.refused as exc:  # a connection lost twice is raised as a 503 instead
             if len(batch) == 1:
                 raise StoreRefused.of(exc) from None
             log.warning("a batch of %d deliveries was refused; one at a time", len(batch))
@@ -207,50 +192,27 @@ class InboxWriter:
         for waiting in batch:
             try:
                 events.extend(self._run([waiting.arrival]))
-            except self._lost:
-                raise
-            except self._refused as exc:
+            except self.pool.refused as exc:
                 waiting.error = StoreRefused.of(exc)
                 events.append(None)
         return events
 
     def _run(self, arrivals: list[Arrival]) -> list[Recorded]:
-        for attempt in (1, 2):
-            try:
-                raw = self.engine.raw_connection()  # raises the driver's own errors
-            except (OperationalError, *self._lost) as exc:
-                if attempt == 1:
-                    continue
-                if isinstance(exc, OperationalError):
-                    raise
-                # Unreachable: as the app's engine would raise it, so the answer is a 503.
-                raise OperationalError(inbox.INSERT_MANY, None, exc) from exc
-            try:
-                cursor = raw.cursor()
-                try:
-                    return inbox.record_many(cursor, arrivals)
-                finally:
-                    cursor.close()
-            except self._lost as exc:
-                raw.invalidate()
-                if attempt == 2:  # as the app's engine would raise it: a 503
-                    raise OperationalError(inbox.INSERT_MANY, None, exc) from exc
-            finally:
-                raw.close()
-        raise AssertionError("unreachable")  # pragma: no cover
+        return self.pool.run(lambda cursor: inbox.record_many(cursor, arrivals), inbox.INSERT_MANY)
 
 
-_WRITERS: dict[tuple[int, str], InboxWriter] = {}
+_WRITERS: dict[tuple[int, Engine], InboxWriter] = {}
 _WRITERS_LOCK = threading.Lock()
 
 
 def _writer(engine: Engine) -> InboxWriter:
     """This process's writer for `engine`'s database (a forked worker builds its own)."""
-    key = (os.getpid(), engine.url.render_as_string(hide_password=False))
+    key = (os.getpid(), engine)
     writer = _WRITERS.get(key)
     if writer is None:
         with _WRITERS_LOCK:
             writer = _WRITERS.get(key)
             if writer is None:
-                writer = _WRITERS[key] = InboxWriter(key[1])
+                url = engine.url.render_as_string(hide_password=False)
+                writer = _WRITERS[key] = InboxWriter(url)
     return writer
