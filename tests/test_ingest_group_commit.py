@@ -159,9 +159,7 @@ def test_a_connection_that_died_is_replaced_and_the_delivery_stored_once(queued_
     db.session.commit()
     writer = ingest._writer(db.engine)
     writer.write(arrival(f"warm-{uuid.uuid4()}", shop.domain))  # its connection is pooled now
-    raw = writer.pool.engine.raw_connection()
-    pid = raw.driver_connection.info.backend_pid
-    raw.close()
+    [pid] = writer.pool.idle_backends()
     # PostgreSQL drops it (a restart, a failover): the next write finds it dead.
     killed = db.session.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid}).scalar()
     db.session.commit()

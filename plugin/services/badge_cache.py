@@ -22,12 +22,14 @@ commit only, and a transaction that updated the shop row early cannot deadlock w
 
 from __future__ import annotations
 
+import os
 import threading
 from collections import OrderedDict
 from typing import Any
 
 from sqlalchemy import bindparam, event, func, literal, select, true
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects.postgresql import psycopg as postgresql_psycopg
 from sqlalchemy.orm import Session, attributes
 
 from plugin.models import (
@@ -39,7 +41,7 @@ from plugin.models import (
     Variant,
     VariantBadge,
 )
-from plugin.services.driver_pool import DriverPool
+from plugin.services.driver_pool import DriverPool, execute_prepared
 
 _INSERTS = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}
 
@@ -169,30 +171,36 @@ def shop_generation(connection, domain: str) -> tuple[int, int] | None:
 
 
 class GenerationReader:
-    """The one query a cached answer costs, made cheap: sent through the driver directly on a
-    small pool of its own (`DriverPool`: autocommit, no ping, a dead connection replaced and
-    the query made again), the SQL compiled once."""
+    """The one query a cached answer costs, made cheap: a statement prepared once per
+    connection and sent through libpq directly (`execute_prepared`) on a small pool of its own
+    (`DriverPool`: autocommit, no ping, a dead connection replaced and the query made again)."""
 
-    def __init__(self, url: str, pool_size: int = 8):
-        self.pool = DriverPool(url, pool_size=pool_size, max_overflow=pool_size)
-        compiled = GENERATION_QUERY.compile(dialect=self.pool.engine.dialect)
-        self.sql = str(compiled)
-        self.params = compiled.construct_params(
+    NAME = b"badge_generation"
+
+    def __init__(self, url: str, keep: int = 8):
+        self.pool = DriverPool(url, keep=keep)
+        compiled = GENERATION_QUERY.compile(
+            dialect=postgresql_psycopg.dialect(paramstyle="numeric_dollar")
+        )
+        self.sql = str(compiled).encode()
+        constants = compiled.construct_params(
             {"domain": "", "status": InstallStatus.INSTALLED.value}
         )
-        self.positions = compiled.positiontup
+        self.params = [str(constants[name]).encode() for name in compiled.positiontup]
+        self.domain_at = compiled.positiontup.index("domain")
         self.read = CoalescedReads(self.read_now)
 
     def read_now(self, domain: str) -> tuple[int, int] | None:
-        params = {**self.params, "domain": domain}
-        args = [params[name] for name in self.positions] if self.positions else params
+        params = list(self.params)
+        params[self.domain_at] = domain.encode()
 
-        def read(cursor):
-            cursor.execute(self.sql, args)
-            return cursor.fetchone()
+        def read(connection):
+            result = execute_prepared(connection, self.NAME, self.sql, params)
+            if not result.ntuples:
+                return None
+            return int(result.get_value(0, 0)), int(result.get_value(0, 1))
 
-        row = self.pool.run(read, self.sql)
-        return (row[0], row[1]) if row is not None else None
+        return self.pool.run(read, "badge generation read")
 
 
 class _Batch:
@@ -248,7 +256,7 @@ class CoalescedReads:
         return batch.result
 
 
-_readers: dict[str, GenerationReader] = {}
+_readers: dict[tuple[int, str], GenerationReader] = {}
 _readers_lock = threading.Lock()
 
 
@@ -256,11 +264,14 @@ def generation_reader(url: str) -> GenerationReader | None:
     """One reader per database per process (None on SQLite: the app's own engine serves)."""
     if url.startswith("sqlite"):
         return None
-    with _readers_lock:
-        reader = _readers.get(url)
-        if reader is None:
-            reader = _readers[url] = GenerationReader(url)
-        return reader
+    key = (os.getpid(), url)  # a forked process opens connections of its own
+    reader = _readers.get(key)
+    if reader is None:
+        with _readers_lock:
+            reader = _readers.get(key)
+            if reader is None:
+                reader = _readers[key] = GenerationReader(url)
+    return reader
 
 
 class AnswerCache:

@@ -121,7 +121,7 @@ class InboxWriter:
     line, so exactly one batch is in flight per process and no thread wakes for nothing."""
 
     def __init__(self, url: str) -> None:
-        self.pool = DriverPool(url, pool_size=1, max_overflow=1)
+        self.pool = DriverPool(url, keep=1)
         self._lock = threading.Lock()
         self._line: list[_Waiting] = []  # not empty only while a batch is being written
         self._writing = False
@@ -198,7 +198,11 @@ class InboxWriter:
         return events
 
     def _run(self, arrivals: list[Arrival]) -> list[Recorded]:
-        return self.pool.run(lambda cursor: inbox.record_many(cursor, arrivals), inbox.INSERT_MANY)
+        def record(connection):
+            with connection.cursor() as cursor:
+                return inbox.record_many(cursor, arrivals)
+
+        return self.pool.run(record, inbox.INSERT_MANY)
 
 
 _WRITERS: dict[tuple[int, Engine], InboxWriter] = {}
