@@ -27,6 +27,7 @@ def create_app(env: Mapping[str, str] | None = None) -> Flask:
     register_error_handlers(app)
     register_input_checks(app)
     skip_rate_limiter_on_webhooks(app)
+    register_cached_badge_answers(app)
     return app
 
 
@@ -112,6 +113,16 @@ def register_commands(app: Flask) -> None:
     from plugin.commands import register
 
     register(app)
+
+
+def register_cached_badge_answers(app: Flask) -> None:
+    """The badge API's cached answers are given before Flask is entered (PostgreSQL only:
+    plugin/blueprints/storefront_cached.py)."""
+    if app.extensions["settings"].database_url.startswith("sqlite"):
+        return
+    from plugin.blueprints.storefront_cached import CachedBadgeAnswers
+
+    app.wsgi_app = CachedBadgeAnswers(app, app.wsgi_app)
 
 
 def register_error_handlers(app: Flask) -> None:
