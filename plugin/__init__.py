@@ -27,7 +27,7 @@ def create_app(env: Mapping[str, str] | None = None) -> Flask:
     register_error_handlers(app)
     register_input_checks(app)
     skip_rate_limiter_on_webhooks(app)
-    register_cached_badge_answers(app)
+    register_fronts(app)
     return app
 
 
@@ -115,14 +115,16 @@ def register_commands(app: Flask) -> None:
     register(app)
 
 
-def register_cached_badge_answers(app: Flask) -> None:
-    """The badge API's cached answers are given before Flask is entered (PostgreSQL only:
-    plugin/blueprints/storefront_cached.py)."""
+def register_fronts(app: Flask) -> None:
+    """The two hottest requests are answered before Flask is entered, with the views' own
+    code: the badge API's cached answers (plugin/blueprints/storefront_cached.py) and platform
+    deliveries (plugin/blueprints/webhooks_front.py). PostgreSQL only."""
     if app.extensions["settings"].database_url.startswith("sqlite"):
         return
     from plugin.blueprints.storefront_cached import CachedBadgeAnswers
+    from plugin.blueprints.webhooks_front import WebhookFront
 
-    app.wsgi_app = CachedBadgeAnswers(app, app.wsgi_app)
+    app.wsgi_app = WebhookFront(app, CachedBadgeAnswers(app, app.wsgi_app))
 
 
 def register_error_handlers(app: Flask) -> None:
