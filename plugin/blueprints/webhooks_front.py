@@ -7,7 +7,8 @@ delivery. This WSGI layer gives a delivery the view's own `answer()` (verify, st
 queue, then the status and JSON the view would send) without entering Flask, and hands
 everything else to Flask untouched: another path or method, an unknown platform, a path or
 query holding a NUL, a body without a length or over the app's limit (Flask answers those
-with its 4xx). An unexpected error is answered by Flask's own error handling.
+with its 4xx), and a delivery made inside another request. An unexpected error is answered
+by Flask's own error handling.
 
 Only with PostgreSQL; on SQLite (the embedded default) every delivery goes through the view.
 """
@@ -17,6 +18,7 @@ from __future__ import annotations
 import functools
 import json
 
+from flask import has_request_context
 from werkzeug.datastructures import EnvironHeaders
 from werkzeug.exceptions import ClientDisconnected
 from werkzeug.http import HTTP_STATUS_CODES
@@ -42,7 +44,14 @@ class WebhookFront:
             return self.wsgi_app(environ, start_response)
         platform = path[len(PREFIX) :]
         length = self._length(environ)
-        if platform not in PLATFORMS or length is None or "%00" in environ.get("QUERY_STRING", ""):
+        if (
+            platform not in PLATFORMS
+            or length is None
+            or "%00" in environ.get("QUERY_STRING", "")
+            # A delivery made inside another request (the sandbox store delivering to the app
+            # in-process): Flask gives it a request of its own, and so a session of its own.
+            or has_request_context()
+        ):
             return self.wsgi_app(environ, start_response)
         body = environ["wsgi.input"].read(length) if length else b""
         if len(body) != length:  # the sender went away mid-body: as Flask answers it
