@@ -41,14 +41,14 @@ class HeldFirstBatch:
         self._real = inbox.record_many
         monkeypatch.setattr(inbox, "record_many", self)
 
-    def __call__(self, cursor, arrivals):
+    def __call__(self, connection, arrivals):
         if not self.batches:
             wait_until(
                 lambda: len(self._writer._line) >= self._waiting,
                 what=f"{self._waiting} deliveries waiting behind the first batch",
             )
         self.batches.append([a.delivery.event_id for a in arrivals])
-        return self._real(cursor, arrivals)
+        return self._real(connection, arrivals)
 
 
 def committed(database_url: str, event_id: int) -> bool:

@@ -19,26 +19,27 @@ from tests.helpers import post_sandbox_webhook
 PAYLOAD = {"variant_id": 1, "location_id": "default", "available": 3}
 
 
-class _SpyCursor:
-    """The inbox writer's driver cursor, noting each statement it is given."""
+class _SpyConnection:
+    """The inbox writer's driver connection, noting each statement it is given."""
 
-    def __init__(self, cursor, seen: list[str]):
-        self._cursor = cursor
+    def __init__(self, connection, seen: list[str]):
+        self._connection = connection
         self._seen = seen
 
     def execute(self, statement, *args, **kwargs):
         self._seen.append(" ".join(statement.split()))
-        return self._cursor.execute(statement, *args, **kwargs)
+        return self._connection.execute(statement, *args, **kwargs)
 
     def __getattr__(self, name):
-        return getattr(self._cursor, name)
+        return getattr(self._connection, name)
 
 
 @pytest.fixture
 def statements_during(monkeypatch):
     """Every statement an action sends: through the app's engine (SQLAlchemy's events) and
     through the inbox writer's own driver connections (which those events do not see)."""
-    real = inbox.record_many
+    real_prepared = inbox.execute_prepared
+    real_record_many = inbox.record_many
 
     def run(engine, action):
         seen: list[str] = []
@@ -46,8 +47,17 @@ def statements_during(monkeypatch):
         def note(_conn, _cursor, statement, *_args):
             seen.append(" ".join(statement.split()))
 
+        def prepared(connection, name, sql, params):
+            seen.append(" ".join(sql.decode().split()))
+            return real_prepared(connection._connection, name, sql, params)
+
+        monkeypatch.setattr(inbox, "execute_prepared", prepared)
         monkeypatch.setattr(
-            inbox, "record_many", lambda cursor, arrivals: real(_SpyCursor(cursor, seen), arrivals)
+            inbox,
+            "record_many",
+            lambda connection, arrivals: real_record_many(
+                _SpyConnection(connection, seen), arrivals
+            ),
         )
         event.listen(engine, "before_cursor_execute", note)
         try:

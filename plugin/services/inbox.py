@@ -17,6 +17,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from plugin.models import InboxStatus, Platform, Shop, WebhookEvent, utcnow
 from plugin.platforms import webhook_source
+from plugin.services.driver_pool import execute_prepared
 from plugin.services.shops import shop_webhook_secret
 from webhooks.source import Delivery, StoredDelivery, kept_headers
 
@@ -159,11 +160,11 @@ def record(
     return Recorded(existing[0], InboxStatus(existing[1]), False, existing[2])
 
 
-# Many deliveries in one statement, sent through the driver (psycopg) directly by
-# `plugin.services.ingest`: one JSON parameter (encoded by the json module's C encoder, where
+# Many deliveries in one statement, sent through libpq directly (`execute_prepared`, by
+# `plugin.services.ingest`): one JSON parameter (encoded by the json module's C encoder, where
 # arrays would be dumped value by value in Python), unpacked in arrival order, so ids follow
-# arrival as one at a time would. Its text never changes with the batch's size, so psycopg
-# prepares it once per connection. ON CONFLICT DO NOTHING also skips a second delivery of an
+# arrival as one at a time would. Its text never changes with the batch's size, so it is
+# prepared once per connection. ON CONFLICT DO NOTHING also skips a second delivery of an
 # event within the batch, which is then counted by COUNT_AGAIN like any other duplicate.
 INSERT_MANY = """
     INSERT INTO webhook_events (platform, shop_id, shop_domain, topic, event_id, triggered_at,
@@ -171,15 +172,16 @@ INSERT_MANY = """
     SELECT d.platform,
            (SELECT s.id FROM shops AS s
              WHERE s.platform = d.platform AND s.domain = d.shop_domain LIMIT 1),
-           d.shop_domain, d.topic, d.event_id, d.triggered_at, %(received)s::timestamptz,
+           d.shop_domain, d.topic, d.event_id, d.triggered_at, $1::timestamptz,
            decode(d.body, 'base64'), d.headers, 'pending', 1, 0
-      FROM json_to_recordset(%(deliveries)s::json)
+      FROM json_to_recordset($2::json)
            AS d(n integer, platform text, shop_domain text, topic text, event_id text,
                 triggered_at timestamptz, body text, headers json)
      ORDER BY d.n
     ON CONFLICT (platform, event_id) DO NOTHING
     RETURNING platform, event_id, id, shop_id
 """
+INSERT_MANY_SQL = INSERT_MANY.encode()
 COUNT_AGAIN = """
     UPDATE webhook_events SET deliveries = deliveries + 1
      WHERE platform = %(platform)s AND event_id = %(event_id)s
@@ -187,8 +189,8 @@ COUNT_AGAIN = """
 """
 
 
-def record_many(cursor, arrivals: list[Arrival]) -> list[Recorded]:
-    """`record` for many deliveries in one INSERT, on a DBAPI (psycopg) cursor in autocommit:
+def record_many(connection, arrivals: list[Arrival]) -> list[Recorded]:
+    """`record` for many deliveries in one INSERT, on a psycopg connection in autocommit:
     each one's result, in order. A delivery whose event is already stored (or comes twice in
     `arrivals`) is counted as another delivery of it, one UPDATE each (duplicates are rare)."""
     platforms = [str(Platform(a.platform)) for a in arrivals]
@@ -207,16 +209,25 @@ def record_many(cursor, arrivals: list[Arrival]) -> list[Recorded]:
         }
         for n, (platform, a) in enumerate(zip(platforms, arrivals, strict=True))
     ]
-    cursor.execute(INSERT_MANY, {"received": utcnow().isoformat(), "deliveries": json.dumps(rows)})
-    stored = {(row[0], row[1]): (row[2], row[3]) for row in cursor.fetchall()}
+    received = utcnow().isoformat()
+    params = [received.encode() if received else None, json.dumps(rows).encode()]
+    result = execute_prepared(connection, b"inbox_insert_many", INSERT_MANY_SQL, params)
+    stored = {}
+    for i in range(result.ntuples):
+        platform, event_id, id_, shop_id = (result.get_value(i, c) for c in range(4))
+        stored[(platform.decode(), event_id.decode())] = (
+            int(id_),
+            int(shop_id) if shop_id is not None else None,
+        )
     results = []
     for platform, arrival in zip(platforms, arrivals, strict=True):
         new = stored.pop((platform, arrival.delivery.event_id), None)
         if new is not None:
             results.append(Recorded(new[0], InboxStatus.PENDING, True, new[1]))
             continue
-        cursor.execute(COUNT_AGAIN, {"platform": platform, "event_id": arrival.delivery.event_id})
-        id_, status, shop_id = cursor.fetchone()
+        id_, status, shop_id = connection.execute(
+            COUNT_AGAIN, {"platform": platform, "event_id": arrival.delivery.event_id}
+        ).fetchone()
         results.append(Recorded(id_, InboxStatus(status), False, shop_id))
     return results
 

@@ -198,11 +198,9 @@ class InboxWriter:
         return events
 
     def _run(self, arrivals: list[Arrival]) -> list[Recorded]:
-        def record(connection):
-            with connection.cursor() as cursor:
-                return inbox.record_many(cursor, arrivals)
-
-        return self.pool.run(record, inbox.INSERT_MANY)
+        return self.pool.run(
+            lambda connection: inbox.record_many(connection, arrivals), inbox.INSERT_MANY
+        )
 
 
 _WRITERS: dict[tuple[int, Engine], InboxWriter] = {}
