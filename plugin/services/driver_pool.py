@@ -6,7 +6,7 @@ Why not the app's engine: no BEGIN/ROLLBACK around a single statement, no ORM, n
 result set-up per call, and no ping before each use. Why not SQLAlchemy's pool either: its
 check-out and check-in (a connection record, events, reset) cost about 50 µs of CPU per use,
 half of what the whole generation read costs through it (measured in-process: 105 µs through
-that pool and a cursor, 40 µs through a connection of this pool and `execute_prepared`). Here a
+that pool and a cursor, 51 µs through this pool and `execute_prepared`). Here a
 connection is taken from and given back to a list under a lock.
 
 A connection found dead (PostgreSQL restarted since it was last used) is thrown away and the
