@@ -339,8 +339,8 @@ def _process_next(shop_id: int):
     except Exception as exc:
         if event_id is None:
             raise  # the database itself: RQ retries the drain
-        _record_failure(event_id, exc)
-        if redis_connection.client is not None:
+        dead = _record_failure(event_id, exc)
+        if not dead and redis_connection.client is not None:
             queue_webhook(event_id)  # retried on its own, with RQ's backoff
         raise _EventFailed from exc
 
@@ -364,11 +364,22 @@ class _Effects:
         self.push, self.mail_ids = False, []
 
 
-def _record_failure(event_id: int, exc: Exception) -> None:
-    from plugin.services.pipeline import record_failure
+def _record_failure(event_id: int, exc: Exception) -> bool:
+    """Note the failed attempt; True if the event can never succeed and is now a dead letter
+    (not to be retried)."""
+    from plugin.services.pipeline import cannot_succeed, record_failure
 
+    dead = cannot_succeed(exc)
     with db.unit_of_work() as session:
-        record_failure(session, event_id, f"{type(exc).__name__}: {exc}")
+        record_failure(session, event_id, f"{type(exc).__name__}: {_first_line(exc)}", dead=dead)
+    return dead
+
+
+def _first_line(exc: Exception) -> str:
+    """A database error's own message, without the SQL and parameters SQLAlchemy appends
+    (they can quote a customer's details)."""
+    orig = getattr(exc, "orig", None)
+    return str(orig if orig is not None else exc).strip().split("\n", 1)[0]
 
 
 def _platform_unavailable(shop_id: int, exc: PlatformUnavailable) -> float:
@@ -400,7 +411,8 @@ def process_webhook(event_id: int) -> str:
             _platform_unavailable(shop_id, exc)
         raise
     except Exception as exc:
-        _record_failure(event_id, exc)
+        if _record_failure(event_id, exc):
+            return f"event {event_id}: a dead letter ({type(exc).__name__})"
         raise
     if outcome.badges_changed and outcome.shop_id:
         schedule_push(outcome.shop_id)

@@ -175,3 +175,78 @@ def test_dead_letters_are_taken_back_only_when_asked(app, client, monkeypatch):
     assert db.session.get(WebhookEvent, poison.id).status == InboxStatus.PROCESSED
     db.session.refresh(shop)
     assert not shop.is_active  # the uninstall it carried took effect
+
+
+def test_a_value_too_long_for_the_store_is_a_dead_letter_at_its_first_attempt(app, client):
+    """A signed, well-formed delivery whose product title is longer than the app stores (a
+    data error: it fails the same way every time) is not retried by RQ and the sweeper: it goes
+    to the dead letter state at once, with the database's own message and no SQL, and support
+    sees it. Other deliveries of the same shop are processed."""
+    from plugin.jobs import process_webhook
+    from plugin.models import Product
+    from plugin.services import sandbox_store
+    from tests.helpers import post_sandbox_webhook
+
+    shop = sandbox_store.ensure_shop(db.session)
+    db.session.commit()
+    long_title = "T" * 300
+    product = {
+        "id": 9001,
+        "title": long_title,
+        "variants": [{"id": 9002, "sku": "S", "title": "M", "inventory_quantity": 2}],
+    }
+    fine = {
+        **product,
+        "id": 9101,
+        "title": "Fine",
+        "variants": [{**product["variants"][0], "id": 9102}],
+    }
+    for payload in (product, fine):  # processed inline by the shop's drain
+        response = post_sandbox_webhook(client, "products/update", payload, shop_domain=shop.domain)
+        assert response.status_code == 200
+
+    db.session.expire_all()
+    poison = db.session.scalars(
+        select(WebhookEvent).where(WebhookEvent.body.contains(long_title.encode()))
+    ).one()
+    assert poison.status == InboxStatus.DEAD_LETTER and poison.attempts == 1
+    assert poison.last_error.startswith("cannot be processed: DataError")
+    assert "value too long" in poison.last_error and "INSERT" not in poison.last_error
+    assert [a.outcome for a in poison.attempt_log] == ["dead_letter"]
+    assert db.session.scalar(select(Product.title).where(Product.platform_id == "9101")) == "Fine"
+
+    assert process_webhook(poison.id).startswith(f"event {poison.id}")  # a retry: nothing to do
+    db.session.expire_all()
+    assert db.session.get(WebhookEvent, poison.id).attempts == 1
+    health = support.inbox_health(db.session, shop)
+    assert health["counts"]["dead_letter"] == 1
+    assert "value too long" in health["failing"][0]["error"]
+
+
+def test_a_data_error_met_by_a_retry_is_a_dead_letter_and_not_raised(app):
+    """process_webhook (the single-event retry): a data error records the dead letter and
+    returns, so RQ has nothing to retry."""
+    from plugin.jobs import process_webhook
+    from plugin.services import sandbox_store
+
+    shop = sandbox_store.ensure_shop(db.session)
+    body = json.dumps(
+        {"id": 7, "title": "x" * 400, "variants": [{"id": 8, "inventory_quantity": 1}]}
+    ).encode()
+    event = WebhookEvent(
+        platform="sandbox",
+        shop_id=shop.id,
+        shop_domain=shop.domain,
+        topic="products/update",
+        event_id=f"long-{uuid.uuid4()}",
+        received_at=utcnow(),
+        body=body,
+    )
+    db.session.add(event)
+    db.session.commit()
+    note = process_webhook(event.id)
+    assert "dead letter" in note
+    db.session.expire_all()
+    stored_event = db.session.get(WebhookEvent, event.id)
+    assert stored_event.status == InboxStatus.DEAD_LETTER
+    assert stored_event.processed_at is not None

@@ -11,6 +11,7 @@ import logging
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
+from sqlalchemy.exc import DataError
 from sqlalchemy.orm import Session, joinedload, object_session
 
 from connectors.base import Connector
@@ -142,17 +143,36 @@ def store_context(session: Session, shop: Shop) -> StoreContext:
     )
 
 
-def record_failure(session: Session, event_id: int, error: str) -> None:
-    """In its own transaction after a rollback, so the failure's history survives the retry."""
+def cannot_succeed(exc: BaseException) -> bool:
+    """A data error (SQLSTATE class 22: a value longer than its column, out of range, not a
+    date) raised while applying a delivery comes from the delivery's own values, so every
+    retry fails the same way: it goes to the dead letter state at once, where support sees it
+    and `flask webhooks retry --dead-letters` takes it back after a fix."""
+    return isinstance(exc, DataError)
+
+
+def record_failure(session: Session, event_id: int, error: str, *, dead: bool = False) -> None:
+    """In its own transaction after a rollback, so the failure's history survives the retry.
+    `dead`: it can never succeed (`cannot_succeed`), so it is a dead letter, not retried."""
     inbox = session.get(WebhookEvent, event_id)
     if inbox is None:
         return
     inbox.attempts += 1
-    inbox.status = InboxStatus.FAILED
+    if dead:
+        log.warning("webhook %s is a dead letter: %s", inbox.id, error.split(":", 1)[0])
+        error = f"cannot be processed: {error}"
+        inbox.status = InboxStatus.DEAD_LETTER
+        inbox.processed_at = utcnow()
+    else:
+        inbox.status = InboxStatus.FAILED
     inbox.last_error = error[:4000]
     session.add(
         WebhookAttempt(
-            event=inbox, number=inbox.attempts, finished_at=utcnow(), outcome="failed", error=error
+            event=inbox,
+            number=inbox.attempts,
+            finished_at=utcnow(),
+            outcome=inbox.status.value if dead else "failed",
+            error=error,
         )
     )
 
