@@ -1,4 +1,5 @@
-"""Signed sandbox deliveries, as the sandbox store POSTs them."""
+"""What the tests share: signed sandbox deliveries, as the sandbox store POSTs them, and a
+counter of the requests that entered Flask."""
 
 from __future__ import annotations
 
@@ -28,3 +29,25 @@ def post_sandbox_webhook(
         triggered_at=triggered_at,
     )
     return client.post("/webhooks/sandbox", data=body, headers=headers)
+
+
+class FlaskEntered:
+    """Counts the requests that went into Flask (its `request_started` signal): what the
+    WSGI fronts in front of the badge API and the webhooks answer themselves never does."""
+
+    def __init__(self, app):
+        self.app, self.count = app, 0
+
+    def __enter__(self):
+        from flask import request_started
+
+        request_started.connect(self.seen, self.app)
+        return self
+
+    def __exit__(self, *_exc):
+        from flask import request_started
+
+        request_started.disconnect(self.seen, self.app)
+
+    def seen(self, _sender, **_extra):
+        self.count += 1

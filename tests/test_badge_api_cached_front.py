@@ -4,47 +4,18 @@ nothing but a cached answer may skip the app."""
 
 from __future__ import annotations
 
-from datetime import date
-
-from flask import request_started
-
 from plugin import create_app
 from plugin.extensions import db
-from tests import factories
 from tests.conftest import base_env
-
-URL = "/storefront/v1/badges?shop={domain}&product={product}&locale=en"
+from tests.helpers import FlaskEntered
+from tests.test_badge_api_cache import URL
+from tests.test_badge_api_cache import seed as cache_seed
 
 
 def seed():
-    shop = factories.shop(factories.SANDBOX_SHOP)
-    product = factories.product(
-        shop,
-        "P1",
-        variants=[
-            {"platform_id": "V1", "badge": ("in_stock", "In stock", None)},
-            {"platform_id": "V2", "badge": ("backorder", "Backorder", date(2030, 1, 15))},
-        ],
-    )
+    shop, product = cache_seed()
     db.session.commit()
     return URL.format(domain=shop.domain, product=product.platform_id)
-
-
-class FlaskEntered:
-    """Counts the requests that went into Flask."""
-
-    def __init__(self, app):
-        self.app, self.count = app, 0
-
-    def __enter__(self):
-        request_started.connect(self.seen, self.app)
-        return self
-
-    def __exit__(self, *_exc):
-        request_started.disconnect(self.seen, self.app)
-
-    def seen(self, _sender, **_extra):
-        self.count += 1
 
 
 def test_a_cached_answer_is_the_views_answer_without_entering_flask(app, client):

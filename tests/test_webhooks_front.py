@@ -8,7 +8,6 @@ import logging
 import uuid
 
 import pytest
-from flask import request_started
 from sqlalchemy import func, select
 
 from plugin import create_app
@@ -18,24 +17,10 @@ from plugin.extensions import db
 from plugin.models import WebhookEvent
 from plugin.services import ingest, sandbox_store
 from tests.conftest import base_env
+from tests.helpers import FlaskEntered
 from webhooks import sandbox as sandbox_webhooks
 
 STOCK = "inventory_levels/update"
-
-
-class FlaskEntered:
-    def __init__(self, app):
-        self.app, self.count = app, 0
-
-    def __enter__(self):
-        request_started.connect(self.seen, self.app)
-        return self
-
-    def __exit__(self, *_exc):
-        request_started.disconnect(self.seen, self.app)
-
-    def seen(self, _sender, **_extra):
-        self.count += 1
 
 
 def flask_only(app):
