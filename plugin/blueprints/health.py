@@ -95,23 +95,33 @@ def install_shopify():
     return redirect(f"https://admin.shopify.com/store/{name}/oauth/install?client_id={client_id}")
 
 
+# The database restarting or unreachable: what a JSON caller is told (the webhook front's
+# `webhooks.answer` says the same, outside Flask's error handling).
+UNAVAILABLE = "temporarily unavailable, please retry"
+RETRY_LATER = {"Retry-After": "5"}
+
+
+def note_database_unavailable(exc: OperationalError) -> None:
+    log.warning("database unavailable: %s", type(exc.orig).__name__ if exc.orig else exc)
+
+
 def json_errors(app: Flask) -> None:
     @app.errorhandler(OperationalError)
     def _database_unavailable(exc: OperationalError):
         """PostgreSQL restarting or unreachable: a 503 with Retry-After tells a platform (and a
         browser) to try again, where a 500 says the request itself was wrong. Nothing was
         committed, so a webhook's retry is stored as new."""
-        log.warning("database unavailable: %s", type(exc.orig).__name__ if exc.orig else exc)
+        note_database_unavailable(exc)
         with contextlib.suppress(Exception):
             db.session.rollback()
         if request.path.startswith(JSON_PREFIXES):
-            response = jsonify(error="temporarily unavailable, please retry")
+            response = jsonify(error=UNAVAILABLE)
         else:
             response = current_app.response_class(
                 "Temporarily unavailable, please retry in a moment.", mimetype="text/plain"
             )
         response.status_code = 503
-        response.headers["Retry-After"] = "5"
+        response.headers.update(RETRY_LATER)
         return response
 
     @app.errorhandler(HTTPException)

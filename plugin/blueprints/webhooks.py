@@ -20,6 +20,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import OperationalError
 
 from domain.platforms import Platform
+from plugin.blueprints.health import RETRY_LATER, UNAVAILABLE, note_database_unavailable
 from plugin.extensions import db
 from plugin.services import ingest
 from webhooks.source import WebhookRefused
@@ -57,9 +58,10 @@ def answer(
         log.error("%s", failure)
         return Answer(503, {"error": "stored; queueing failed, please retry"})
     except OperationalError as exc:
-        # Nothing was committed, so the platform's retry is stored as new.
-        log.warning("database unavailable: %s", type(exc.orig).__name__ if exc.orig else exc)
-        return Answer(503, {"error": "temporarily unavailable, please retry"}, {"Retry-After": "5"})
+        # As the app's error handler answers it. Nothing was committed, so the platform's
+        # retry is stored as new.
+        note_database_unavailable(exc)
+        return Answer(503, {"error": UNAVAILABLE}, RETRY_LATER)
     return Answer(200, {"status": "accepted", "duplicate": not event.is_new, "id": event.id})
 
 

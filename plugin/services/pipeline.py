@@ -90,10 +90,7 @@ def process_inbox_event(
         # The translation reads no store and no database: it fails the same way every time.
         # Kept as a dead letter for support to see, instead of failing through every retry.
         if shop.is_active:
-            log.warning("webhook %s is a dead letter: %s", inbox.id, type(exc).__name__)
-            _finish(inbox, attempt, InboxStatus.DEAD_LETTER, None)
-            inbox.last_error = f"cannot be processed: {type(exc).__name__}: {exc}"[:4000]
-            attempt.error = inbox.last_error
+            _dead_letter(inbox, attempt, f"{type(exc).__name__}: {exc}")
             return outcome
         app_events = []  # an uninstalled shop's delivery is only read for privacy requests
     except Exception:
@@ -157,24 +154,27 @@ def record_failure(session: Session, event_id: int, error: str, *, dead: bool = 
     inbox = session.get(WebhookEvent, event_id)
     if inbox is None:
         return
-    inbox.attempts += 1
+    attempt = WebhookAttempt(number=inbox.attempts + 1, started_at=utcnow())
     if dead:
-        log.warning("webhook %s is a dead letter: %s", inbox.id, error.split(":", 1)[0])
-        error = f"cannot be processed: {error}"
-        inbox.status = InboxStatus.DEAD_LETTER
-        inbox.processed_at = utcnow()
-    else:
-        inbox.status = InboxStatus.FAILED
+        _dead_letter(inbox, attempt, error)
+        return
+    inbox.attempts = attempt.number
+    inbox.status = InboxStatus.FAILED
     inbox.last_error = error[:4000]
-    session.add(
-        WebhookAttempt(
-            event=inbox,
-            number=inbox.attempts,
-            finished_at=utcnow(),
-            outcome=inbox.status.value if dead else "failed",
-            error=error,
-        )
-    )
+    attempt.event = inbox
+    attempt.finished_at = utcnow()
+    attempt.outcome = "failed"
+    attempt.error = error
+    session.add(attempt)
+
+
+def _dead_letter(inbox: WebhookEvent, attempt: WebhookAttempt, error: str) -> None:
+    """It fails the same way every time: kept as a dead letter for support to see (and for
+    `flask webhooks retry --dead-letters` after a fix), never retried by itself."""
+    log.warning("webhook %s is a dead letter: %s", inbox.id, error.split(":", 1)[0])
+    _finish(inbox, attempt, InboxStatus.DEAD_LETTER, None)
+    inbox.last_error = f"cannot be processed: {error}"[:4000]
+    attempt.error = inbox.last_error
 
 
 def _finish(inbox: WebhookEvent, attempt: WebhookAttempt, status: InboxStatus, note: str | None):
