@@ -23,12 +23,14 @@ from connectors.base import PlatformUnavailable
 from plugin.extensions import db, redis_connection
 from plugin.models import Shop
 from plugin.queue import (
+    ask_flag,
     claim_flag,
     clear_flag,
     enqueue,
     enqueue_many,
     mark_platform_down,
     platform_down_for,
+    take_flag,
 )
 
 log = logging.getLogger(__name__)
@@ -82,14 +84,22 @@ def queue_webhook(event_id: int, *, coalesce: bool = True) -> None:
     enqueue("webhooks", process_webhook, event_id, job_id=f"webhook-{event_id}", coalesce=coalesce)
 
 
-def queue_received(events) -> dict[int, Exception]:
+def queue_received(events, *, rely_on_recent: bool = False) -> dict[int, Exception]:
     """After the inbox committed deliveries (`plugin.services.inbox.Recorded`, from
     `plugin.services.ingest`): one Redis round trip per shop in the usual case. A shop's pending
     events ask for that shop's drain (one request for all of them); anything else (no shop, a
     failed event delivered again) gets a job of its own. Without Redis each is processed
     inline, as before. Returns the events that could not be queued (by id, with why), which
-    the endpoint answers with a 503."""
+    the endpoint answers with a 503.
+
+    `rely_on_recent` (the webhook endpoint's): within ASKED_RECENTLY_S of finding a shop's
+    drain already queued, this process does not ask for it again; that drain looks for events
+    committed until then before it stops (`drain_shop_inbox`). Called after the commit."""
     from plugin.models import InboxStatus
+
+    # Shop id -> when this process last found its drain queued (`time.monotonic()`); one per
+    # app, so per Redis client: what was found in one Redis says nothing of another.
+    asked = current_app.extensions.setdefault("drains_found_queued", {}) if rely_on_recent else None
 
     failed: dict[int, Exception] = {}
     by_shop: dict[int, list[int]] = {}
@@ -108,11 +118,18 @@ def queue_received(events) -> dict[int, Exception]:
             queue_webhook(event.id, coalesce=not event.is_new)
         except Exception as exc:
             failed[event.id] = exc
+    committed = time.monotonic()
     for shop_id, ids in by_shop.items():
+        if asked is not None and committed - asked.get(shop_id, -math.inf) < ASKED_RECENTLY_S:
+            continue
+        sent = time.monotonic()
         try:
-            request_drain(shop_id)
+            queued = request_drain(shop_id, note_seen=asked is not None)
         except Exception as exc:
             failed.update(dict.fromkeys(ids, exc))
+            continue
+        if asked is not None and not queued:
+            asked[shop_id] = sent
     return failed
 
 
@@ -147,16 +164,25 @@ DRAIN_LANES = 2
 # The "a drain of this shop and lane is queued" flag outlives a lost job by this much at most;
 # the sweeper asks again for stale pending events anyway.
 DRAIN_FLAG_TTL_S = 300
+# A web process that found a shop's drain queued does not ask again for this long; a drain
+# whose flag was found so looks for pending events once more this long after it took the flag
+# (`queue_received`, `drain_shop_inbox`). Under a platform's burst this spares the web process
+# a Redis round trip per batch; a lone delivery still asks (and finds no flag set).
+ASKED_RECENTLY_S = 0.05
 
 
 def drain_flag(shop_id: int, lane: int) -> str:
     return f"webhooks:drain:{shop_id}:{lane}"
 
 
-def request_drain(shop_id: int, lane: int = 0, delay: float | None = None) -> bool:
+def request_drain(
+    shop_id: int, lane: int = 0, delay: float | None = None, *, note_seen: bool = False
+) -> bool:
     """Have the shop's pending events processed: queue a drain of `lane` unless one is queued
     already (one SET NX). `delay`: not before then (the platform asked us to wait). True if a
-    drain was queued. Without Redis the shop's inbox is drained inline, batch after batch."""
+    drain was queued. `note_seen`: the caller will rely on a drain already queued for a while
+    (`queue_received`'s memo), so mark its flag as seen. Without Redis the shop's inbox is
+    drained inline, batch after batch."""
     if redis_connection.client is None:
         while _drain_batch(shop_id)[0]:
             pass
@@ -164,7 +190,8 @@ def request_drain(shop_id: int, lane: int = 0, delay: float | None = None) -> bo
     flag = drain_flag(shop_id, lane)
     wait = timedelta(seconds=math.ceil(delay)) if delay and delay > 0 else None
     job_id = f"drain-{shop_id}-{lane}-{uuid.uuid4().hex[:16]}"
-    if not claim_flag(flag, DRAIN_FLAG_TTL_S + (math.ceil(delay) if wait else 0), job_id):
+    ttl = DRAIN_FLAG_TTL_S + (math.ceil(delay) if wait else 0)
+    if not (ask_flag(flag, ttl, job_id) if note_seen else claim_flag(flag, ttl, job_id)):
         return False
     try:
         enqueue("webhooks", drain_shop_inbox, shop_id, lane, job_id=job_id, delay=wait)
@@ -184,7 +211,16 @@ def drain_shop_inbox(shop_id: int, lane: int = 0) -> str:
     # From here a new event asks for a new drain. The flag names the drain it stands for: one
     # queued twice (its flag expired while it waited) leaves the other's alone.
     this = get_current_job()
-    clear_flag(drain_flag(shop_id, lane), this.id if this else "")
+    relied_on = take_flag(drain_flag(shop_id, lane), this.id if this else "")
+    taken = time.monotonic()
+    try:
+        return _drain(shop_id, lane)
+    finally:
+        if relied_on:
+            _look_again(shop_id, lane, taken)
+
+
+def _drain(shop_id: int, lane: int) -> str:
     waiting = platform_down_for(shop_id)
     if waiting > 0:  # again once it may answer, unless another drain of the lane is queued
         request_drain(shop_id, lane, delay=waiting)
@@ -196,6 +232,35 @@ def drain_shop_inbox(shop_id: int, lane: int = 0) -> str:
         for other in range(DRAIN_LANES):  # to the back of the queue, on every lane
             request_drain(shop_id, other)
     return note
+
+
+def _look_again(shop_id: int, lane: int, taken: float) -> None:
+    """This drain's flag was found set by a web process, which then stored deliveries without
+    asking for a drain, for up to ASKED_RECENTLY_S (`queue_received`). All of those were
+    committed before `taken` + ASKED_RECENTLY_S: from then, one look for pending events, and a
+    drain asked for if there are any. Only a drain of a busy shop gets here, so the wait is
+    rarely more than what the batch took anyway."""
+    from sqlalchemy import exists, select
+
+    from plugin.models import InboxStatus, WebhookEvent
+
+    rest = taken + ASKED_RECENTLY_S - time.monotonic()
+    if rest > 0:
+        time.sleep(rest)
+    try:
+        with db.unit_of_work() as session:
+            pending = session.scalar(
+                select(
+                    exists().where(
+                        WebhookEvent.shop_id == shop_id,
+                        WebhookEvent.status == InboxStatus.PENDING,
+                    )
+                )
+            )
+        if pending:
+            request_drain(shop_id, lane)
+    except Exception:  # the sweeper asks again for stale pending events
+        log.exception("shop %s: could not look again for pending webhooks", shop_id)
 
 
 def _drain_batch(shop_id: int) -> tuple[bool, float | None, str]:

@@ -110,6 +110,46 @@ def claim_flag(key: str, ttl_s: float, owner: str = "1") -> bool:
     return bool(client.set(key, owner, nx=True, ex=max(1, math.ceil(ttl_s))))
 
 
+# A flag asked for while it is set is marked as seen: whoever asked may rely on it for a
+# while without asking again (`plugin.services.ingest`), and its owner must then look again
+# before it stops (`plugin.jobs.drain_shop_inbox`).
+_ASK = """
+if redis.call('set', KEYS[1], ARGV[1], 'NX', 'EX', ARGV[2]) then return 1 end
+redis.call('set', KEYS[2], '1', 'EX', ARGV[2])
+return 0
+"""
+_TAKE_IF_OWNED = """
+if redis.call('get', KEYS[1]) == ARGV[1] then
+  redis.call('del', KEYS[1])
+  return redis.call('del', KEYS[2])
+end
+return 0
+"""
+
+
+def seen_key(key: str) -> str:
+    return f"{key}:seen"
+
+
+def ask_flag(key: str, ttl_s: float, owner: str) -> bool:
+    """`claim_flag`, and when `key` is set already, mark it as seen by someone who will rely on
+    it (one round trip)."""
+    client = redis_connection.client
+    if client is None:
+        return True
+    ttl = max(1, math.ceil(ttl_s))
+    return bool(client.eval(_ASK, 2, key, seen_key(key), owner, ttl))
+
+
+def take_flag(key: str, owner: str) -> bool:
+    """Delete `key` while it still holds `owner`: True if it had been seen set by someone
+    relying on it (`ask_flag`) (one round trip)."""
+    client = redis_connection.client
+    if client is None:
+        return False
+    return bool(client.eval(_TAKE_IF_OWNED, 2, key, seen_key(key), owner))
+
+
 _DELETE_IF_OWNED = """
 if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end
 return 0

@@ -318,7 +318,7 @@ def test_if_asking_for_the_drain_fails_the_platform_is_told_to_retry_and_nothing
         raise redis.exceptions.ConnectionError("Redis went away")
 
     with monkeypatch.context() as patch:
-        patch.setattr(redis_connection.client, "set", redis_down)
+        patch.setattr(redis_connection.client, "execute_command", redis_down)
         refused = post_sandbox_webhook(client, "inventory_levels/update", payload, event_id="e1")
     assert refused.status_code == 503
     assert the_event().status == InboxStatus.PENDING  # stored before the 503

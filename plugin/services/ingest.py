@@ -10,7 +10,11 @@ the previous one is in flight.
 
 The promise is unchanged: a delivery is answered only after its batch committed and its shop's
 drain was asked for; a batch the database refuses is written again one delivery at a time, so
-one bad delivery cannot fail the others.
+one bad delivery cannot fail the others. Once a web process has found a shop's drain already
+queued, it does not ask again for the next ASKED_RECENTLY_S (50 ms): that drain looks for
+events committed until then before it stops (`plugin.jobs.queue_received`). Under a burst this
+takes a Redis round trip off nearly every batch (measured: about a tenth of the endpoint's
+throughput).
 
 SQLite (the embedded default, one writer at a time) stores each delivery on its own.
 """
@@ -59,10 +63,14 @@ def accept(engine: Engine, platform: str, body: bytes, headers: Mapping[str, str
     return event
 
 
-def _queue(events: list[Recorded], raise_for: Recorded | None = None) -> dict[int, Exception]:
+def _queue(
+    events: list[Recorded],
+    raise_for: Recorded | None = None,
+    rely_on_recent: bool = False,
+) -> dict[int, Exception]:
     from plugin.jobs import queue_received
 
-    failed = queue_received(events)
+    failed = queue_received(events, rely_on_recent=rely_on_recent)
     if raise_for is not None and raise_for.id in failed:
         raise NotQueued(raise_for, failed[raise_for.id])
     return failed
@@ -171,7 +179,7 @@ class InboxWriter:
                 waiting.event = event
                 stored.append(waiting)
         try:
-            failed = _queue([w.event for w in stored])
+            failed = _queue([w.event for w in stored], rely_on_recent=True)
         except Exception as exc:
             failed = {w.event.id: exc for w in stored}
         for waiting in stored:
