@@ -103,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--threads", type=int, default=1, help="wrk threads")
     parser.add_argument(
-        "--pool", type=int, default=0, help="signed deliveries per server (default: 3000/s)"
+        "--pool", type=int, default=0, help="signed deliveries per server (default: 5000/s)"
     )
     parser.add_argument(
         "--cpu-requests",
@@ -118,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
     if not 1 <= args.rounds <= 20:
         parser.error("--rounds must be 1..20")
     h.require_wrk()
-    pool = args.pool or int(args.seconds * 3000)
+    pool = args.pool or int(args.seconds * 5000)
 
     with h.stack("bench_ingest", args.pg_admin_url, args.redis_url) as st, h.scratch_dir() as tmp:
         from plugin.extensions import db
