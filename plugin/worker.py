@@ -197,16 +197,26 @@ class AppWorker(SimpleWorker):
         )
 
     @property
+    def stopping(self) -> bool:
+        """Asked to stop (SIGTERM or SIGINT, during a job or not)."""
+        return self._stop_requested or self._shutdown_requested_date is not None
+
+    @property
     def should_run_maintenance_tasks(self) -> bool:
+        # A worker asked to stop during a job has stopped its scheduler on purpose: starting
+        # it again would fork a scheduler that inherits the worker's "second signal within a
+        # second is ignored" handler, ignores the SIGTERM meant to stop it, and keeps the
+        # worker waiting for it (measured: until the process manager's SIGKILL).
         if (
-            self.scheduler_is_dead()
+            not self.stopping
+            and self.scheduler_is_dead()
             and time.monotonic() - self._scheduler_checked_at > SCHEDULER_CHECK_SECONDS
         ):
             return True
         return super().should_run_maintenance_tasks
 
     def run_maintenance_tasks(self) -> None:
-        if self.scheduler_is_dead():
+        if not self.stopping and self.scheduler_is_dead():
             self._scheduler_checked_at = time.monotonic()
             process = self.scheduler._process
             if process is not None:

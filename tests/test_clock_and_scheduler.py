@@ -104,3 +104,40 @@ def test_worker_starts_its_scheduler_again_promptly_when_it_died(worker, redis_u
         lambda: job.get_status(refresh=True) == "finished", timeout=30, what="delayed job ran"
     )
     assert worker.poll() is None
+
+
+def test_a_worker_asked_to_stop_during_a_job_finishes_it_and_exits(worker, redis_url):
+    """A deploy's SIGTERM while a job runs: the job finishes, the worker and its scheduler exit,
+    and the scheduler's locks are free for the next worker. The worker used to start its
+    stopped scheduler again; that scheduler ignored the SIGTERM meant to stop it (within a
+    second of the first, as a duplicate), and the worker waited until it was killed."""
+    live = Redis.from_url(redis_url)
+    queue = Queue("sync", connection=live)
+    waiting.wait_until(lambda: queue.scheduler_pid, timeout=60, what="scheduler started")
+    job = queue.enqueue("time.sleep", 0.5)
+    waiting.wait_until(
+        lambda: job.get_status(refresh=True) == "started",
+        timeout=30,
+        interval=0.02,
+        what="job started",
+    )
+    children = _children(worker.pid)
+    worker.terminate()
+    waiting.wait_until(lambda: worker.poll() is not None, timeout=20, what="worker exited")
+    assert worker.returncode == 0
+    assert job.get_status(refresh=True) == "finished"
+    assert not [pid for pid in children if _alive(pid)]  # its scheduler is gone too
+    assert queue.scheduler_pid is None  # the next worker's scheduler may start at once
+
+
+def _children(pid: int) -> list[int]:
+    with open(f"/proc/{pid}/task/{pid}/children") as listing:
+        return [int(child) for child in listing.read().split()]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
