@@ -15,7 +15,7 @@ from email.utils import parseaddr
 
 import pytest
 import time_machine
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from plugin import create_app
 from plugin.extensions import db
@@ -262,6 +262,29 @@ def test_smtp_stopped_mid_batch_then_back_every_mail_arrives_exactly_once(smtp_w
     for mail_id in ids:
         assert "nothing to do" in send_mail(mail_id)
     assert len(smtp.mailbox.messages) == BATCH
+    # And it let go of each row: another worker's send of the same mail does not wait on it.
+    # (The worker's own sends of the re-queued mails may hold one for a moment.)
+    waiting.wait_until(
+        lambda: all(row_lockable_now(OutboxMail.__tablename__, mail_id) for mail_id in ids),
+        timeout=20,
+        what="every mail row free",
+    )
+
+
+def row_lockable_now(table: str, row_id: int) -> bool:
+    """On a connection of its own: FOR UPDATE NOWAIT fails if another transaction holds it."""
+    from sqlalchemy.exc import OperationalError
+
+    with db.engine.connect() as other:
+        try:
+            other.execute(
+                text(f"SELECT id FROM {table} WHERE id = :id FOR UPDATE NOWAIT"), {"id": row_id}
+            )
+        except OperationalError:
+            return False
+        finally:
+            other.rollback()
+    return True
 
 
 # --- the customer's story on the sandbox, through Redis and the Procfile's worker --------------
