@@ -111,8 +111,8 @@ def claim_flag(key: str, ttl_s: float, owner: str = "1") -> bool:
 
 
 # A flag asked for while it is set is marked as seen: whoever asked may rely on it for a
-# while without asking again (`plugin.services.ingest`), and its owner must then look again
-# before it stops (`plugin.jobs.drain_shop_inbox`).
+# while without asking again (the webhook endpoint, `plugin.jobs.queue_received`), and its
+# owner must then look again before it stops (`plugin.jobs.drain_shop_inbox`).
 _ASK = """
 if redis.call('set', KEYS[1], ARGV[1], 'NX', 'EX', ARGV[2]) then return 1 end
 redis.call('set', KEYS[2], '1', 'EX', ARGV[2])

@@ -76,13 +76,14 @@ def send(session: Session, mail_id: int, transport: Transport) -> str:
     mail = session.scalars(
         select(OutboxMail).where(OutboxMail.id == mail_id).with_for_update()
     ).first()
-    if mail is None or mail.status != MailStatus.PENDING or mail.send_after > utcnow():
-        # End the transaction: the row lock is not held until the caller's session closes
-        # (another worker's send of the same mail would wait for it).
+    # Nothing to send: end the transaction, so the row lock is not kept until the caller's
+    # session closes (another worker's send of the same mail would wait on it).
+    if mail is None or mail.status != MailStatus.PENDING:
         session.commit()
-        if mail is not None and mail.status == MailStatus.PENDING:
-            return f"mail {mail_id}: waiting for its quiet period"
         return f"mail {mail_id}: nothing to do"
+    if mail.send_after > utcnow():
+        session.commit()
+        return f"mail {mail_id}: waiting for its quiet period"
     shop = session.get(Shop, mail.shop_id)
     if is_suppressed(session, mail.shop_id, mail.recipient):
         mail.status = MailStatus.SUPPRESSED
