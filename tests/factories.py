@@ -1,11 +1,12 @@
 """The one place tests build what they need: shops on every platform, mirrored products and
-variants, badges, backorder lines and sandbox orders. Each builder commits, so what it returns
-is what a request or a job would find.
+variants, badges, backorder lines, sandbox orders and stored webhook deliveries. Each builder
+commits, so what it returns is what a request or a job would find.
 """
 
 from __future__ import annotations
 
 import secrets
+import uuid
 from collections.abc import Iterable
 from datetime import date, datetime, timedelta
 
@@ -22,6 +23,7 @@ from plugin.models import (
     StoreUser,
     Variant,
     VariantBadge,
+    WebhookEvent,
     utcnow,
 )
 from plugin.services import sandbox_store, shops
@@ -289,3 +291,21 @@ def notify_subscription(
     db.session.add(made)
     db.session.commit()
     return made
+
+
+def stored_webhook(owner: Shop, topic: str, body: bytes, **fields) -> WebhookEvent:
+    """A delivery as the inbox stores it for `owner` (pending, received now, an event id of its
+    own); `fields` set any other column (status, received_at, headers, order_id, ...)."""
+    event = WebhookEvent(
+        platform=str(owner.platform),
+        shop_id=owner.id,
+        shop_domain=owner.domain,
+        topic=topic,
+        event_id=fields.pop("event_id", f"evt-{uuid.uuid4().hex}"),
+        received_at=fields.pop("received_at", utcnow()),
+        body=body,
+        **fields,
+    )
+    db.session.add(event)
+    db.session.commit()
+    return event

@@ -17,10 +17,10 @@ import pytest
 from sqlalchemy import func, select
 
 from plugin.extensions import db
-from plugin.models import InboxStatus, WebhookEvent, utcnow
+from plugin.models import InboxStatus, WebhookEvent
 from plugin.services import inbox, support
 from tests import factories
-from tests.shopify_webhook_helpers import SHOP, post_webhook
+from tests.shopify_webhook_helpers import post_webhook
 from tests.test_hostile_input import post
 
 CUSTOMER = "ada.lovelace@example.com"
@@ -78,18 +78,13 @@ def test_a_stored_delivery_that_can_never_be_processed_is_a_dead_letter(app, cli
     from plugin.jobs import process_webhook
 
     shop = factories.shopify_shop()
-    poison = WebhookEvent(
-        platform="shopify",
-        shop_id=shop.id,
-        shop_domain=SHOP,
-        topic="inventory_levels/update",
+    poison = factories.stored_webhook(
+        shop,
+        "inventory_levels/update",
+        json.dumps({"inventory_item_id": 1, "location_id": 2, "available": "x"}).encode(),
         event_id=f"sha256:{uuid.uuid4().hex}",
-        received_at=utcnow(),
-        body=json.dumps({"inventory_item_id": 1, "location_id": 2, "available": "x"}).encode(),
         headers={"X-Shopify-Event-Id": "evt-poison"},
     )
-    db.session.add(poison)
-    db.session.commit()
 
     process_webhook(poison.id)  # does not raise: RQ has nothing to retry
     db.session.expire_all()
@@ -110,11 +105,14 @@ def test_a_stored_delivery_that_can_never_be_processed_is_a_dead_letter(app, cli
     assert "cannot be processed" in health["failing"][0]["error"]
 
 
-class _NoTime:
-    """A receive time that stores as NULL: the INSERT breaks a NOT NULL constraint."""
+def _received_left_empty(real):
+    """The inbox INSERT sent with its receive time ($1) left NULL: it breaks a NOT NULL
+    constraint, and PostgreSQL's message quotes the failing row."""
 
-    def isoformat(self) -> None:
-        return None
+    def execute(connection, name, sql, params):
+        return real(connection, name, sql, [None, *params[1:]])
+
+    return execute
 
 
 def test_a_failed_inbox_insert_logs_no_body(app, client, caplog, monkeypatch):
@@ -122,7 +120,7 @@ def test_a_failed_inbox_insert_logs_no_body(app, client, caplog, monkeypatch):
     error and the table, never the values: neither the parameters nor PostgreSQL's "Failing
     row contains (...)", which quotes the body (hex-encoded) and so a customer's email."""
     monkeypatch.setitem(app.config, "PROPAGATE_EXCEPTIONS", False)
-    monkeypatch.setattr(inbox, "utcnow", _NoTime)
+    monkeypatch.setattr(inbox, "execute_prepared", _received_left_empty(inbox.execute_prepared))
     body = {"id": 1, "email": CUSTOMER, "customer": {"email": CUSTOMER}}
     with caplog.at_level(logging.ERROR):
         response = post_webhook(client, "customers/data_request", body)
@@ -142,17 +140,9 @@ def test_dead_letters_are_taken_back_only_when_asked(app, client, monkeypatch):
     from webhooks import shopify
 
     shop = factories.shopify_shop()
-    poison = WebhookEvent(
-        platform="shopify",
-        shop_id=shop.id,
-        shop_domain=SHOP,
-        topic="app/uninstalled",
-        event_id=f"sha256:{uuid.uuid4().hex}",
-        received_at=utcnow(),
-        body=b"{}",
+    poison = factories.stored_webhook(
+        shop, "app/uninstalled", b"{}", event_id=f"sha256:{uuid.uuid4().hex}"
     )
-    db.session.add(poison)
-    db.session.commit()
     original = shopify.ShopifyWebhooks.to_events
 
     def broken(self, delivery, store):
@@ -233,17 +223,7 @@ def test_a_data_error_met_by_a_retry_is_a_dead_letter_and_not_raised(app):
     body = json.dumps(
         {"id": 7, "title": "x" * 400, "variants": [{"id": 8, "inventory_quantity": 1}]}
     ).encode()
-    event = WebhookEvent(
-        platform="sandbox",
-        shop_id=shop.id,
-        shop_domain=shop.domain,
-        topic="products/update",
-        event_id=f"long-{uuid.uuid4()}",
-        received_at=utcnow(),
-        body=body,
-    )
-    db.session.add(event)
-    db.session.commit()
+    event = factories.stored_webhook(shop, "products/update", body)
     note = process_webhook(event.id)
     assert "dead letter" in note
     db.session.expire_all()

@@ -62,20 +62,14 @@ def test_a_bigcommerce_user_downloads_their_stores_report_only(app, client):
 
 
 def stored_order_event(shop, *, days_old: int, status: InboxStatus, order_id="1001"):
-    event = WebhookEvent(
-        platform="shopify",
-        shop_id=shop.id,
-        shop_domain=shop.domain,
-        topic="orders/updated",
-        event_id=f"evt-{days_old}-{status}-{order_id}",
+    return factories.stored_webhook(
+        shop,
+        "orders/updated",
+        b'{"email": "john@example.com"}',
         received_at=utcnow() - timedelta(days=days_old),
-        body=b'{"email": "john@example.com"}',
         status=status,
         order_id=order_id,
-    )
-    db.session.add(event)
-    db.session.commit()
-    return event.id
+    ).id
 
 
 @pytest.mark.parametrize(

@@ -209,8 +209,7 @@ def record_many(connection, arrivals: list[Arrival]) -> list[Recorded]:
         }
         for n, (platform, a) in enumerate(zip(platforms, arrivals, strict=True))
     ]
-    received = utcnow().isoformat()
-    params = [received.encode() if received else None, json.dumps(rows).encode()]
+    params = [utcnow().isoformat().encode(), json.dumps(rows).encode()]
     result = execute_prepared(connection, b"inbox_insert_many", INSERT_MANY_SQL, params)
     stored = {}
     for i in range(result.ntuples):
